@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The main job: the live pipeline against the simulated robot. Extra arguments go to
+# `lipfault demo` (e.g. --duration 60, --fault-modality wrench).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+"$root/scripts/bootstrap.sh"
+source "$root/scripts/env.sh"
+exec "$root/.venv/bin/lipfault" demo "$@"
