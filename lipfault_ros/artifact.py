@@ -1,0 +1,253 @@
+"""The model artifact: one directory with the weights and everything needed to use them.
+
+Layout::
+
+    ARTIFACT/
+      model.safetensors   weights and buffers (incl. power-iteration state and thresholds)
+      config.json         format_version, model config, joint names, image size, windows,
+                          thresholds, normalisation stats, training summary, sha256 of the weights
+
+Loading never executes code from the files: JSON and safetensors only. The network is built from
+the config first and the weights are loaded into it after every key, shape and dtype was checked.
+Writing goes to a temporary directory beside the target that is renamed into place, so a crash
+never leaves a partial artifact. ``thresholds`` in ``config.json`` may be edited by hand (e.g. to
+trade false alarms for misses); they override the copy in the weights.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from lipfault_ros.errors import ArtifactError, ConfigError
+from lipfault_ros.model.config import ModelConfig
+from lipfault_ros.model.network import LipfaultNet
+from lipfault_ros.normalise import NormStats
+from lipfault_ros.tuples import MODALITIES
+
+__all__ = ['FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE', 'Artifact', 'load_artifact',
+           'save_artifact', 'sha256_file']
+
+log = logging.getLogger(__name__)
+
+#: Version of the artifact layout written by this package; newer ones are refused.
+FORMAT_VERSION = 1
+WEIGHTS_FILE = 'model.safetensors'
+CONFIG_FILE = 'config.json'
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A loaded artifact. ``model`` is in eval mode on the CPU; ``thresholds`` is (3,) in
+    ``MODALITIES`` order."""
+
+    path: Path
+    config: ModelConfig
+    model: LipfaultNet
+    stats: NormStats
+    thresholds: np.ndarray
+    summary: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.config.joint_names
+
+    @property
+    def image_size(self) -> int:
+        return self.config.image_size
+
+    @property
+    def wrench_window(self) -> int:
+        return self.config.wrench_window
+
+    @property
+    def joints_window(self) -> int:
+        return self.config.joints_window
+
+    @property
+    def window(self) -> int:
+        """The wrench window (equal to the joints window in the default config)."""
+        return self.config.wrench_window
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (np.floating, float)):
+        v = float(value)
+        return v if np.isfinite(v) else str(v)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
+                  summary: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write ``model`` (its config, weights and thresholds buffer), ``stats`` and a training
+    ``summary`` to the directory ``path``. Refuses an existing path unless ``overwrite``."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f'artifact {path} exists (pass overwrite=True to replace it)')
+    cfg = model.cfg
+    if stats.n_joints != len(cfg.joint_names):
+        raise ArtifactError(f'NormStats has {stats.n_joints} joints, model config has '
+                            f'{len(cfg.joint_names)}')
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f'.{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}'
+    tmp.mkdir()
+    try:
+        state = {k: v.detach().cpu().contiguous().clone() for k, v in model.state_dict().items()}
+        weights = tmp / WEIGHTS_FILE
+        save_file(state, str(weights), metadata={'format': 'lipfault_ros',
+                                                 'format_version': str(FORMAT_VERSION)})
+        thresholds = model.thresholds.detach().cpu().numpy().astype(np.float64)
+        doc = {
+            'format_version': FORMAT_VERSION,
+            'model': cfg.to_dict(),
+            'joint_names': list(cfg.joint_names),
+            'image_size': cfg.image_size,
+            'wrench_window': cfg.wrench_window,
+            'joints_window': cfg.joints_window,
+            'modalities': [m.value for m in MODALITIES],
+            'thresholds': {m.value: float(t) for m, t in zip(MODALITIES, thresholds)},
+            'norm_stats': stats.to_dict(),
+            'training': _jsonable(dict(summary or {})),
+            'weights_file': WEIGHTS_FILE,
+            'weights_sha256': sha256_file(weights),
+            'weights_bytes': weights.stat().st_size,
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(_jsonable(doc), indent=2) + '\n')
+        if path.exists():
+            old = path.parent / f'.{path.name}.old-{uuid.uuid4().hex[:8]}'
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
+        else:
+            os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info('wrote model artifact %s', path)
+    return path
+
+
+def _threshold(value: Any, name: str, path: Path) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ArtifactError(f'{path}: threshold of {name} is not a number: {value!r}') from exc
+
+
+def load_artifact(path: Path | str) -> Artifact:
+    """Load and validate an artifact directory (see module doc). Raises ArtifactError naming the
+    file and the problem; FileNotFoundError when ``path`` does not exist."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f'artifact {path} does not exist')
+    if not path.is_dir():
+        raise ArtifactError(f'artifact {path} is not a directory (expected {CONFIG_FILE} and '
+                            f'{WEIGHTS_FILE} inside)')
+    cfg_path = path / CONFIG_FILE
+    if not cfg_path.is_file():
+        raise ArtifactError(f'artifact {path} has no {CONFIG_FILE}')
+    try:
+        doc = json.loads(cfg_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f'{cfg_path} is not valid JSON (truncated or corrupt): {exc}') from exc
+    if not isinstance(doc, dict):
+        raise ArtifactError(f'{cfg_path} must hold a JSON object')
+    version = doc.get('format_version')
+    if not isinstance(version, int) or version < 1:
+        raise ArtifactError(f'{cfg_path}: invalid format_version {version!r}')
+    if version > FORMAT_VERSION:
+        raise ArtifactError(f'{cfg_path}: format_version {version} is newer than this package '
+                            f'supports ({FORMAT_VERSION}); upgrade lipfault_ros')
+    for key in ('model', 'norm_stats', 'weights_sha256', 'thresholds'):
+        if key not in doc:
+            raise ArtifactError(f'{cfg_path} is missing "{key}"')
+    try:
+        cfg = ModelConfig.from_dict(doc['model'])
+        stats = NormStats.from_dict(doc['norm_stats'])
+    except ConfigError as exc:
+        raise ArtifactError(f'{cfg_path}: {exc}') from exc
+    if tuple(doc.get('joint_names', cfg.joint_names)) != cfg.joint_names:
+        raise ArtifactError(f'{cfg_path}: joint_names {doc.get("joint_names")} differ from the '
+                            f'model config {list(cfg.joint_names)}')
+    if stats.n_joints != len(cfg.joint_names):
+        raise ArtifactError(f'{cfg_path}: norm_stats has {stats.n_joints} joints, model has '
+                            f'{len(cfg.joint_names)}')
+    for key in ('image_size', 'wrench_window', 'joints_window'):
+        if key in doc and doc[key] != getattr(cfg, key):
+            raise ArtifactError(f'{cfg_path}: {key}={doc[key]} differs from the model config '
+                                f'({getattr(cfg, key)})')
+    weights = path / str(doc.get('weights_file', WEIGHTS_FILE))
+    if not weights.is_file():
+        raise ArtifactError(f'artifact {path} has no weights file {weights.name}')
+    size = weights.stat().st_size
+    if 'weights_bytes' in doc and size != doc['weights_bytes']:
+        raise ArtifactError(f'{weights} has {size} bytes, config.json records '
+                            f'{doc["weights_bytes"]} (truncated or replaced)')
+    digest = sha256_file(weights)
+    if digest != doc['weights_sha256']:
+        raise ArtifactError(f'{weights}: sha256 hash mismatch (tampered or corrupt): '
+                            f'{digest} != {doc["weights_sha256"]}')
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f'{weights} cannot be read as safetensors: {exc}') from exc
+    model = LipfaultNet(cfg)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        raise ArtifactError(f'{weights} does not fit the config: missing {missing[:5]}, '
+                            f'unexpected {unexpected[:5]}')
+    for key, tensor in expected.items():
+        got = state[key]
+        if tuple(got.shape) != tuple(tensor.shape):
+            raise ArtifactError(f'{weights}: shape mismatch for {key}: file has '
+                                f'{tuple(got.shape)}, config expects {tuple(tensor.shape)}')
+        if got.dtype != tensor.dtype:
+            raise ArtifactError(f'{weights}: dtype mismatch for {key}: file has {got.dtype}, '
+                                f'config expects {tensor.dtype}')
+    model.load_state_dict(state, strict=True)
+    thr = doc['thresholds']
+    if not isinstance(thr, Mapping) or set(thr) != {m.value for m in MODALITIES}:
+        raise ArtifactError(f'{cfg_path}: thresholds must name camera, wrench and joints')
+    thresholds = np.array([_threshold(thr[m.value], m.value, cfg_path) for m in MODALITIES])
+    if np.any(np.isnan(thresholds)):
+        raise ArtifactError(f'{cfg_path}: thresholds must not be NaN')
+    with torch.no_grad():
+        model.thresholds.copy_(torch.from_numpy(thresholds).to(model.thresholds.dtype))
+    model.eval()
+    return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}))

@@ -1,0 +1,429 @@
+"""Read sensor samples and fault truth out of rosbag2 recordings, without a ROS runtime.
+
+A bag is a rosbag2 directory (``metadata.yaml`` plus sqlite3 ``.db3`` or ``.mcap`` files) or a
+bare ``.mcap``/``.db3`` file, recorded on Humble, Jazzy or Kilted. Messages are deserialised with
+``rosbags``: with the definitions the bag carries when it has them, otherwise with the typestore
+of the ROS distribution named in its metadata (the newest one when it names none).
+
+Order. A bag is stored in *receive* order (the bag time is when the recorder got the message);
+synchronisation must use ``header.stamp``. :meth:`BagReader.samples` therefore passes messages
+through a bounded reorder buffer: a sample is released once a header stamp ``reorder_ns`` newer
+has been seen, so streams whose transport delays differ by less than that come out in exact
+header-stamp order. A sample arriving later than that is dropped and counted
+(``stats['dropped_late']``); a backwards jump of more than ``jump_ns`` (a simulator reset, a
+looped recording) flushes the buffer and carries on from the new time, as the live synchroniser
+does. Memory stays bounded by the buffer whatever the bag size.
+
+Every stamp is integer nanoseconds. Every refusal is a :class:`~lipfault_ros.errors.BagError`
+naming the bag and the topic, and saying what to do; a path that does not exist stays a
+``FileNotFoundError``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import sqlite3
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+from lipfault_ros.errors import BagError, InputError
+from lipfault_ros.topics import MESSAGE_TYPES, TRUTH_TYPE, TopicConfig
+from lipfault_ros.tuples import MODALITIES, Modality, Sample, stamp_to_ns
+
+__all__ = [
+    'BagInfo',
+    'BagReader',
+    'check_bags',
+    'read_samples',
+    'read_truth',
+]
+
+_log = logging.getLogger(__name__)
+
+_DISTROS = {'humble': 'ROS2_HUMBLE', 'jazzy': 'ROS2_JAZZY', 'kilted': 'ROS2_KILTED'}
+
+
+@dataclass(frozen=True)
+class BagInfo:
+    """What a bag holds, from its index (no message is read).
+
+    ``start_ns``/``end_ns`` are receive (bag) times of the first and last message; per-topic
+    ``counts`` and ``types`` come from the bag's metadata.
+    """
+
+    path: Path
+    storage: str
+    ros_distro: str | None
+    start_ns: int
+    end_ns: int
+    counts: Mapping[str, int] = field(default_factory=dict)
+    types: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def duration_ns(self) -> int:
+        return max(0, self.end_ns - self.start_ns)
+
+
+def _storage_of(path: Path) -> str:
+    if path.is_file():
+        return {'.mcap': 'mcap', '.db3': 'sqlite3'}.get(path.suffix, path.suffix.lstrip('.'))
+    meta = path / 'metadata.yaml'
+    if meta.is_file():
+        for line in meta.read_text(errors='replace').splitlines():
+            if line.strip().startswith('storage_identifier:'):
+                return line.split(':', 1)[1].strip().strip('\'"')
+    return 'unknown'
+
+
+def _distro_of(path: Path) -> str | None:
+    meta = path / 'metadata.yaml' if path.is_dir() else None
+    if meta is not None and meta.is_file():
+        for line in meta.read_text(errors='replace').splitlines():
+            if line.strip().startswith('ros_distro:'):
+                value = line.split(':', 1)[1].strip().strip('\'"')
+                return value or None
+    return None
+
+
+# Everything a damaged bag file can make rosbags, sqlite3 or the deserialiser raise.
+def _read_errors() -> tuple[type[BaseException], ...]:
+    from rosbags.highlevel import AnyReaderError
+    from rosbags.rosbag2 import ReaderError
+    from rosbags.serde import SerdeError
+    from rosbags.typesys import TypesysError
+    return (AnyReaderError, ReaderError, SerdeError, TypesysError, sqlite3.Error, struct.error,
+            EOFError, ValueError, KeyError, IndexError, AssertionError, UnicodeDecodeError)
+
+
+class BagReader:
+    """One rosbag2 recording, opened for reading sensor samples.
+
+    Validate in ``__init__`` (the path exists), acquire in :meth:`open`, release in
+    :meth:`close`; use it as a context manager::
+
+        with BagReader(path, topics=TopicConfig()) as bag:
+            bag.check()
+            for sample in bag.samples():
+                ...
+
+    ``typestore`` names a ``rosbags.typesys.Stores`` member (``'ROS2_HUMBLE'`` ...) used when the
+    bag carries no message definitions; None picks it from the bag's ``ros_distro``.
+    """
+
+    def __init__(self, path: str | Path, *, topics: TopicConfig | None = None,
+                 typestore: str | None = None, reorder_ns: int = 500_000_000,
+                 jump_ns: int = 2_000_000_000, max_buffer: int = 20_000) -> None:
+        self.path = Path(path)
+        if not self.path.exists():
+            raise FileNotFoundError(f'bag {self.path} does not exist')
+        if self.path.is_dir() and not (self.path / 'metadata.yaml').is_file():
+            raise BagError(f'bag {self.path} is a directory without metadata.yaml; pass a '
+                           f'rosbag2 directory (ros2 bag record -o DIR) or a .mcap/.db3 file')
+        if reorder_ns < 0 or jump_ns <= 0 or max_buffer < 1:
+            raise BagError(f'bag {self.path}: reorder_ns must be >= 0, jump_ns and max_buffer > 0')
+        self.topics = topics or TopicConfig()
+        self.typestore_name = typestore
+        self.reorder_ns = int(reorder_ns)
+        self.jump_ns = int(jump_ns)
+        self.max_buffer = int(max_buffer)
+        self.stats: dict[str, int] = {'read': 0, 'decoded': 0, 'decode_errors': 0,
+                                      'dropped_late': 0, 'time_jumps': 0}
+        self._reader: Any = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the bag and its index; damaged files raise BagError."""
+        if self._reader is not None:
+            raise BagError(f'bag {self.path} is already open')
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        name = self.typestore_name or _DISTROS.get((_distro_of(self.path) or '').lower(),
+                                                   'LATEST')
+        try:
+            store = get_typestore(Stores[name])
+        except KeyError:
+            raise BagError(f'unknown typestore {name!r} for bag {self.path}; use one of '
+                           f'{sorted(s.name for s in Stores)}') from None
+        try:
+            reader = AnyReader([self.path], default_typestore=store)
+            reader.open()
+        except FileNotFoundError:
+            raise
+        except _read_errors() as exc:
+            raise BagError(f'bag {self.path} cannot be read ({exc}); it is truncated or corrupt: '
+                           f're-record it, or try `ros2 bag reindex` on it') from None
+        self._reader = reader
+
+    def close(self) -> None:
+        """Release the files; closing twice is harmless."""
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
+
+    def __enter__(self) -> BagReader:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _open_reader(self) -> Any:
+        if self._reader is None:
+            raise BagError(f'bag {self.path} is not open; use BagReader as a context manager')
+        return self._reader
+
+    # -- index ---------------------------------------------------------------------------------
+
+    @property
+    def info(self) -> BagInfo:
+        """Storage, distro, time span and per-topic counts and types."""
+        reader = self._open_reader()
+        counts: dict[str, int] = {}
+        types: dict[str, str] = {}
+        for conn in reader.connections:
+            counts[conn.topic] = counts.get(conn.topic, 0) + int(conn.msgcount)
+            types.setdefault(conn.topic, conn.msgtype)
+        start = reader.start_time if reader.message_count else 0
+        end = reader.end_time if reader.message_count else 0
+        return BagInfo(self.path, _storage_of(self.path), _distro_of(self.path), int(start),
+                       int(end), counts, types)
+
+    def _connections(self, topic: str, msgtype: str, *, required: bool) -> list[Any]:
+        reader = self._open_reader()
+        conns = [c for c in reader.connections if c.topic == topic]
+        if not conns:
+            if not required:
+                return []
+            have = sorted({c.topic for c in reader.connections})
+            raise BagError(f'bag {self.path} has no topic {topic} ({msgtype}); it has {have}. '
+                           f'Record that topic, or pass the topic name this bag uses '
+                           f'(--camera-topic/--wrench-topic/--joints-topic or the config file)')
+        wrong = sorted({c.msgtype for c in conns if c.msgtype != msgtype})
+        if wrong:
+            raise BagError(f'bag {self.path}: topic {topic} has type {", ".join(wrong)}, expected '
+                           f'{msgtype}; point the topic setting at a {msgtype} topic')
+        return conns
+
+    def check(self, modalities: Sequence[Modality] = MODALITIES) -> BagInfo:
+        """Raise BagError unless every needed sensor topic exists with the right type and
+        holds messages. Returns :attr:`info`."""
+        info = self.info
+        for m in modalities:
+            topic = self.topics.of(m)
+            conns = self._connections(topic, MESSAGE_TYPES[Modality(m)], required=True)
+            if sum(int(c.msgcount) for c in conns) == 0:
+                raise BagError(f'bag {self.path}: topic {topic} holds no messages; record it '
+                               f'while the sensor publishes')
+        if self.topics.truth in info.types and info.types[self.topics.truth] != TRUTH_TYPE:
+            raise BagError(f'bag {self.path}: topic {self.topics.truth} has type '
+                           f'{info.types[self.topics.truth]}, expected {TRUTH_TYPE}')
+        return info
+
+    # -- messages ------------------------------------------------------------------------------
+
+    def _messages(self, conns: list[Any]) -> Iterator[tuple[Any, int, Any]]:
+        """(connection, bag time ns, deserialised message); damage mid-file becomes BagError."""
+        reader = self._open_reader()
+        errors = _read_errors()
+        gen = reader.messages(connections=conns)
+        while True:
+            try:
+                item = next(gen)
+            except StopIteration:
+                return
+            except errors as exc:
+                raise BagError(f'bag {self.path} is damaged after {self.stats["read"]} messages '
+                               f'({exc}); it is truncated or corrupt: re-record it, or cut it '
+                               f'before the damage with `ros2 bag convert`') from None
+            conn, t_ns, raw = item
+            try:
+                msg = reader.deserialize(raw, conn.msgtype)
+            except errors as exc:
+                raise BagError(f'bag {self.path}: a {conn.msgtype} message on {conn.topic} at '
+                               f'bag time {t_ns} ns cannot be deserialised ({exc}); the bag is '
+                               f'corrupt or was recorded with other message definitions') from None
+            self.stats['read'] += 1
+            yield conn, int(t_ns), msg
+
+    def raw_messages(self, modalities: Sequence[Modality] = MODALITIES
+                     ) -> Iterator[tuple[str, int, Any]]:
+        """(topic, bag time ns, rosbags message) in bag order: the bare read + deserialise, with
+        no decoding (what benchmarks compare against)."""
+        conns = [c for m in modalities
+                 for c in self._connections(self.topics.of(m), MESSAGE_TYPES[Modality(m)],
+                                            required=True)]
+        for conn, t_ns, msg in self._messages(conns):
+            yield conn.topic, t_ns, msg
+
+    def samples(self, modalities: Sequence[Modality] = MODALITIES, *,
+                progress: Callable[[int], None] | None = None) -> Iterator[Sample]:
+        """Decoded :class:`~lipfault_ros.tuples.Sample` records in header-stamp order.
+
+        ``progress`` (if given) is called with the number of bag messages consumed since its last
+        call, for progress bars. Messages the codec cannot decode (an unknown image encoding,
+        joint fields of the wrong length) are skipped and counted in ``stats['decode_errors']``,
+        as the live node drops them.
+        """
+        from lipfault_ros import codec
+
+        decoders: dict[str, Callable[[Any], Sample]] = {}
+        conns = []
+        for m in modalities:
+            m = Modality(m)
+            topic = self.topics.of(m)
+            conns += self._connections(topic, MESSAGE_TYPES[m], required=True)
+            decoders[topic] = {Modality.CAMERA: codec.image_sample,
+                               Modality.WRENCH: codec.wrench_sample,
+                               Modality.JOINTS: codec.joint_sample}[m]
+        heap: list[tuple[int, int, Sample]] = []
+        newest = None  # newest header stamp seen since the last flush
+        released = None  # stamp of the last sample released
+        seq = 0
+        pending = 0
+        for conn, _t_ns, msg in self._messages(conns):
+            pending += 1
+            if progress is not None and pending >= 256:
+                progress(pending)
+                pending = 0
+            try:
+                sample = decoders[conn.topic](msg)
+            except InputError as exc:
+                self.stats['decode_errors'] += 1
+                if self.stats['decode_errors'] == 1:
+                    _log.warning('bag %s: skipping undecodable messages on %s (%s)', self.path,
+                                 conn.topic, exc)
+                continue
+            self.stats['decoded'] += 1
+            stamp = sample.stamp_ns
+            if released is not None and stamp < released:
+                if released - stamp > self.jump_ns:
+                    # Time went backwards (reset, loop): release what is held and start over.
+                    self.stats['time_jumps'] += 1
+                    while heap:
+                        yield heapq.heappop(heap)[2]
+                    released = None
+                    newest = None
+                else:
+                    self.stats['dropped_late'] += 1
+                    continue
+            seq += 1
+            heapq.heappush(heap, (stamp, seq, sample))
+            newest = stamp if newest is None else max(newest, stamp)
+            while heap and (heap[0][0] <= newest - self.reorder_ns or len(heap) > self.max_buffer):
+                stamp_out, _, out = heapq.heappop(heap)
+                released = stamp_out
+                yield out
+        while heap:
+            yield heapq.heappop(heap)[2]
+        if progress is not None and pending:
+            progress(pending)
+
+    def joint_names(self) -> tuple[str, ...]:
+        """Joint names of the first joint_states message (the order the bag uses)."""
+        from lipfault_ros import codec
+
+        conns = self._connections(self.topics.joints, MESSAGE_TYPES[Modality.JOINTS],
+                                  required=True)
+        for _conn, _t, msg in self._messages(conns):
+            try:
+                return codec.joint_sample(msg).names
+            except InputError:
+                continue
+        raise BagError(f'bag {self.path}: no decodable message on {self.topics.joints}')
+
+    def truth(self) -> list[Any]:
+        """Fault intervals (``truth.FaultInterval``) from the truth topic; [] when the bag has
+        none (a recording from a real robot)."""
+        from lipfault_ros import truth
+
+        conns = self._connections(self.topics.truth, TRUTH_TYPE, required=False)
+        if not conns:
+            return []
+
+        def statuses() -> Iterator[tuple[int, list[tuple[str, int, str, dict[str, str]]]]]:
+            for _conn, _t, msg in self._messages(conns):
+                stamp = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+                yield stamp, [(str(s.name), int(s.level), str(s.message),
+                               {str(kv.key): str(kv.value) for kv in s.values})
+                              for s in msg.status]
+
+        return list(truth.intervals_from_statuses(statuses()))
+
+
+def _as_paths(bags: str | Path | Iterable[str | Path]) -> list[Path]:
+    if isinstance(bags, (str, Path)):
+        return [Path(bags)]
+    paths = [Path(b) for b in bags]
+    if not paths:
+        raise BagError('no bag given; pass at least one rosbag2 directory or file')
+    return paths
+
+
+def read_samples(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None,
+                 modalities: Sequence[Modality] = MODALITIES, progress: bool = False
+                 ) -> Iterator[tuple[str, Sample]]:
+    """``(bag path, sample)`` for every sensor message of every bag, bag after bag, each bag in
+    header-stamp order (see the module docstring). One bag is open at a time."""
+    paths = _as_paths(bags)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(desc='reading bags', unit='msg', leave=False)
+    try:
+        for path in paths:
+            with BagReader(path, topics=topics) as reader:
+                reader.check(modalities)
+                update = bar.update if bar is not None else None
+                for sample in reader.samples(modalities, progress=update):
+                    yield str(path), sample
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def read_truth(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None
+               ) -> list[Any]:
+    """Fault intervals of all bags together (``truth.FaultInterval``, stamps in ns)."""
+    out: list[Any] = []
+    for path in _as_paths(bags):
+        with BagReader(path, topics=topics) as reader:
+            out.extend(reader.truth())
+    return out
+
+
+def check_bags(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None,
+               modalities: Sequence[Modality] = MODALITIES, min_duration_ns: int = 0
+               ) -> tuple[list[BagInfo], tuple[str, ...]]:
+    """Validate bags before any long work: topics and types present, each bag at least
+    ``min_duration_ns`` long, the same joints in every bag (matched by name, any order).
+
+    Returns the infos and the joint names of the first bag.
+    """
+    infos: list[BagInfo] = []
+    names: tuple[str, ...] | None = None
+    first: Path | None = None
+    for path in _as_paths(bags):
+        with BagReader(path, topics=topics) as reader:
+            info = reader.check(modalities)
+            if info.duration_ns < min_duration_ns:
+                raise BagError(f'bag {path} spans {info.duration_ns / 1e9:.3f} s, shorter than '
+                               f'the {min_duration_ns / 1e9:.3f} s one history window needs; '
+                               f'record longer or leave this bag out')
+            if Modality.JOINTS in [Modality(m) for m in modalities]:
+                these = reader.joint_names()
+                if names is None:
+                    names, first = these, path
+                elif set(these) != set(names):
+                    extra = sorted(set(these) - set(names))
+                    lacking = sorted(set(names) - set(these))
+                    raise BagError(f'bag {path} has joints {list(these)}, but bag {first} has '
+                                   f'{list(names)} (extra here: {extra}, missing here: '
+                                   f'{lacking}); train on bags of one robot, or set the model\'s '
+                                   f'joint_names to the joints they share')
+            infos.append(info)
+    return infos, names or ()

@@ -1,0 +1,1 @@
+"""Benchmarks: figures users measure on their own hardware (``lipfault bench``)."""

@@ -1,0 +1,169 @@
+"""Write an evaluation report: ``report.json`` (every number), ``report.md`` and PNG plots.
+
+Everything is written into a temporary sibling folder that is renamed to the output folder only
+when complete, so a crash never leaves a report that looks finished. ``report.json`` is strict
+JSON: NaN and infinities become ``null``; per-tuple series (stamps, labels, scores, flags,
+per-tuple correction errors) are kept under ``series`` so any number can be recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any, Mapping
+
+from lipfault_ros.evaluation.metrics import nan_to_none
+from lipfault_ros.tuples import MODALITIES
+
+__all__ = ['REPORT_JSON', 'REPORT_MD', 'load_report', 'markdown', 'prepare_out_dir',
+           'write_report']
+
+_log = logging.getLogger(__name__)
+
+REPORT_JSON = 'report.json'
+REPORT_MD = 'report.md'
+_ROWS = ('camera', 'wrench', 'joints', 'overall')
+
+
+def prepare_out_dir(out_dir: Path, *, overwrite: bool, check_only: bool = False) -> None:
+    """Refuse an existing output folder unless ``overwrite`` (checked before any long work)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise FileExistsError(f'output folder {out_dir} exists; pass --overwrite to replace it')
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(f'output path {out_dir} exists and is not a folder')
+    if not check_only:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _fmt(value: Any, digits: int = 3) -> str:
+    if value is None:
+        return 'n/a'
+    if isinstance(value, float):
+        return f'{value:.{digits}f}'
+    return str(value)
+
+
+def _err(block: Mapping[str, Any] | None, key: str) -> str:
+    if not block or block.get(key) is None:
+        return 'n/a'
+    return _fmt(block[key], 4)
+
+
+def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) -> str:
+    """The human-readable summary of a report dict."""
+    lines = [f'# Fault detection and correction report ({report.get("mode", "offline")})', '']
+    inputs = report.get('inputs', {})
+    if inputs:
+        lines += [f'- bag: `{inputs.get("bag")}`', f'- clean reference: '
+                  f'`{inputs.get("clean_bag")}`' if inputs.get('clean_bag') else
+                  '- clean reference: none (correction errors against clean not computed)',
+                  f'- artifact: `{inputs.get("artifact")}`']
+    tuples = report.get('tuples', {})
+    lines += [f'- tuples: {tuples.get("n")} over {_fmt(tuples.get("duration_s"), 1)} s; '
+              f'faulty per modality {tuples.get("faulty")}; missing {tuples.get("missing")}']
+    live = report.get('live')
+    if live:
+        lines += [f'- live: {live.get("tuples_expected")} tuples expected, '
+                  f'{live.get("tuples_received")} received, {live.get("tuples_dropped")} '
+                  f'dropped; end-to-end latency p50 {_fmt(live.get("end_to_end_ms_p50"), 1)} ms, '
+                  f'p95 {_fmt(live.get("end_to_end_ms_p95"), 1)} ms']
+    lines += [f'- bypass rate: {_fmt(report.get("bypass_rate"))}; inference latency per tuple '
+              f'p50 {_fmt((report.get("inference_latency_ms") or {}).get("p50"), 2)} ms, p95 '
+              f'{_fmt((report.get("inference_latency_ms") or {}).get("p95"), 2)} ms', '']
+    lines += ['## Detection', '',
+              '| detector | modality | AUROC | AUPR | F1 | precision | recall | false alarms '
+              '/1000 | detection rate | latency p50 ms | latency p95 ms | latency p50 tuples | '
+              'F1-max (oracle) |',
+              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    detectors = [('model', report)] + list((report.get('baselines') or {}).items())
+    for name, rep in detectors:
+        for row in _ROWS:
+            b = rep.get(row) or {}
+            if not isinstance(b, Mapping):
+                continue
+            lines.append(f'| {name} | {row} | {_fmt(b.get("auroc"))} | {_fmt(b.get("aupr"))} | '
+                         f'{_fmt(b.get("f1"))} | {_fmt(b.get("precision"))} | '
+                         f'{_fmt(b.get("recall"))} | {_fmt(b.get("false_alarms_per_1000"), 1)} | '
+                         f'{_fmt(b.get("detection_rate"))} | '
+                         f'{_fmt(b.get("detection_latency_ms_p50"), 1)} | '
+                         f'{_fmt(b.get("detection_latency_ms_p95"), 1)} | '
+                         f'{_fmt(b.get("detection_latency_tuples_p50"), 1)} | '
+                         f'{_fmt(b.get("f1_max_oracle"))} |')
+    lines += ['', '## Detection rate per fault type (model, events detected / observable)', '',
+              '| modality | fault | events | detected | rate | latency p50 ms | tuple recall |',
+              '|---|---|---|---|---|---|---|']
+    for m in MODALITIES:
+        for kind, e in ((report.get(m.value) or {}).get('per_fault') or {}).items():
+            lines.append(f'| {m.value} | {kind} | {e.get("events_observable")} | '
+                         f'{e.get("events_detected")} | {_fmt(e.get("detection_rate"), 2)} | '
+                         f'{_fmt(e.get("detection_latency_ms_p50"), 1)} | '
+                         f'{_fmt(e.get("tuple_recall"), 2)} |')
+    lines += ['', '## Correction', '',
+              'Signals: standardised MSE (1.0 = predicting the channel mean). Images: MSE on '
+              '[0, 1], PSNR dB, SSIM.', '',
+              '| modality | measure | raw faulty vs clean | model output vs clean | hold-last-value '
+              '| median filter | output vs input on clean tuples |',
+              '|---|---|---|---|---|---|---|']
+    for m in MODALITIES:
+        b = report.get(m.value) or {}
+        base = b.get('error_baselines') or {}
+        keys = ('mse', 'psnr', 'ssim') if m.value == 'camera' else ('mse', 'mae')
+        for k in keys:
+            lines.append(f'| {m.value} | {k} | {_err(b.get("error_faulty"), k)} | '
+                         f'{_err(b.get("error_corrected"), k)} | '
+                         f'{_err(base.get("hold_last_value"), k)} | '
+                         f'{_err(base.get("median_filter"), k)} | '
+                         f'{_err(b.get("error_clean"), k)} |')
+    notes = report.get('not_computed') or []
+    if notes:
+        lines += ['', '## Not computed', ''] + [f'- {n}' for n in notes]
+    baselines = report.get('baselines') or {}
+    if baselines:
+        lines += ['', '## Baselines', ''] + [f'- **{k}**: {v.get("note", "")}'
+                                             for k, v in baselines.items()]
+    if plots:
+        lines += ['', '## Plots', ''] + [f'![{k}]({v})' for k, v in plots.items()]
+    defs = report.get('definitions') or {}
+    if defs:
+        lines += ['', '## Definitions', ''] + [f'- **{k}**: {v}' for k, v in defs.items()]
+    return '\n'.join(lines) + '\n'
+
+
+def write_report(report: dict[str, Any], out_dir: str | Path, *, overwrite: bool = False,
+                 plots: bool = True, snippets: Mapping[str, Any] | None = None) -> Path:
+    """Write ``report.json``, ``report.md`` and the plots into ``out_dir`` atomically."""
+    out_dir = Path(out_dir)
+    prepare_out_dir(out_dir, overwrite=overwrite)
+    tmp = out_dir.with_name(f'.{out_dir.name}.partial-{uuid.uuid4().hex[:8]}')
+    tmp.mkdir(parents=True)
+    try:
+        made: dict[str, str] = {}
+        if plots:
+            from lipfault_ros.evaluation.plots import make_plots
+            made = make_plots(report, tmp, snippets=snippets or {})
+        report['plots'] = made
+        report['complete'] = True
+        doc = nan_to_none(report)
+        (tmp / REPORT_JSON).write_text(json.dumps(doc, indent=1, allow_nan=False) + '\n')
+        (tmp / REPORT_MD).write_text(markdown(doc, made))
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _log.info('report written to %s', out_dir)
+    return out_dir
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read ``report.json`` (a folder or the file itself)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / REPORT_JSON
+    return json.loads(path.read_text())

@@ -1,0 +1,327 @@
+"""Inference on synchronised tuples: NumPy in, NumPy out, for the live node and offline use.
+
+``Engine.infer`` takes one :class:`~lipfault_ros.tuples.SensorTuple` and returns an
+:class:`Inference`: per-modality score, threshold, fault and missing flags, and the output signals.
+Output policy: a modality judged clean is passed through unchanged (the raw input: no
+reconstruction blur, bit-exact); a faulty or missing one is replaced by the model's
+reconstruction (from the corrected latent when the compute block ran). NaN/Inf inside a modality
+marks it faulty (score +inf) and its values are zeroed before the model sees them; it never
+raises. Wrong shapes, dtypes or joint names raise :class:`~lipfault_ros.errors.InputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch.nn.utils import parametrize
+
+from lipfault_ros.artifact import Artifact, load_artifact
+from lipfault_ros.errors import ConfigError, InputError
+from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
+
+__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'resolve_device']
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str | torch.device) -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else is passed to torch.device."""
+    if str(device) == 'auto':
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f'invalid device {device!r}: {exc}') from exc
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise ConfigError(f'device {device!r} requested but CUDA is not available')
+    return dev
+
+
+@dataclass(frozen=True)
+class ModalityResult:
+    """Verdict on one modality of one tuple. ``score`` is the fault logit (NaN when missing,
+    +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate."""
+
+    score: float
+    threshold: float
+    fault: bool
+    missing: bool
+    corrected: bool
+
+
+@dataclass(frozen=True)
+class Inference:
+    """Result for one tuple. Signals are at the tuple stamp (the last sample of each window):
+    ``wrench`` (6,) float64, ``joint_*`` (J,) float64 in ``Engine.joint_names`` order;
+    ``image`` (H, W, 3) uint8 at the input image's size (the model size when the camera is
+    missing and no frame was seen yet). ``latency_ms`` is the time spent in normalisation, model
+    and denormalisation."""
+
+    stamp_ns: int
+    results: Mapping[Modality, ModalityResult]
+    bypassed: bool
+    image: np.ndarray
+    wrench: np.ndarray
+    joint_position: np.ndarray
+    joint_velocity: np.ndarray
+    joint_effort: np.ndarray
+    latency_ms: float
+
+    @property
+    def faulty(self) -> tuple[Modality, ...]:
+        return tuple(m for m in MODALITIES if self.results[m].fault)
+
+
+@dataclass(frozen=True)
+class BatchInference:
+    """Results for N tuples (offline evaluation), columns in ``MODALITIES`` order.
+
+    ``scores``/``faults``/``missing`` (N, 3); ``bypassed`` (N,); outputs with the same policy as
+    :class:`Inference` but whole windows: ``images`` (N, S, S, 3) uint8 at the model size,
+    ``wrench`` (N, T_w, 6) and ``joints`` (N, T_j, J, 3) float64 in input units;
+    ``recon_*`` are the stage-1 reconstructions (no correction, no pass-through)."""
+
+    stamps_ns: np.ndarray
+    scores: np.ndarray
+    faults: np.ndarray
+    missing: np.ndarray
+    bypassed: np.ndarray
+    thresholds: np.ndarray
+    images: np.ndarray
+    wrench: np.ndarray
+    joints: np.ndarray
+    recon_images: np.ndarray
+    recon_wrench: np.ndarray
+    recon_joints: np.ndarray
+
+
+class Engine:
+    """A loaded model ready for inference (see module doc for the output policy)."""
+
+    def __init__(self, artifact: Artifact, *, device: str | torch.device = 'auto',
+                 half: bool = False) -> None:
+        self.artifact = artifact
+        self.device = resolve_device(device)
+        self.half = bool(half) and self.device.type == 'cuda'
+        self.dtype = torch.float16 if self.half else torch.float32
+        self.model = artifact.model.to(self.device, self.dtype).eval()
+        self.stats = artifact.stats
+        self.thresholds = np.asarray(artifact.thresholds, np.float64)
+        self._last_image_hw: tuple[int, int] | None = None
+        self._import_cv2()
+
+    def _import_cv2(self) -> None:
+        import cv2
+        self._cv2 = cv2
+
+    @classmethod
+    def from_artifact(cls, path: Path | str, *, device: str | torch.device = 'auto',
+                      half: bool = False) -> Engine:
+        return cls(load_artifact(path), device=device, half=half)
+
+    @property
+    def joint_names(self) -> tuple[str, ...]:
+        return self.artifact.config.joint_names
+
+    @property
+    def image_size(self) -> int:
+        """Side of the square image the model works at (inputs of any size are resized)."""
+        return self.artifact.config.image_size
+
+    @property
+    def wrench_window(self) -> int:
+        return self.artifact.config.wrench_window
+
+    @property
+    def joints_window(self) -> int:
+        return self.artifact.config.joints_window
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def _check_image(self, image: np.ndarray) -> np.ndarray:
+        if not isinstance(image, np.ndarray):
+            raise InputError(f'image must be a numpy array, got {type(image).__name__}')
+        if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+            raise InputError(f'image must be (H, W, 3), got {image.shape}')
+        if image.dtype != np.uint8:
+            raise InputError(f'image must be uint8 RGB, got dtype {image.dtype}')
+        return image
+
+    def _check_signal(self, name: str, data: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        if not isinstance(data, np.ndarray):
+            raise InputError(f'{name} must be a numpy array, got {type(data).__name__}')
+        if data.shape != shape:
+            raise InputError(f'{name} window must be {shape}, got {data.shape}')
+        if not np.issubdtype(data.dtype, np.floating):
+            raise InputError(f'{name} must be floating point, got dtype {data.dtype}')
+        return data
+
+    def _check_names(self, names: tuple[str, ...]) -> None:
+        if tuple(names) != self.joint_names:
+            unknown = [n for n in names if n not in self.joint_names]
+            absent = [n for n in self.joint_names if n not in names]
+            raise InputError(f'joint names {tuple(names)} do not match the model '
+                             f'{self.joint_names} (unknown: {unknown}, absent: {absent})')
+
+    # -- core -----------------------------------------------------------------------------------
+
+    def _prepare(self, images: np.ndarray, wrench: np.ndarray, joints: np.ndarray,
+                 missing: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Model-space tensors from model-size images (N,S,S,3) uint8, raw windows, (N,3)
+        missing; returns camera, wrench, joints, present, force_fault."""
+        wr = self.stats.normalise_wrench(wrench)
+        jo = self.stats.normalise_joints(joints)
+        bad_w = ~np.isfinite(wr).all(axis=(1, 2))
+        bad_j = ~np.isfinite(jo).all(axis=(1, 2))
+        if bad_w.any():
+            wr[~np.isfinite(wr)] = 0.0
+        if bad_j.any():
+            jo[~np.isfinite(jo)] = 0.0
+        present = ~missing
+        wr[~present[:, 1]] = 0.0
+        jo[~present[:, 2]] = 0.0
+        force = np.zeros_like(missing)
+        force[:, 1] = bad_w & present[:, 1]
+        force[:, 2] = bad_j & present[:, 2]
+        cam = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        cam = cam.permute(0, 3, 1, 2).to(self.dtype).div_(255.0)
+        if not present[:, 0].all():
+            cam[torch.from_numpy(~present[:, 0]).to(self.device)] = 0.0
+        dev = self.device
+        return (cam, torch.from_numpy(wr).to(dev, self.dtype),
+                torch.from_numpy(jo).to(dev, self.dtype),
+                torch.from_numpy(present).to(dev, self.dtype), torch.from_numpy(force).to(dev))
+
+    def _run(self, *tensors: torch.Tensor):
+        with torch.inference_mode(), parametrize.cached():
+            cam, wr, jo, present, force = tensors
+            return self.model(cam, wr, jo, present, force_fault=force if force.any() else None)
+
+    def _resize(self, image: np.ndarray, h: int, w: int, interp: int) -> np.ndarray:
+        if image.shape[:2] == (h, w):
+            return image
+        return self._cv2.resize(image, (w, h), interpolation=interp)
+
+    def infer(self, t: SensorTuple) -> Inference:
+        """Judge and correct one tuple (see module doc)."""
+        cfg = self.artifact.config
+        s = cfg.image_size
+        missing = np.array([[m in t.missing or t.data(m) is None for m in MODALITIES]])
+        if not missing[0, 2]:
+            self._check_names(t.joint_names)
+        if not missing[0, 0]:
+            image = self._check_image(t.image)
+            in_hw = image.shape[:2]
+            self._last_image_hw = in_hw
+            small = self._resize(image, s, s, self._cv2.INTER_AREA)
+        else:
+            image = None
+            in_hw = self._last_image_hw or (s, s)
+            small = np.zeros((s, s, 3), np.uint8)
+        j = len(self.joint_names)
+        if not missing[0, 1]:
+            wrench = self._check_signal('wrench', t.wrench, (cfg.wrench_window, 6))
+        else:
+            wrench = np.zeros((cfg.wrench_window, 6), np.float32)
+        if not missing[0, 2]:
+            joints = self._check_signal('joints', t.joints, (cfg.joints_window, j, 3))
+        else:
+            joints = np.zeros((cfg.joints_window, j, 3), np.float32)
+        start = time.perf_counter()
+        tensors = self._prepare(small[None], wrench[None], joints[None], missing)
+        out = self._run(*tensors)
+        scores = out.scores[0].float().cpu().numpy().astype(np.float64)
+        faults = out.faults[0].cpu().numpy()
+        corrected = [c[0].float().cpu().numpy() for c in out.corrected]
+        replace = faults | missing[0]
+        # outputs: pass-through for clean modalities, model estimate otherwise
+        if replace[0]:
+            est = (np.clip(corrected[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(
+                np.uint8)
+            img_out = self._resize(est, in_hw[0], in_hw[1], self._cv2.INTER_LINEAR)
+        else:
+            img_out = image
+        if replace[1]:
+            w_out = self.stats.denormalise_wrench(corrected[1])[-1]
+        else:
+            w_out = wrench[-1].astype(np.float64)
+        if replace[2]:
+            j_last = self.stats.denormalise_joints(corrected[2])[-1]
+        else:
+            j_last = joints[-1].astype(np.float64)
+        latency = (time.perf_counter() - start) * 1e3
+        results = {}
+        for i, m in enumerate(MODALITIES):
+            results[m] = ModalityResult(
+                score=float('nan') if missing[0, i] else float(scores[i]),
+                threshold=float(self.thresholds[i]), fault=bool(faults[i]),
+                missing=bool(missing[0, i]), corrected=bool(replace[i]))
+        return Inference(t.stamp_ns, results, bool(out.bypassed[0]), img_out, w_out,
+                         j_last[:, 0].copy(), j_last[:, 1].copy(), j_last[:, 2].copy(), latency)
+
+    def infer_arrays(self, arrays: TupleArrays, batch_size: int = 64, *,
+                     progress: bool = False) -> BatchInference:
+        """Judge and correct N stacked tuples in batches (offline evaluation)."""
+        cfg = self.artifact.config
+        s = cfg.image_size
+        self._check_names(arrays.joint_names)
+        n = len(arrays)
+        j = len(self.joint_names)
+        if arrays.wrench.shape[1] != cfg.wrench_window or arrays.joints.shape[1] != \
+                cfg.joints_window:
+            raise InputError(f'windows must be wrench {cfg.wrench_window}, joints '
+                             f'{cfg.joints_window}; got {arrays.wrench.shape[1]}, '
+                             f'{arrays.joints.shape[1]}')
+        if arrays.images.dtype != np.uint8:
+            raise InputError(f'images must be uint8, got {arrays.images.dtype}')
+        if batch_size < 1:
+            raise ConfigError(f'batch_size must be >= 1, got {batch_size}')
+        scores = np.zeros((n, 3))
+        faults = np.zeros((n, 3), bool)
+        bypassed = np.zeros(n, bool)
+        images = np.zeros((n, s, s, 3), np.uint8)
+        wrench = np.zeros((n, cfg.wrench_window, 6))
+        joints = np.zeros((n, cfg.joints_window, j, 3))
+        r_img, r_w, r_j = np.zeros_like(images), np.zeros_like(wrench), np.zeros_like(joints)
+        missing_all = np.asarray(arrays.missing, bool)
+        starts = range(0, n, batch_size)
+        if progress:
+            from tqdm import tqdm
+            starts = tqdm(starts, desc='inference', unit='batch')
+        for b0 in starts:
+            sl = slice(b0, min(n, b0 + batch_size))
+            imgs = np.asarray(arrays.images[sl])
+            if imgs.shape[1:3] != (s, s):
+                imgs = np.stack([self._resize(im, s, s, self._cv2.INTER_AREA) for im in imgs])
+            w_in = np.asarray(arrays.wrench[sl], np.float32)
+            j_in = np.asarray(arrays.joints[sl], np.float32)
+            miss = missing_all[sl]
+            out = self._run(*self._prepare(imgs, w_in, j_in, miss))
+            sc = out.scores.float().cpu().numpy()
+            sc[miss] = np.nan
+            scores[sl] = sc
+            fl = out.faults.cpu().numpy()
+            faults[sl] = fl
+            bypassed[sl] = out.bypassed.cpu().numpy()
+            rep = fl | miss
+            cor = [c.float().cpu().numpy() for c in out.corrected]
+            rec = [c.float().cpu().numpy() for c in out.reconstruction]
+            to_img = (lambda x: (np.clip(x.transpose(0, 2, 3, 1), 0, 1) * 255 + 0.5
+                                 ).astype(np.uint8))
+            c_img, c_w = to_img(cor[0]), self.stats.denormalise_wrench(cor[1])
+            c_j = self.stats.denormalise_joints(cor[2])
+            images[sl] = np.where(rep[:, 0, None, None, None], c_img, imgs)
+            wrench[sl] = np.where(rep[:, 1, None, None], c_w, w_in)
+            joints[sl] = np.where(rep[:, 2, None, None, None], c_j, j_in)
+            r_img[sl] = to_img(rec[0])
+            r_w[sl] = self.stats.denormalise_wrench(rec[1])
+            r_j[sl] = self.stats.denormalise_joints(rec[2])
+        return BatchInference(np.asarray(arrays.stamps_ns), scores, faults, missing_all,
+                              bypassed, self.thresholds.copy(), images, wrench, joints,
+                              r_img, r_w, r_j)

@@ -1,0 +1,1 @@
+"""The ROS 2 nodes of the package, one module per console script."""

@@ -1,0 +1,534 @@
+"""The live pipeline node (console script ``pipeline_node``, node ``lipfault_pipeline``).
+
+Camera, wrench and joint states are synchronised into tuples; each tuple is judged and corrected
+by the model; the node publishes the corrected streams with the input headers, a per-tuple
+``~/fault_status`` and a ~1 Hz ``/diagnostics`` summary.
+
+It is a lifecycle node: *configure* reads the parameters and loads the artifact (a bad artifact
+is a logged FAILURE, never a crash), *activate* puts the model on its device, warms it up and
+only then subscribes, *deactivate* unsubscribes and frees the model. With ``autostart`` (the
+default) it configures and activates itself, so no lifecycle manager is needed.
+
+Threads: subscriptions and the watchdog share one callback group (the synchroniser is not
+thread-safe); a subscription callback only converts, synchronises and hands the newest tuple to
+the inference callback group (latest-only: a tuple not yet taken is replaced and counted as
+dropped), so inference never blocks reception and lag cannot grow. Diagnostics have their own
+group, so they keep coming while the model runs. Spin it with a MultiThreadedExecutor.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import WrenchStamped
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from sensor_msgs.msg import Image, JointState
+
+from lipfault_ros.errors import LipfaultError
+from lipfault_ros.ros import convert, params
+from lipfault_ros.ros.params import param
+from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
+from lipfault_ros.sync import Headerless, SyncConfig, TupleAssembler
+from lipfault_ros.tuples import MODALITIES, ImageSample, Modality, SensorTuple
+
+__all__ = ['NODE_NAME', 'PipelineNode', 'PipelineParams', 'main']
+
+NODE_NAME = 'lipfault_pipeline'
+_TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped, Modality.JOINTS: JointState}
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Every parameter of the pipeline node (``config/pipeline.yaml`` mirrors this)."""
+
+    model: str = param('', 'path of the model artifact directory written by lipfault train')
+    device: str = param('auto', 'where the model runs; auto picks cuda when available',
+                        choices=('auto', 'cpu', 'cuda'))
+    half: bool = param(False, 'run the model in float16 (CUDA only; ignored on CPU)')
+    autostart: bool = param(True, 'configure and activate at start-up, without a lifecycle '
+                                  'manager')
+    num_threads: int = param(1, 'torch CPU threads for inference (0: torch default; more '
+                                'threads than free cores slows small models down)',
+                             low=0, high=256)
+    warmup: int = param(3, 'inferences on a blank tuple during activation, before subscribing',
+                        low=0, high=100)
+    camera_topic: str = param('camera/image_raw', 'input sensor_msgs/Image topic')
+    wrench_topic: str = param('wrench', 'input geometry_msgs/WrenchStamped topic')
+    joints_topic: str = param('joint_states', 'input sensor_msgs/JointState topic')
+    input_qos: str = param('sensor_data', 'QoS of the input subscriptions', choices=QOS_NAMES)
+    input_depth: int = param(50, 'history depth of each input subscription', low=1, high=10000)
+    output_qos: str = param('reliable', 'QoS of the corrected outputs and fault status',
+                            choices=QOS_NAMES)
+    sync_backend: str = param('auto', 'synchroniser: builtin (reset on time jumps, ordered '
+                                      'output, counters), message_filters (when installed), or '
+                                      'auto (= builtin)',
+                              choices=('auto', 'builtin', 'message_filters'))
+    slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
+                              'nearest wrench/joint message', low=0.0, high=1.0)
+    queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
+                                   'rates', low=0.01, high=10.0)
+    camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
+    wrench_rate: float = param(500.0, 'nominal wrench rate (Hz)', low=0.1, high=100000.0)
+    joints_rate: float = param(250.0, 'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
+    settle: float = param(0.0, 'extra wait (s) past a frame stamp for out-of-order messages',
+                          low=0.0, high=1.0)
+    silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
+                                        'marked missing', low=1.0, high=100000.0)
+    silent_min: float = param(0.1, 'but never before this many seconds (executor hiccups are '
+                                   'not a dead sensor)', low=0.0, high=3600.0)
+    jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
+                                  'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
+    headerless: str = param('drop', 'messages with a zero stamp: drop (counted), arrival '
+                                    '(stamp with arrival time) or refuse',
+                            choices=tuple(h.value for h in Headerless))
+    watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
+    diagnostics_period: float = param(1.0, '/diagnostics summary period (s)', low=0.05,
+                                      high=60.0)
+    no_tuple_timeout: float = param(2.0, 'no tuple for this long (s) while active is an ERROR',
+                                    low=0.1, high=3600.0)
+    hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
+
+    def sync_config(self, wrench_window: int, joints_window: int) -> SyncConfig:
+        return SyncConfig(camera_rate=self.camera_rate, wrench_rate=self.wrench_rate,
+                          joints_rate=self.joints_rate, slop=self.slop,
+                          queue_span=self.queue_span, wrench_window=wrench_window,
+                          joints_window=joints_window, silent_periods=self.silent_periods,
+                          silent_min=self.silent_min,
+                          settle=self.settle, jump_back=self.jump_back,
+                          headerless=Headerless(self.headerless))
+
+    def topic(self, modality: Modality) -> str:
+        return {Modality.CAMERA: self.camera_topic, Modality.WRENCH: self.wrench_topic,
+                Modality.JOINTS: self.joints_topic}[modality]
+
+
+class _Counters:
+    """Figures the node keeps for diagnostics and benchmarks (guarded by the node's lock)."""
+
+    def __init__(self) -> None:
+        self.tuples_in = 0          # tuples handed to the worker
+        self.tuples_out = 0         # tuples published
+        self.dropped = 0            # replaced in the latest-only slot before inference
+        self.infer_errors = 0
+        self.bad_input = {m: 0 for m in MODALITIES}
+        self.problems: dict[Modality, str] = {}
+        self.faults = {m: 0 for m in MODALITIES}
+        self.latency_ms: collections.deque[float] = collections.deque(maxlen=2000)
+        self.model_ms_total = 0.0
+        self.worker_ms_total = 0.0
+        self.last_tuple_mono: int | None = None
+        self.last_results: dict[Modality, Any] = {}
+
+
+class PipelineNode(LifecycleNode):
+    """See the module docstring."""
+
+    def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
+        super().__init__(node_name, **kwargs)
+        params.declare(self, PipelineParams)
+        self._lock = threading.Lock()
+        self._input_group = MutuallyExclusiveCallbackGroup()
+        self._infer_group = MutuallyExclusiveCallbackGroup()
+        self._diag_group = MutuallyExclusiveCallbackGroup()
+        self.counters = _Counters()
+        self.p: PipelineParams | None = None
+        self._artifact = None
+        self._engine = None
+        self._asm: TupleAssembler | None = None
+        self._subs: list[Any] = []
+        self._mf_sync = None
+        self._watchdog = None
+        self._pubs: dict[str, Any] = {}
+        self._slot: tuple[SensorTuple, int] | None = None
+        self._encoding = 'rgb8'
+        self._frames: dict[Modality, str] = {}
+        self._said: set[str] = set()
+        self._error = ''
+        self._state = 'unconfigured'
+        self._activated_mono = time.monotonic_ns()
+        self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
+        self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
+        self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
+                                               qos_profile('reliable', 10))
+        period = float(self.get_parameter('diagnostics_period').value)
+        self._diag_timer = self.create_timer(period, self._publish_diagnostics,
+                                             callback_group=self._diag_group)
+        if self.get_parameter('autostart').value:
+            self.trigger_configure()
+            if self._state == 'inactive':
+                self.trigger_activate()
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from lipfault_ros.artifact import load_artifact
+
+        try:
+            p = params.read(self, PipelineParams)
+            if not p.model:
+                raise LipfaultError('parameter model is empty: give the path of a model '
+                                    'artifact (lipfault train ... --out PATH)')
+            artifact = load_artifact(Path(p.model).expanduser())
+            if p.sync_backend == 'message_filters':
+                import message_filters  # noqa: F401  (checked here, used on activate)
+            p.sync_config(artifact.config.wrench_window, artifact.config.joints_window)
+        except (LipfaultError, OSError, ImportError, ValueError) as exc:
+            self._error = f'configure failed: {exc}'
+            self._state = 'unconfigured'
+            self.get_logger().error(self._error)
+            return TransitionCallbackReturn.FAILURE
+        self.p, self._artifact, self._error = p, artifact, ''
+        out = qos_profile(p.output_qos, 10)
+        self._pubs = {
+            'image': self.create_lifecycle_publisher(Image, '~/camera/image_corrected', out),
+            'wrench': self.create_lifecycle_publisher(WrenchStamped, '~/wrench_corrected', out),
+            'joints': self.create_lifecycle_publisher(JointState, '~/joint_states_corrected',
+                                                      out),
+            'status': self.create_lifecycle_publisher(DiagnosticArray, '~/fault_status', out),
+        }
+        self._state = 'inactive'
+        self.get_logger().info(f'configured with artifact {p.model} (joints '
+                               f'{list(artifact.config.joint_names)})')
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        from lipfault_ros.inference import Engine
+
+        p = self.p
+        try:
+            if p.num_threads:
+                import torch
+                torch.set_num_threads(p.num_threads)
+            engine = Engine(self._artifact, device=p.device, half=p.half)
+            self._warm_up(engine, p.warmup)
+        except (LipfaultError, RuntimeError) as exc:
+            self._error = f'activate failed: {exc}'
+            self.get_logger().error(self._error)
+            return TransitionCallbackReturn.FAILURE
+        self._engine = engine
+        self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
+                                   engine.joint_names)
+        self._slot = None
+        qos = qos_profile(p.input_qos, p.input_depth)
+        if p.sync_backend == 'message_filters':
+            self._subscribe_message_filters(qos)
+        else:
+            self._subs = [self.create_subscription(
+                _TYPES[m], p.topic(m), lambda msg, m=m: self._on_msg(m, msg), qos,
+                callback_group=self._input_group) for m in MODALITIES]
+        self._watchdog = self.create_timer(p.watchdog_period, self._on_watchdog,
+                                           callback_group=self._input_group)
+        self._activated_mono = time.monotonic_ns()
+        self._state = 'active'
+        self._error = ''
+        self.get_logger().info(f'active on {engine.device} ({p.sync_backend} sync); inputs '
+                               f'{[p.topic(m) for m in MODALITIES]}')
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        with self._lock:
+            self._slot = None
+        self._engine = None
+        self._state = 'inactive'
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        for pub in self._pubs.values():
+            self.destroy_lifecycle_publisher(pub)
+        self._pubs = {}
+        self._engine = self._artifact = None
+        self._state = 'unconfigured'
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self._unsubscribe()
+        self._engine = None
+        self._state = 'finalized'
+        return super().on_shutdown(state)
+
+    def _unsubscribe(self) -> None:
+        for sub in self._subs:
+            self.destroy_subscription(sub)
+        self._subs = []
+        self._mf_sync = None
+        if self._watchdog is not None:
+            self.destroy_timer(self._watchdog)
+            self._watchdog = None
+
+    def _warm_up(self, engine: Any, count: int) -> None:
+        s = engine.image_size
+        names = engine.joint_names
+        blank = SensorTuple(0, np.zeros((s, s, 3), np.uint8),
+                            np.zeros((engine.wrench_window, 6), np.float32),
+                            np.zeros((engine.joints_window, len(names), 3), np.float32), names)
+        for _ in range(count):
+            engine.infer(blank)
+
+    # -- input ----------------------------------------------------------------------------------
+    def _say_once(self, key: str, text: str) -> None:
+        if key not in self._said:
+            self._said.add(key)
+            self.get_logger().warning(text)
+
+    def _decode(self, modality: Modality, msg: Any) -> Any:
+        try:
+            sample = convert.sample_from_msg(modality, msg)
+        except LipfaultError as exc:
+            with self._lock:
+                self.counters.bad_input[modality] += 1
+                self.counters.problems[modality] = str(exc)
+            self._say_once(f'bad:{modality}:{type(exc).__name__}:{str(exc)[:40]}',
+                           f'{modality} input on {self.p.topic(modality)} refused: {exc}')
+            return None
+        self._frames[modality] = sample.frame_id
+        if modality is Modality.CAMERA:
+            self._encoding = msg.encoding
+            s = self._engine.image_size if self._engine is not None else None
+            if s is not None and sample.image.shape[:2] != (s, s):
+                self._say_once(f'size:{sample.image.shape[:2]}',
+                               f'camera images are {sample.image.shape[1]}x'
+                               f'{sample.image.shape[0]}, the model works at {s}x{s}: resizing '
+                               f'(outputs keep the input size)')
+        return sample
+
+    def _on_msg(self, modality: Modality, msg: Any) -> None:
+        arrival = time.monotonic_ns()
+        sample = self._decode(modality, msg)
+        if sample is None or self._asm is None:
+            return
+        try:
+            tuples = self._asm.push(sample, arrival_ns=arrival)
+        except LipfaultError as exc:  # headerless=refuse
+            with self._lock:
+                self.counters.bad_input[modality] += 1
+                self.counters.problems[modality] = str(exc)
+            return
+        if tuples:
+            self._hand_over(tuples, arrival)
+
+    def _on_watchdog(self) -> None:
+        if self._asm is None:
+            return
+        now = time.monotonic_ns()
+        tuples = self._asm.poll(now)
+        if tuples:
+            self._hand_over(tuples, now)
+
+    def _hand_over(self, tuples: list[SensorTuple], arrival: int) -> None:
+        with self._lock:
+            c = self.counters
+            c.tuples_in += len(tuples)
+            c.dropped += len(tuples) - 1 + (self._slot is not None)
+            self._slot = (tuples[-1], arrival)
+        self._gc.trigger()
+
+    def _subscribe_message_filters(self, qos: Any) -> None:
+        """message_filters' synchroniser picks the combinations; the node's history caches
+        still give each tuple its windows (options passed by keyword: the positional order
+        differs between Humble/Jazzy and Kilted)."""
+        import message_filters
+
+        p = self.p
+        subs = [message_filters.Subscriber(self, _TYPES[m], p.topic(m), qos_profile=qos,
+                                           callback_group=self._input_group)
+                for m in MODALITIES]
+        for m, sub in zip(MODALITIES, subs):
+            if m is not Modality.CAMERA:
+                sub.registerCallback(lambda msg, m=m: self._on_msg(m, msg))
+        sync = message_filters.ApproximateTimeSynchronizer(
+            subs, queue_size=max(p.sync_config(1, 1).queue_size(m) for m in MODALITIES),
+            slop=p.slop)
+        sync.registerCallback(lambda image, wrench, joints: self._on_msg(Modality.CAMERA,
+                                                                          image))
+        self._subs = [s.sub for s in subs]
+        self._mf_sync = sync
+
+    # -- inference and output ---------------------------------------------------------------------
+    def _on_tuple(self) -> None:
+        with self._lock:
+            item, self._slot = self._slot, None
+        engine = self._engine
+        if item is None or engine is None:
+            return
+        t, arrival = item
+        start = time.monotonic_ns()
+        try:
+            result = engine.infer(t)
+        except LipfaultError as exc:
+            with self._lock:
+                self.counters.infer_errors += 1
+                self.counters.problems[Modality.CAMERA if t.image is not None else
+                                       Modality.WRENCH] = f'model refused a tuple: {exc}'
+            self._say_once(f'infer:{str(exc)[:40]}', f'tuple at {t.stamp_ns} not inferred: {exc}')
+            return
+        self._publish(t, result)
+        done = time.monotonic_ns()
+        with self._lock:
+            c = self.counters
+            c.tuples_out += 1
+            c.latency_ms.append((done - arrival) / 1e6)
+            c.model_ms_total += result.latency_ms
+            c.worker_ms_total += (done - start) / 1e6
+            c.last_tuple_mono = done
+            c.last_results = dict(result.results)
+            for m in MODALITIES:
+                c.faults[m] += bool(result.results[m].fault)
+
+    def _hdr(self, t: SensorTuple, m: Modality) -> Any:
+        return convert.header(t.stamps_ns.get(m, t.stamp_ns),
+                              t.frame_ids.get(m, self._frames.get(m, '')))
+
+    def _publish(self, t: SensorTuple, r: Any) -> None:
+        names = self._engine.joint_names if self._engine is not None else t.joint_names
+        self._pubs['image'].publish(convert.image_msg(r.image, self._hdr(t, Modality.CAMERA),
+                                                      self._encoding))
+        self._pubs['wrench'].publish(convert.wrench_msg(r.wrench, self._hdr(t, Modality.WRENCH)))
+        self._pubs['joints'].publish(convert.joint_state_msg(
+            names, r.joint_position, r.joint_velocity, r.joint_effort,
+            self._hdr(t, Modality.JOINTS)))
+        hw = self.p.hardware_id
+        statuses = []
+        for m in MODALITIES:
+            res = r.results[m]
+            message = 'missing' if res.missing else ('fault' if res.fault else 'ok')
+            if res.corrected:
+                message += ', corrected'
+            statuses.append(convert.diagnostic_status(
+                m.value, convert.level_of(res.fault, res.missing), message, hardware_id=hw,
+                values={'score': res.score, 'threshold': res.threshold, 'fault': res.fault,
+                        'missing': res.missing, 'corrected': res.corrected,
+                        'bypassed': r.bypassed, 'latency_ms': r.latency_ms}))
+        self._pubs['status'].publish(convert.diagnostic_array(t.stamp_ns, statuses))
+
+    # -- diagnostics --------------------------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        """Figures for benchmarks and tests: tuples in/out, dropped, latency percentiles (ms,
+        arrival of the last input to publication), share of worker time in the model."""
+        with self._lock:
+            c = self.counters
+            lat = np.array(c.latency_ms) if c.latency_ms else np.array([np.nan])
+            return {'tuples_in': c.tuples_in, 'tuples_out': c.tuples_out,
+                    'dropped': c.dropped, 'infer_errors': c.infer_errors,
+                    'latency_p50_ms': float(np.percentile(lat, 50)),
+                    'latency_p99_ms': float(np.percentile(lat, 99)),
+                    'latency_max_ms': float(np.max(lat)),
+                    'model_fraction': (c.model_ms_total / c.worker_ms_total
+                                       if c.worker_ms_total else float('nan')),
+                    'bad_input': {m.value: n for m, n in c.bad_input.items()},
+                    'sync': self._asm.stats if self._asm is not None else None}
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic_ns()
+        name = self.get_name()
+        hw = self.get_parameter('hardware_id').value
+        OK, WARN, ERROR = convert.OK, convert.WARN, convert.ERROR
+        statuses = []
+        with self._lock:
+            c = self.counters
+            tuples_out, dropped, tuples_in = c.tuples_out, c.dropped, c.tuples_in
+            last = c.last_tuple_mono
+            lat = list(c.latency_ms)[-200:]
+            faults = dict(c.faults)
+            bad = dict(c.bad_input)
+            problems = dict(c.problems)
+            results = dict(c.last_results)
+            model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
+        prev = self._prev_diag or (now, tuples_out, dropped, faults)
+        dt = max((now - prev[0]) / 1e9, 1e-9)
+        self._prev_diag = (now, tuples_out, dropped, faults)
+        rate = (tuples_out - prev[1]) / dt
+        sync_stats = self._asm.stats if self._asm is not None else None
+        # model / lifecycle
+        level, message = OK, self._state
+        if self._error:
+            level, message = ERROR, self._error
+        elif self._state != 'active':
+            level = WARN
+        statuses.append(convert.diagnostic_status(
+            f'{name}: model', level, message, hardware_id=hw, values={
+                'state': self._state, 'artifact': self.p.model if self.p else '',
+                'device': str(self._engine.device) if self._engine is not None else '',
+                'latency_p50_ms': float(np.percentile(lat, 50)) if lat else 0.0,
+                'latency_p99_ms': float(np.percentile(lat, 99)) if lat else 0.0,
+                'model_time_fraction': model_frac}))
+        # synchroniser / throughput
+        if self._state == 'active':
+            idle_s = (now - (last or self._activated_mono)) / 1e9
+            level, message = OK, f'{rate:.1f} tuples/s'
+            if idle_s > self.p.no_tuple_timeout:
+                level = ERROR
+                message = (f'no tuples for {idle_s:.1f} s (QoS mismatch, wrong topic or a '
+                           f'dead sensor?)')
+            values: dict[str, Any] = {'tuples_per_s': rate, 'tuples_published': tuples_out,
+                                      'tuples_synced': tuples_in,
+                                      'dropped_latest_only': dropped,
+                                      'drop_rate_per_s': (dropped - prev[2]) / dt}
+            if sync_stats is not None:
+                for m in MODALITIES:
+                    values[f'{m}_received'] = sync_stats.received[m]
+                    values[f'{m}_queue_dropped'] = sync_stats.dropped[m]
+                    values[f'{m}_late'] = sync_stats.late[m]
+                    values[f'{m}_headerless'] = sync_stats.headerless[m]
+                values['unmatched_frames'] = sync_stats.unmatched
+                values['resets'] = sync_stats.resets
+            statuses.append(convert.diagnostic_status(f'{name}: sync', level, message,
+                                                      hardware_id=hw, values=values))
+            # per modality
+            for m in MODALITIES:
+                silent = sync_stats is not None and m in sync_stats.silent
+                res = results.get(m)
+                missing = silent or (res is not None and res.missing)
+                new_faults = faults[m] - prev[3][m]
+                problem = problems.get(m) or (sync_stats.problems.get(m) if sync_stats else '')
+                if missing:
+                    level = ERROR
+                    message = f'missing: {problem}' if problem else (
+                        f'missing: no usable message for {self.p.silent_periods:g} periods')
+                elif new_faults:
+                    level, message = WARN, f'fault detected in {new_faults} tuples'
+                else:
+                    level, message = OK, 'ok'
+                statuses.append(convert.diagnostic_status(
+                    f'{name}: {m}', level, message, hardware_id=hw, values={
+                        'topic': self.p.topic(m), 'missing': missing,
+                        'faults_in_period': new_faults,
+                        'score': res.score if res is not None else float('nan'),
+                        'threshold': res.threshold if res is not None else float('nan'),
+                        'bad_messages': bad[m],
+                        'rejected': sync_stats.rejected[m] if sync_stats else 0,
+                        'last_problem': problem or ''}))
+        self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds,
+                                                        statuses))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console script ``pipeline_node``: spin the node on a MultiThreadedExecutor."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = PipelineNode()
+        executor = MultiThreadedExecutor(num_threads=4)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

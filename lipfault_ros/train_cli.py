@@ -1,0 +1,310 @@
+"""``lipfault train``: rosbags in, model artifact out.
+
+The work is :func:`train_from_bags`, which the command and the ``training_node`` both call:
+
+1. refuse an existing ``--out`` (unless ``--overwrite``) before anything slow runs;
+2. validate every bag (topics, types, joint names, length) and build the training tuples with the
+   live synchroniser (:mod:`lipfault_ros.bags.dataset`), cached on disk;
+3. split train/validation by time block or by bag, keeping clean rows (fault truth, when the bags
+   carry it, excludes faulty tuples);
+4. :func:`lipfault_ros.training.fit`: stage 1, stage 2, thresholds calibrated on clean validation
+   data, the artifact written atomically (never half-written);
+5. print the summary table (per-modality reconstruction error, validation detection AUROC,
+   thresholds).
+
+Checkpoints go to ``--checkpoint-dir`` (default ``ARTIFACT.ckpt`` beside the artifact), atomically,
+every ``checkpoint_every`` steps and at each epoch end; ``--resume`` continues from the last one and
+ends with the weights an uninterrupted run gives (same seed, CPU). Ctrl-C writes a checkpoint and
+exits with status 130.
+
+Config file (``--config FILE``, YAML or JSON), every section optional, unknown keys refused::
+
+    model: {image_size: 64, joint_names: [...], ...}      # lipfault_ros.model.config.ModelConfig
+    train: {stage1_epochs: 10, seed: 1, ...}               # lipfault_ros.training.TrainConfig
+    data:  {split: time, val_fraction: 0.2, block_s: 10,   # lipfault_ros.bags.dataset.DatasetConfig
+            topics: {wrench: /ft_sensor/wrench}, sync: {slop: 0.02}}
+
+``--quick`` starts from the quick presets (a small model, a few epochs: about a minute on a 2-core
+CPU for a few thousand tuples) and the file refines them. Model joint names default to the bags'.
+
+Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank builds the same tuples (rank 0 fills the cache,
+the others read it), :func:`~lipfault_ros.training.fit` gives each rank a disjoint shard of every
+epoch and averages gradients with DDP (gloo on CPU, NCCL on GPUs); only rank 0 writes checkpoints,
+logs and the artifact.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from lipfault_ros.errors import ConfigError
+
+if TYPE_CHECKING:  # torch loads only when training runs
+    from lipfault_ros.bags.dataset import DatasetConfig
+    from lipfault_ros.model.config import ModelConfig
+    from lipfault_ros.training import TrainConfig, TrainResult
+
+__all__ = ['QUICK_MODEL', 'TrainSettings', 'add_arguments', 'load_settings', 'main',
+           'train_from_bags']
+
+_log = logging.getLogger(__name__)
+
+#: ModelConfig changes of ``--quick``: a smaller image and fewer channels, same windows.
+QUICK_MODEL: dict[str, Any] = dict(image_size=64, camera_channels=(8, 16, 16, 32),
+                                   signal_channels=(16, 16, 32), latent_camera=24, latent=48,
+                                   compute_hidden=96, detector_hidden=48)
+
+#: Called with (event, fields): 'phase' {'phase': ...}, 'dataset' {...}, 'step' {'stage', 'step',
+#: 'total'}, 'done' {'artifact', 'summary'}.
+EventCallback = Callable[[str, Mapping[str, Any]], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainSettings:
+    """The three configs of one training run, resolved from presets and a config file."""
+
+    train: TrainConfig
+    model: ModelConfig
+    data: DatasetConfig
+    model_joints_given: bool = False
+
+
+def _read_config_file(path: str | Path) -> dict[str, Any]:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f'config file {path} does not exist')
+    try:
+        doc = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f'config file {path} is not valid YAML/JSON: {exc}') from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f'config file {path} must hold a mapping with model/train/data sections')
+    unknown = sorted(set(doc) - {'model', 'train', 'data'})
+    if unknown:
+        raise ConfigError(f'config file {path}: unknown sections {unknown}; use model, train, '
+                          f'data')
+    for key in ('model', 'train', 'data'):
+        if not isinstance(doc.get(key, {}) or {}, dict):
+            raise ConfigError(f'config file {path}: section {key} must be a mapping')
+    return {k: dict(doc.get(k) or {}) for k in ('model', 'train', 'data')}
+
+
+def load_settings(config_file: str | Path | None = None, *, quick: bool = False,
+                  train_changes: Mapping[str, Any] | None = None,
+                  data_changes: Mapping[str, Any] | None = None) -> TrainSettings:
+    """Presets (default or ``quick``) < config file < explicit changes (command-line flags)."""
+    from lipfault_ros.bags.dataset import DatasetConfig
+    from lipfault_ros.model.config import ModelConfig
+    from lipfault_ros.topics import TopicConfig
+    from lipfault_ros.training import TrainConfig
+
+    doc = _read_config_file(config_file) if config_file else {'model': {}, 'train': {},
+                                                               'data': {}}
+    model_dict = (ModelConfig(**QUICK_MODEL) if quick else ModelConfig()).to_dict()
+    model_dict.update(doc['model'])
+    model = ModelConfig.from_dict(model_dict)
+    train_dict = (TrainConfig.quick() if quick else TrainConfig()).to_dict()
+    train_dict.update(doc['train'])
+    train_dict.update(train_changes or {})
+    train = TrainConfig.from_dict(train_dict)
+    data_dict = dict(doc['data'])
+    data_dict.update(data_changes or {})
+    topics = TopicConfig.from_yaml()  # the pipeline's topic parameters, when the file exists
+    if 'topics' in data_dict:
+        topics = _merge_topics(topics, data_dict.pop('topics'))
+    joints_given = 'joint_names' in doc['model']
+    data = DatasetConfig.from_dict(
+        data_dict, image_size=model.image_size, wrench_window=model.wrench_window,
+        joints_window=model.joints_window,
+        joint_names=model.joint_names if joints_given else None, topics=topics)
+    return TrainSettings(train, model, data, joints_given)
+
+
+def _merge_topics(base: Any, changes: Mapping[str, Any]) -> Any:
+    from lipfault_ros.topics import TopicConfig
+
+    if not isinstance(changes, Mapping):
+        raise ConfigError(f'data.topics must be a mapping of camera/wrench/joints/truth, got '
+                          f'{changes!r}')
+    TopicConfig.from_mapping(changes)  # unknown keys refused by name
+    return dataclasses.replace(base, **{k: str(v) for k, v in changes.items()})
+
+
+def _world() -> tuple[int, int]:
+    return int(os.environ.get('WORLD_SIZE', '1')), int(os.environ.get('RANK', '0'))
+
+
+def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
+                    config_file: str | Path | None = None, quick: bool = False,
+                    resume: bool = False, overwrite: bool = False,
+                    cache_dir: str | Path | None = None, log_dir: str | Path | None = None,
+                    checkpoint_dir: str | Path | None = None,
+                    settings: TrainSettings | None = None, progress: bool = True,
+                    on_event: EventCallback | None = None,
+                    stop: threading.Event | None = None) -> TrainResult:
+    """Train a model artifact at ``out`` from rosbag2 recordings; see the module docstring.
+
+    ``settings`` (from :func:`load_settings`) replaces ``config_file``/``quick`` when given.
+    ``stop`` set from another thread interrupts like Ctrl-C: a checkpoint is written and
+    KeyboardInterrupt is raised. Raises FileExistsError for an existing ``out`` unless
+    ``overwrite``; BagError/ConfigError naming the bag, topic, joint or setting at fault.
+    """
+    import torch
+
+    from lipfault_ros.bags.dataset import build_dataset, default_cache_dir, split_dataset
+    from lipfault_ros.training import fit
+
+    out = Path(out)
+    emit = on_event or (lambda event, fields: None)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f'artifact {out} exists; pass --overwrite (parameter overwrite) to '
+                              f'replace it, or choose another --out')
+    bags = [Path(b) for b in bags]
+    if not bags:
+        raise ConfigError('no bag given: pass one or more rosbag2 directories or files')
+    for bag in bags:
+        if not bag.exists():
+            raise FileNotFoundError(f'bag {bag} does not exist')
+    settings = settings or load_settings(config_file, quick=quick)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else out.parent / f'{out.name}.ckpt'
+    if resume and not (ckpt / 'last.pt').is_file():
+        raise FileNotFoundError(f'no checkpoint {ckpt / "last.pt"} to resume from; run without '
+                                f'--resume first (or give the --checkpoint-dir it used)')
+
+    world, rank = _world()
+    own_group = False
+    if world > 1:
+        import torch.distributed as dist
+        if not dist.is_initialized():
+            device = settings.train.device
+            backend = 'nccl' if torch.cuda.is_available() and device != 'cpu' else 'gloo'
+            dist.init_process_group(backend=backend)
+            own_group = True
+        rank = dist.get_rank()
+        if cache_dir is None:
+            cache_dir = default_cache_dir()
+        if rank != 0:
+            progress, log_dir = False, None
+    try:
+        emit('phase', {'phase': 'reading', 'bags': [str(b) for b in bags]})
+        t0 = time.perf_counter()
+        if world > 1:
+            import torch.distributed as dist
+            # rank 0 decodes into the cache; the others then read the same rows from it
+            if rank == 0:
+                dataset = build_dataset(bags, settings.data, cache_dir=cache_dir,
+                                        progress=progress)
+            dist.barrier()
+            if rank != 0:
+                dataset = build_dataset(bags, settings.data, cache_dir=cache_dir,
+                                        progress=False)
+        else:
+            dataset = build_dataset(bags, settings.data, cache_dir=cache_dir, progress=progress)
+        data = settings.data
+        split = split_dataset(dataset, mode=data.split, val_fraction=data.val_fraction,
+                              block_s=data.block_s, gap_s=data.gap_s)
+        model = settings.model
+        if not settings.model_joints_given:
+            model = model.replace(joint_names=dataset.joint_names)
+        info = {'tuples': len(dataset), 'train': len(split.train), 'val': len(split.val),
+                'faulty': int(dataset.labels.any(axis=1).sum()),
+                'cache': str(dataset.cache_dir) if cache_dir is not None else None,
+                'joint_names': list(dataset.joint_names), 'split': str(data.split),
+                'seconds': round(time.perf_counter() - t0, 2)}
+        _log.info('%d tuples from %d bag(s): %d train, %d validation (split by %s)',
+                  info['tuples'], len(bags), info['train'], info['val'], info['split'])
+        emit('dataset', info)
+        emit('phase', {'phase': 'training'})
+
+        steps = {'stage': 0}
+
+        def on_step(stage: int, step: int) -> None:
+            if stage != steps['stage']:
+                steps['stage'] = stage
+                emit('phase', {'phase': f'stage{stage}'})
+            emit('step', {'stage': stage, 'step': step})
+            if stop is not None and stop.is_set():
+                raise KeyboardInterrupt('training stopped on request')
+
+        result = fit(split.train, split.val, settings.train, model, out=out,
+                     checkpoint_dir=ckpt, resume=resume, progress=progress,
+                     log_dir=Path(log_dir) if log_dir else None, overwrite=overwrite,
+                     on_step=on_step)
+        emit('done', {'artifact': str(out), 'summary': dict(result.summary)})
+        return result
+    finally:
+        if own_group:
+            import torch.distributed as dist
+            dist.destroy_process_group()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('bags', nargs='+', type=Path, metavar='BAG',
+                        help='rosbag2 recordings (directories, or .mcap/.db3 files)')
+    parser.add_argument('--out', required=True, type=Path, metavar='ARTIFACT',
+                        help='model artifact directory to write (refused if it exists)')
+    parser.add_argument('--resume', action='store_true',
+                        help='continue from the last checkpoint of an interrupted run')
+    parser.add_argument('--config', type=Path, metavar='FILE',
+                        help='YAML/JSON with model/train/data sections (see module docs)')
+    parser.add_argument('--quick', action='store_true',
+                        help='small model, few epochs: about a minute on a 2-core CPU')
+    parser.add_argument('--cache', type=Path, metavar='DIR',
+                        help='tuple cache directory, reused across runs (default: none, '
+                             'or ~/.cache/lipfault_ros/tuples under torchrun)')
+    parser.add_argument('--log-dir', type=Path, metavar='DIR', help='TensorBoard log directory')
+    parser.add_argument('--checkpoint-dir', type=Path, metavar='DIR',
+                        help='checkpoint directory (default: ARTIFACT.ckpt beside the artifact)')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing artifact')
+    parser.add_argument('--seed', type=int, help='random seed (overrides the config file)')
+    parser.add_argument('--device', help="'cpu', 'cuda', 'cuda:1' or 'auto'")
+    parser.add_argument('--split', choices=('time', 'bag'),
+                        help='validation by time block of each bag (default) or by whole bags')
+    parser.add_argument('--camera-topic', help='camera topic in the bags (sensor_msgs/Image)')
+    parser.add_argument('--wrench-topic', help='wrench topic (geometry_msgs/WrenchStamped)')
+    parser.add_argument('--joints-topic', help='joint states topic (sensor_msgs/JointState)')
+    parser.add_argument('--summary-json', type=Path, metavar='FILE',
+                        help='also write the training summary as JSON')
+    parser.add_argument('--no-progress', action='store_true', help='no progress bars')
+
+
+def main(args: argparse.Namespace) -> int:
+    train_changes = {k: v for k, v in (('seed', args.seed), ('device', args.device))
+                     if v is not None}
+    data_changes: dict[str, Any] = {}
+    if args.split:
+        data_changes['split'] = args.split
+    topics = {k: v for k, v in (('camera', args.camera_topic), ('wrench', args.wrench_topic),
+                                ('joints', args.joints_topic)) if v}
+    if topics:
+        data_changes['topics'] = topics
+    settings = load_settings(args.config, quick=args.quick, train_changes=train_changes,
+                             data_changes=data_changes)
+    _, rank = _world()
+    try:
+        result = train_from_bags(args.bags, args.out, settings=settings, resume=args.resume,
+                                 overwrite=args.overwrite, cache_dir=args.cache,
+                                 log_dir=args.log_dir, checkpoint_dir=args.checkpoint_dir,
+                                 progress=not args.no_progress)
+    except KeyboardInterrupt:
+        ckpt = args.checkpoint_dir or args.out.parent / f'{args.out.name}.ckpt'
+        if int(os.environ.get('RANK', '0')) == 0:
+            print(f'lipfault train: interrupted; checkpoint in {ckpt}. Continue with the same '
+                  f'command plus --resume.', flush=True)
+        return 130
+    if rank == 0 and result.summary:
+        print(f'artifact: {result.artifact}')
+        print(result.format())
+        if args.summary_json:
+            args.summary_json.write_text(json.dumps(result.summary, indent=2, default=str))
+    return 0

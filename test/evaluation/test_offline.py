@@ -1,0 +1,142 @@
+"""Offline evaluation end to end: clean bag -> inject -> tiny model -> `evaluate` -> report, and
+every refusal (no truth, no clean reference, wrong joints, empty bag, existing output)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lipfault_ros.errors import ArtifactError, BagError
+from lipfault_ros.evaluation.offline import evaluate
+
+REQUIRED = ('auroc', 'aupr', 'f1', 'false_alarms_per_1000', 'detection_latency_ms_p50',
+            'detection_latency_ms_p95')
+
+
+@pytest.fixture(scope='module')
+def offline_report(eval_dir, faulty_bag, clean_bag, train_bag, tiny_artifact):
+    out = eval_dir / 'report_offline'
+    evaluate(faulty_bag, tiny_artifact, out_dir=out, clean_bag=clean_bag,
+             train_bags=[train_bag])
+    return out
+
+
+def test_report_has_every_required_number_and_plot(offline_report):
+    doc = json.loads((offline_report / 'report.json').read_text())
+    assert doc['complete'] is True and doc['mode'] == 'offline'
+    for row in ('camera', 'wrench', 'joints', 'overall'):
+        for key in REQUIRED:
+            assert key in doc[row], (row, key)
+        assert doc[row]['auroc'] is not None
+    for m in ('camera', 'wrench', 'joints'):
+        for key in ('error_faulty', 'error_corrected', 'error_clean', 'per_fault'):
+            assert key in doc[m], (m, key)
+        assert set(doc[m]['error_baselines']) == {'hold_last_value', 'median_filter'}
+    assert {'psnr', 'ssim'} <= set(doc['camera']['error_corrected'])
+    assert {'isolation_forest', 'pca', 'stage1_autoencoder'} <= set(doc['baselines'])
+    for name in ('isolation_forest', 'pca', 'stage1_autoencoder'):
+        for row in ('camera', 'wrench', 'joints', 'overall'):
+            for key in REQUIRED:
+                assert key in doc['baselines'][name][row], (name, row, key)
+    assert 0.0 <= doc['bypass_rate'] <= 1.0
+    assert doc['inference_latency_ms']['p50'] > 0
+    assert doc['tuples']['clean_aligned'] == doc['tuples']['n']
+    for png in ('roc.png', 'timeline.png', 'snippets_camera.png', 'snippets_wrench.png',
+                'snippets_joints.png', 'latency.png'):
+        assert (offline_report / png).stat().st_size > 1000, png
+    md = (offline_report / 'report.md').read_text()
+    assert '| model | overall |' in md and 'isolation_forest' in md
+    assert not list(offline_report.parent.glob('.report_offline.partial*'))
+
+
+def test_auroc_and_correction_error_recomputed_from_the_json(offline_report):
+    from sklearn.metrics import roc_auc_score
+
+    doc = json.loads((offline_report / 'report.json').read_text())
+    series = doc['series']
+    for m in ('camera', 'wrench', 'joints'):
+        y = np.array(series['labels'][m], bool)
+        keep = ~np.array(series['settling'][m], bool)
+        s = np.array([np.inf if v is None else v for v in series['scores'][m]], float)
+        s[~np.isfinite(s)] = np.nanmax(s[np.isfinite(s)]) + 1
+        assert roc_auc_score(y[keep], s[keep]) == pytest.approx(doc[m]['auroc'], abs=1e-12)
+        # mean of the per-tuple errors over the faulty tuples = the reported error
+        per = np.array([np.nan if v is None else v for v in series['error_corrected_mse'][m]])
+        assert np.nanmean(per) == pytest.approx(doc[m]['error_corrected']['mse'], rel=1e-9)
+        assert np.isfinite(per).sum() == doc[m]['error_corrected']['n']
+    # false alarms per 1000 from the flags
+    y = np.array(series['labels']['wrench'], bool)
+    keep = ~np.array(series['settling']['wrench'], bool)
+    f = np.array(series['flags']['wrench'], bool)
+    clean = keep & ~y
+    assert 1000 * f[clean].sum() / clean.sum() == pytest.approx(
+        doc['wrench']['false_alarms_per_1000'])
+
+
+def test_without_clean_reference_correction_errors_are_declared_not_computed(
+        eval_dir, faulty_bag, tiny_artifact):
+    out = eval_dir / 'report_noclean'
+    doc = evaluate(faulty_bag, tiny_artifact, out_dir=out, baselines=False, plots=False)
+    assert doc['camera']['auroc'] is not None
+    assert 'error_corrected' not in doc['wrench'] and 'error_clean' in doc['wrench']
+    assert any('no clean reference' in n for n in doc['not_computed'])
+
+
+def test_a_bag_without_truth_reports_flag_rates_and_says_what_is_missing(
+        eval_dir, clean_bag, tiny_artifact):
+    doc = evaluate(clean_bag, tiny_artifact, out_dir=eval_dir / 'report_notruth',
+                   baselines=False, plots=False)
+    assert doc['truth']['available'] is False
+    assert 'auroc' not in doc['camera'] and 'flag_rate' in doc['overall']
+    assert any('no fault truth' in n for n in doc['not_computed'])
+
+
+def test_wrong_joints_empty_bag_and_existing_output_are_refused(eval_dir, tmp_path, faulty_bag,
+                                                               tiny_artifact):
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from lipfault_ros.artifact import save_artifact
+    from lipfault_ros.model.config import ModelConfig
+    from lipfault_ros.model.network import LipfaultNet
+    from lipfault_ros.normalise import NormStats
+
+    other = tmp_path / 'other_robot'
+    cfg = ModelConfig.tiny(joint_names=('shoulder', 'elbow'))
+    save_artifact(other, LipfaultNet(cfg), stats=NormStats.identity(2))
+    with pytest.raises(ArtifactError, match='shoulder'):
+        evaluate(faulty_bag, other, out_dir=tmp_path / 'r1')
+    assert not (tmp_path / 'r1').exists()
+
+    empty = tmp_path / 'empty'
+    ts = get_typestore(Stores.LATEST)
+    with Writer(empty, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        for topic, t in (('/camera/image_raw', 'sensor_msgs/msg/Image'),
+                         ('/wrench', 'geometry_msgs/msg/WrenchStamped'),
+                         ('/joint_states', 'sensor_msgs/msg/JointState')):
+            w.add_connection(topic, t, typestore=ts)
+    with pytest.raises(BagError, match='no messages'):
+        evaluate(empty, tiny_artifact, out_dir=tmp_path / 'r2')
+    assert not (tmp_path / 'r2').exists()
+
+    (tmp_path / 'r3').mkdir()
+    with pytest.raises(FileExistsError, match='overwrite'):
+        evaluate(faulty_bag, tiny_artifact, out_dir=tmp_path / 'r3')
+
+
+def test_lipfault_eval_command(eval_dir, faulty_bag, clean_bag, tiny_artifact, capsys):
+    from lipfault_ros.cli import main
+
+    out = eval_dir / 'report_cli'
+    rc = main(['eval', str(faulty_bag), '--model', str(tiny_artifact), '--out', str(out),
+               '--clean', str(clean_bag), '--no-baselines', '--no-plots'])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert 'overall' in text and 'auroc' in text
+    assert (out / 'report.json').is_file() and (out / 'report.md').is_file()
+    rc = main(['eval', str(faulty_bag), '--model', str(eval_dir / 'nope'), '--out',
+               str(eval_dir / 'report_cli2')])
+    assert rc == 2
+    assert 'nope' in capsys.readouterr().err

@@ -1,0 +1,240 @@
+"""The pipeline node over real DDS: synthetic sensors in, corrected streams and status out."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+from diagnostic_msgs.msg import DiagnosticArray
+from geometry_msgs.msg import WrenchStamped
+from rclpy.executors import MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import Image, JointState
+
+from lipfault_ros.bench.pipeline import synthetic_tuples
+from lipfault_ros.model.config import ModelConfig
+from lipfault_ros.nodes.pipeline import PipelineNode
+from lipfault_ros.ros.synthetic import SyntheticSensors
+from lipfault_ros.training import TrainConfig, fit
+
+NS = '/lipfault_pipeline'
+
+
+@pytest.fixture(scope='session')
+def tiny_artifact(tmp_path_factory) -> Path:
+    """A tiny model trained for a few seconds on the synthetic stream the tests publish."""
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp('artifact') / 'tiny'
+    train = synthetic_tuples(6.0, seed=0)
+    val = synthetic_tuples(3.0, seed=1, start_ns=50 * 10**9)
+    fit(train, val, TrainConfig.tiny(stage1_epochs=2, stage2_epochs=2), ModelConfig.tiny(),
+        out=out, progress=False)
+    return out
+
+
+class Harness:
+    """Pipeline + synthetic sensors + a listener in one context and executor."""
+
+    def __init__(self, context, model: Path | str, **overrides) -> None:
+        values = dict(model=str(model), device='cpu', num_threads=1, silent_min=0.3,
+                      warmup=1)
+        values.update(overrides)
+        self.pipeline = PipelineNode(context=context, parameter_overrides=[
+            Parameter(k, value=v) for k, v in values.items()])
+        self.sensors = SyntheticSensors(context=context)
+        self.listener = Node('listener', context=context)
+        self.got: dict[str, list] = {k: [] for k in ('image', 'wrench', 'joints', 'status',
+                                                      'diag')}
+        for key, kind, topic in (('image', Image, f'{NS}/camera/image_corrected'),
+                                 ('wrench', WrenchStamped, f'{NS}/wrench_corrected'),
+                                 ('joints', JointState, f'{NS}/joint_states_corrected'),
+                                 ('status', DiagnosticArray, f'{NS}/fault_status'),
+                                 ('diag', DiagnosticArray, '/diagnostics')):
+            self.listener.create_subscription(kind, topic,
+                                              lambda m, key=key: self.got[key].append(m), 100)
+        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        for node in (self.pipeline, self.sensors, self.listener):
+            self.executor.add_node(node)
+
+    def spin_until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.executor.spin_once(timeout_sec=0.05)
+            if condition():
+                return True
+        return condition()
+
+    def close(self) -> None:
+        self.sensors.stop()
+        self.executor.shutdown()
+        for node in (self.pipeline, self.sensors, self.listener):
+            node.destroy_node()
+
+    # helpers on what came out
+    def statuses(self, k: int = -1) -> dict:
+        return {s.name: s for s in self.got['status'][k].status}
+
+    def diag(self, task: str):
+        for arr in reversed(self.got['diag']):
+            for s in arr.status:
+                if s.name == f'lipfault_pipeline: {task}':
+                    return s
+        return None
+
+
+@pytest.fixture
+def harness(ros_context, tiny_artifact):
+    h = Harness(ros_context, tiny_artifact)
+    yield h
+    h.close()
+
+
+def values(status) -> dict[str, str]:
+    return {kv.key: kv.value for kv in status.values}
+
+
+def stamp(msg) -> int:
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harness):
+    h = harness
+    assert h.pipeline._state == 'active'
+    h.sensors.start()
+    assert h.spin_until(lambda: len(h.got['status']) >= 30, 15.0)
+    published = dict(h.sensors.camera_stamps)
+    images = list(h.got['image'])
+    # every corrected image is stamped and framed like an input camera frame, in order
+    assert all(published.get(stamp(m)) == m.header.frame_id == 'sim_camera' for m in images)
+    assert np.all(np.diff([stamp(m) for m in images]) > 0)
+    assert images[0].encoding == 'rgb8' and images[0].width == 32
+    assert {m.header.frame_id for m in h.got['wrench']} == {'panda_hand'}
+    assert {m.header.frame_id for m in h.got['joints']} == {'panda_link0'}
+    assert h.got['joints'][0].name == [f'panda_joint{i}' for i in range(1, 8)]
+    # the status of each tuple carries the tuple stamp and one entry per modality
+    status = h.got['status'][-1]
+    assert stamp(status) in published
+    st = h.statuses()
+    assert set(st) == {'camera', 'wrench', 'joints'}
+    assert set(values(st['wrench'])) == {'score', 'threshold', 'fault', 'missing', 'corrected',
+                                         'bypassed', 'latency_ms'}
+    assert values(st['wrench'])['missing'] == 'false'
+    # latest-only: every synchronised tuple is either published or counted as dropped
+    stats = h.pipeline.stats()
+    assert stats['tuples_out'] + stats['dropped'] >= stats['tuples_in'] - 1
+    # a fault on the wrench: its status flips to fault within a few tuples
+    n = len(h.got['status'])
+    h.sensors.mode['wrench'] = 'nan'
+    assert h.spin_until(lambda: any(values(s)['fault'] == 'true' and s.name == 'wrench'
+                                    for a in h.got['status'][n:] for s in a.status), 5.0)
+    flipped = next(i for i, a in enumerate(h.got['status'][n:])
+                   if values({s.name: s for s in a.status}['wrench'])['fault'] == 'true')
+    assert flipped <= 5
+    st = h.statuses()
+    assert st['wrench'].level == b'\x01' and values(st['wrench'])['corrected'] == 'true'
+    assert values(st['camera'])['fault'] == 'false'
+    assert np.isfinite([h.got['wrench'][-1].wrench.force.z]).all()  # corrected, not NaN
+    # one tuple per camera frame: once the sensors stop, every frame has made its tuple
+    h.sensors.stop()
+    sync = h.pipeline._asm
+    assert h.spin_until(lambda: sync.stats.tuples == sync.stats.received['camera'], 5.0)
+    assert sync.stats.unmatched == 0
+
+
+def test_a_stopped_publisher_becomes_a_missing_modality_error_while_tuples_continue(harness):
+    h = harness
+    h.sensors.start()
+    assert h.spin_until(lambda: len(h.got['status']) >= 10, 15.0)
+    h.sensors.mode['joints'] = 'stop'
+    assert h.spin_until(lambda: values(h.statuses()['joints'])['missing'] == 'true', 5.0)
+    n = len(h.got['image'])
+    assert h.spin_until(lambda: len(h.got['image']) >= n + 10, 5.0)  # tuples continue
+    assert values(h.statuses()['joints'])['missing'] == 'true'
+    assert h.statuses()['joints'].level == b'\x02'
+    assert h.spin_until(lambda: (d := h.diag('joints')) is not None and d.level == b'\x02', 3.0)
+    assert 'missing' in h.diag('joints').message
+    # it comes back and is used again
+    h.sensors.mode.pop('joints')
+    assert h.spin_until(lambda: values(h.statuses()['joints'])['missing'] == 'false', 5.0)
+
+
+@pytest.mark.parametrize('modality,mode,check', [
+    ('camera', 'bad_encoding', 'camera_missing'),
+    ('camera', 'big', 'resized'),
+    ('joints', 'reordered', 'joints_present'),
+    ('joints', 'missing_name', 'joints_missing'),
+    ('wrench', 'zero_stamp', 'wrench_missing'),
+    ('wrench', 'inf', 'wrench_fault'),
+])
+def test_survives_bad_input_and_flags_it(ros_context, tiny_artifact, modality, mode, check):
+    h = Harness(ros_context, tiny_artifact)
+    try:
+        h.sensors.mode[modality] = mode
+        h.sensors.start()
+        assert h.spin_until(lambda: len(h.got['status']) >= 8, 15.0), 'no output'
+        st = {name: values(s) for name, s in h.statuses().items()}
+        if check == 'camera_missing':
+            assert st['camera']['missing'] == 'true'
+            assert h.pipeline.stats()['bad_input']['camera'] > 0
+        elif check == 'resized':
+            assert st['camera']['missing'] == 'false'
+            assert h.got['image'][-1].width == 64  # output keeps the input size
+        elif check == 'joints_present':
+            assert st['joints']['missing'] == 'false'
+        elif check == 'joints_missing':
+            assert st['joints']['missing'] == 'true'
+            assert h.spin_until(lambda: (d := h.diag('joints')) is not None
+                                and 'panda_joint3' in d.message, 3.0)
+        elif check == 'wrench_missing':
+            assert st['wrench']['missing'] == 'true'
+            assert h.pipeline.stats()['sync'].headerless['wrench'] > 0
+        elif check == 'wrench_fault':
+            assert st['wrench']['fault'] == 'true'
+        # and it recovers when the input is good again
+        h.sensors.mode.clear()
+        n = len(h.got['status'])
+        assert h.spin_until(lambda: len(h.got['status']) > n + 5 and all(
+            values(s)['missing'] == 'false' for s in h.got['status'][-1].status), 8.0)
+    finally:
+        h.close()
+
+
+def test_backwards_stamps_reset_the_synchroniser_and_output_resumes(harness):
+    h = harness
+    h.sensors.start()
+    assert h.spin_until(lambda: len(h.got['status']) >= 5, 15.0)
+    for m in ('camera', 'wrench', 'joints'):  # the whole robot jumps back (bag loop)
+        h.sensors.mode[m] = 'backwards'
+    assert h.spin_until(lambda: h.pipeline.stats()['sync'].resets >= 1, 5.0)
+    n = len(h.got['status'])
+    assert h.spin_until(lambda: len(h.got['status']) >= n + 5, 5.0)
+    assert stamp(h.got['status'][-1]) < stamp(h.got['status'][n - 1])
+
+
+def test_a_bad_artifact_is_a_logged_failure_not_a_crash(ros_context, tmp_path):
+    (tmp_path / 'broken').mkdir()
+    (tmp_path / 'broken' / 'config.json').write_text('{not json')
+    h = Harness(ros_context, tmp_path / 'broken')
+    try:
+        assert h.pipeline._state == 'unconfigured'
+        assert h.spin_until(lambda: h.diag('model') is not None, 5.0)
+        model = h.diag('model')
+        assert model.level == b'\x02' and 'not valid JSON' in model.message
+    finally:
+        h.close()
+
+
+def test_deactivate_unsubscribes_and_activate_resumes(harness):
+    h = harness
+    h.sensors.start()
+    assert h.spin_until(lambda: len(h.got['status']) >= 3, 15.0)
+    h.pipeline.trigger_deactivate()
+    assert h.pipeline._subs == [] and h.pipeline._engine is None
+    h.pipeline.trigger_activate()
+    n = len(h.got['status'])
+    assert h.spin_until(lambda: len(h.got['status']) >= n + 3, 10.0)
