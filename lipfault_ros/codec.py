@@ -20,7 +20,6 @@ Timestamps are integer nanoseconds.
 
 from __future__ import annotations
 
-import logging
 import math
 from typing import Any
 
@@ -40,7 +39,6 @@ __all__ = [
     'wrench_sample',
 ]
 
-_log = logging.getLogger(__name__)
 
 #: encoding -> (channels, numpy dtype of one channel). The keys are the encodings understood.
 ENCODINGS: dict[str, tuple[int, np.dtype]] = {

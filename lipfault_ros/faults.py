@@ -193,14 +193,21 @@ def _noise_field(h: int, w: int, cells: int, rng: np.random.Generator) -> np.nda
 
 
 def _perlin(h: int, w: int, rng: np.random.Generator, octaves: int = 3) -> np.ndarray:
-    """Fractal Perlin noise (octaves 2, 4, 8 cells...), normalised to about [-1, 1]."""
-    total = np.zeros((h, w))
+    """Fractal Perlin noise (octaves 2, 4, 8 cells...), normalised to about [-1, 1].
+
+    The field is smooth at the scale of 1/16 of the image, so it is computed on at most 64
+    pixels per side and resized: same look, a fraction of the cost on large frames."""
+    gh, gw = min(h, 64), min(w, 64)
+    total = np.zeros((gh, gw))
     amp, norm = 1.0, 0.0
     for k in range(octaves):
-        total += amp * _noise_field(h, w, 2 ** (k + 1), rng)
+        total += amp * _noise_field(gh, gw, 2 ** (k + 1), rng)
         norm += amp
         amp *= 0.5
-    return total / norm
+    total = (total / norm).astype(np.float32)
+    if (gh, gw) != (h, w):
+        total = cv2.resize(total, (w, h), interpolation=cv2.INTER_LINEAR)
+    return total
 
 
 def _soft_spots(h: int, w: int, centres: np.ndarray, radii: np.ndarray, alphas: np.ndarray,
@@ -240,7 +247,7 @@ def corrupt_image(image: np.ndarray, kind: str, severity: float, rng: np.random.
         out = cv2.GaussianBlur(image, (0, 0), (0.6 + 3.4 * s) * side / 128)
         return out
     if kind is ImageFault.NOISE:
-        out = img + rng.normal(0.0, 8.0 + 60.0 * s, img.shape)
+        out = img + rng.standard_normal(img.shape, dtype=np.float32) * np.float32(8.0 + 60.0 * s)
     elif kind is ImageFault.OCCLUSION:
         frac = 0.05 + 0.45 * s
         aspect = rng.uniform(0.5, 2.0)
@@ -273,7 +280,7 @@ def corrupt_image(image: np.ndarray, kind: str, severity: float, rng: np.random.
         field = _perlin(h, w, rng)
         amp = (0.25 + 0.75 * s) * 255.0
         tint = rng.uniform(0.7, 1.0, 3)
-        out = img + (field * amp)[..., None] * tint
+        out = img + (field * np.float32(amp))[..., None] * tint.astype(np.float32)
     elif kind is ImageFault.FLARE:
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         yy, xx = np.ogrid[:h, :w]
@@ -291,16 +298,20 @@ def corrupt_image(image: np.ndarray, kind: str, severity: float, rng: np.random.
         n = int(3 + 15 * s)
         map_x, map_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         inside = np.zeros((h, w), bool)
-        yy, xx = np.ogrid[:h, :w]
         for _ in range(n):
             cx, cy = rng.uniform(0, w), rng.uniform(0, h)
             r = rng.uniform(0.03, 0.07 + 0.08 * s) * side
-            d2 = (xx - cx) ** 2 + (yy - cy) ** 2
-            m = d2 < r * r
+            y0, y1 = max(int(cy - r), 0), min(int(cy + r) + 1, h)
+            x0, x1 = max(int(cx - r), 0), min(int(cx + r) + 1, w)
+            if y0 >= y1 or x0 >= x1:
+                continue
+            yy, xx = np.ogrid[y0:y1, x0:x1]
+            m = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
             # a drop is a small lens: an inverted, magnified view of its surroundings
-            map_x[m] = np.clip(cx - (map_x[m] - cx) * 1.8, 0, w - 1)
-            map_y[m] = np.clip(cy - (map_y[m] - cy) * 1.8, 0, h - 1)
-            inside |= m
+            bx, by = map_x[y0:y1, x0:x1], map_y[y0:y1, x0:x1]
+            bx[m] = np.clip(cx - (bx[m] - cx) * 1.8, 0, w - 1)
+            by[m] = np.clip(cy - (by[m] - cy) * 1.8, 0, h - 1)
+            inside[y0:y1, x0:x1] |= m
         blurred = cv2.GaussianBlur(image, (0, 0), (1.0 + 2.0 * s) * side / 128)
         refracted = cv2.remap(blurred, map_x, map_y, cv2.INTER_LINEAR).astype(np.float32)
         out = np.where(inside[..., None], refracted * 0.85 + 30.0, img)
@@ -316,7 +327,8 @@ def corrupt_image(image: np.ndarray, kind: str, severity: float, rng: np.random.
         out = _blend(img, 230.0, mask)
     elif kind is ImageFault.NOISE_FRAME:
         alpha = 0.6 + 0.4 * s
-        out = img * (1 - alpha) + rng.uniform(0, 255, img.shape) * alpha
+        out = img * np.float32(1 - alpha) + rng.random(img.shape, dtype=np.float32) * \
+            np.float32(255 * alpha)
     elif kind is ImageFault.BLACK_FRAME:
         out = img * (0.25 * (1 - s))
     elif kind is ImageFault.SATURATED_FRAME:
@@ -329,7 +341,9 @@ def corrupt_image(image: np.ndarray, kind: str, severity: float, rng: np.random.
             raise InputError(f'frozen_frame: previous frame {previous.shape} does not match '
                              f'{image.shape}')
         return previous.astype(np.uint8, copy=True)
-    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+    out = np.asarray(out, np.float32)
+    np.clip(out + np.float32(0.5), 0, 255, out=out)
+    return out.astype(np.uint8)
 
 
 # -------------------------------------------------------------------------------------- signals

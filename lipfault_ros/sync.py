@@ -17,7 +17,11 @@ users of message_filters get hurt:
 - **Strictly increasing output** stamps: a late reference message is dropped and counted.
 - **Per-input queue sizes**, derived from the input rates (a 500 Hz queue of 10 spans 20 ms).
 - **Counters** for overflow drops, unmatched and late messages and resets.
-- **Silent inputs** (the watchdog) are left out of the combination instead of blocking it.
+- **Silent inputs** (the watchdog) are not waited for, nor is an input whose stamps lag the
+  frame by more than its silence limit (a clock far off, or one sensor that jumped back alone).
+- **Partial combinations** (``partial=True``, what the tuples use): a frame whose partner on one
+  input is not within ``slop`` still goes out, without that input, and is counted (``unpaired``);
+  message_filters drops the frame (``partial=False``, counted as ``unmatched``).
 
 :class:`TupleAssembler` builds :class:`~lipfault_ros.tuples.SensorTuple` objects on top: it keeps
 rate-aware history caches of the wrench and joint streams so each tuple carries the history
@@ -34,14 +38,13 @@ import enum
 import logging
 import math
 from bisect import bisect_left, bisect_right, insort
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from lipfault_ros.errors import ConfigError, SyncError
-from lipfault_ros.tuples import (MODALITIES, ImageSample, JointSample, Modality, Sample,
-                                 SensorTuple, WrenchSample)
+from lipfault_ros.tuples import MODALITIES, JointSample, Modality, Sample, SensorTuple
 
 __all__ = [
     'ApproximateTimeSync',
@@ -104,6 +107,9 @@ class SyncConfig:
     jump_back: float = 0.5
     #: messages with a zero header stamp
     headerless: Headerless = Headerless.DROP
+    #: a frame whose wrench or joints have no message within ``slop`` still makes a tuple, with
+    #: that modality missing (False: the frame is dropped, as message_filters does)
+    partial: bool = True
 
     def __post_init__(self) -> None:
         for name in ('camera_rate', 'wrench_rate', 'joints_rate', 'queue_span',
@@ -171,7 +177,8 @@ class ApproximateTimeSync:
     """
 
     def __init__(self, queue_sizes: Sequence[int], *, slop_ns: int, reference: int = 0,
-                 settle_ns: int = 0, jump_back_ns: int = _NS // 2) -> None:
+                 settle_ns: int = 0, jump_back_ns: int = _NS // 2,
+                 partial: bool = False, max_lag_ns: Sequence[int] | None = None) -> None:
         self.n = len(queue_sizes)
         if self.n < 2:
             raise SyncError(f'synchronising needs at least two inputs, got {self.n}')
@@ -187,11 +194,17 @@ class ApproximateTimeSync:
         self.reference = reference
         self.settle_ns = int(settle_ns)
         self.jump_back_ns = int(jump_back_ns)
+        self.partial = bool(partial)
+        # an input whose newest stamp lags a frame by more than this is not waited for (its
+        # clock is off or it jumped back alone): with ``partial`` the frame goes without it
+        self.max_lag_ns = (tuple(int(v) for v in max_lag_ns) if max_lag_ns is not None
+                           else None)
         self._others = tuple(i for i in range(self.n) if i != reference)
         self.received = [0] * self.n
         self.dropped = [0] * self.n     # pushed out of a full queue unmatched
         self.late = [0] * self.n        # arrived older than what was already consumed
         self.unmatched = 0              # reference messages with no partner within slop
+        self.unpaired = [0] * self.n    # partial combinations that lacked this input
         self.matched = 0
         self.resets = 0
         self._stamps: list[list[int]] = [[] for _ in range(self.n)]
@@ -228,7 +241,8 @@ class ApproximateTimeSync:
             silent: Sequence[bool] | None = None) -> list[Match]:
         """Queue one message of input ``index``; return the combinations it completes.
 
-        ``silent[i]`` True leaves input i out of every combination (its entry is None).
+        ``silent[i]`` True means input i is not waited for: it joins a combination only when
+        it already holds a message within slop (else its entry is None).
         """
         newest = self._newest[index]
         if newest is not None and stamp_ns < newest - self.jump_back_ns:
@@ -268,14 +282,18 @@ class ApproximateTimeSync:
         """
         out: list[Match] = []
         ref_queue = self._stamps[self.reference]
-        others = [i for i in self._others if not (silent and silent[i])]
+        others = self._others
+        waited = [i for i in others if not (silent and silent[i])]
         while ref_queue:
             c = ref_queue[0]
             if not final:
                 need = c + self.settle_ns
-                for i in others:
+                for i in waited:
                     nw = self._newest[i]
                     if nw is None or nw < need:
+                        lag = self.max_lag_ns
+                        if lag is not None and nw is not None and c - nw > lag[i]:
+                            continue
                         return out
             chosen: list[int | None] = [None] * self.n
             chosen[self.reference] = c
@@ -289,6 +307,11 @@ class ApproximateTimeSync:
                 if k > 0 and (best is None or c - q[k - 1] <= best - c):
                     best = q[k - 1]
                 if best is None or abs(best - c) > self.slop_ns:
+                    if silent and silent[i]:
+                        continue
+                    if self.partial:
+                        self.unpaired[i] += 1
+                        continue
                     ok = False
                     break
                 chosen[i] = best
@@ -300,7 +323,10 @@ class ApproximateTimeSync:
             messages: list[Any] = [None] * self.n
             messages[self.reference] = ref_msg
             for i in others:
-                q, msgs, s = self._stamps[i], self._msgs[i], chosen[i]
+                s = chosen[i]
+                if s is None:
+                    continue
+                q, msgs = self._stamps[i], self._msgs[i]
                 messages[i] = msgs[s]
                 # the nearest partner of any later frame is not older than this one
                 k = bisect_right(q, s)
@@ -332,8 +358,10 @@ class SyncStats:
     missing: dict[Modality, int]
     #: modalities the watchdog currently holds silent
     silent: frozenset[Modality]
-    #: camera frames without wrench/joint partners within slop
+    #: camera frames dropped for want of partners within slop (``partial=False`` only)
     unmatched: int
+    #: tuples made without this modality because it had no message within slop
+    unpaired: dict[Modality, int]
     tuples: int
     resets: int
 
@@ -398,13 +426,15 @@ class TupleAssembler:
             raise ConfigError('joint_names is empty: the joints modality needs the joint order')
         if len(set(self.joint_names)) != len(self.joint_names):
             raise ConfigError(f'joint_names has duplicates: {list(self.joint_names)}')
-        self._sync = ApproximateTimeSync([config.queue_size(m) for m in MODALITIES],
-                                         slop_ns=int(round(config.slop * _NS)), reference=0,
-                                         settle_ns=int(round(config.settle * _NS)),
-                                         jump_back_ns=int(round(config.jump_back * _NS)))
         self._period = [config.period_ns(m) for m in MODALITIES]
         self._silent_after = [max(int(config.silent_periods * p), int(config.silent_min * _NS))
                               for p in self._period]
+        self._sync = ApproximateTimeSync([config.queue_size(m) for m in MODALITIES],
+                                         slop_ns=int(round(config.slop * _NS)), reference=0,
+                                         settle_ns=int(round(config.settle * _NS)),
+                                         jump_back_ns=int(round(config.jump_back * _NS)),
+                                         partial=config.partial,
+                                         max_lag_ns=self._silent_after)
         self._jump_ns = int(round(config.jump_back * _NS))
         self._slop_ns = int(round(config.slop * _NS))
         self._hist = [None, _History(4 * config.wrench_window + config.queue_size(
@@ -431,7 +461,7 @@ class TupleAssembler:
         self._check_at = 0
         self._skipv = [False, False, False]
 
-    # -- public API --------------------------------------------------------------------------
+    # -- public API --
     def push(self, sample: Sample, *, arrival_ns: int | None = None) -> list[SensorTuple]:
         """Add one sample; return the tuples it completes (oldest first, increasing stamps)."""
         m = _INDEX[sample.modality]
@@ -480,23 +510,16 @@ class TupleAssembler:
             self._arrival[m] = arrival_ns
             if self._start_arrival is None:
                 self._start_arrival = arrival_ns
-        if self._silent[m]:
-            self._silent[m] = False
-            self._refresh_skip()
-            self._check_at = 0
-            _log.info('%s is back', MODALITIES[m])
         hist = self._hist[m]
         if hist is not None:
             hist.add(stamp, item)
-        now = arrival_ns if self._live else self._clock
-        if now is not None and now >= self._check_at:
+        if self._live or self._silent[m] or self._clock >= self._check_at:
             self._update_silence(arrival_ns)
         matches = self._sync.add(m, stamp, sample, silent=self._skipv)
-        if self._silent[0]:
-            if m == self._fallback_pivot():
-                return self._fallback_tuple(stamp)
-            return []
-        return self._build_all(matches)
+        out = self._build_all(matches) if matches else []
+        if self._silent[0] and m == self._fallback_pivot():
+            out += self._fallback_tuple(stamp)
+        return out
 
     def poll(self, now_ns: int) -> list[SensorTuple]:
         """Watchdog tick (live): judge silence at ``now_ns`` (the clock of the arrival times
@@ -505,8 +528,6 @@ class TupleAssembler:
 
     def flush(self) -> list[SensorTuple]:
         """End of a finite stream: emit what is still queued with what is available."""
-        if self._silent[0]:
-            return []
         return self._build_all(self._sync.match(self._skipv, final=True))
 
     def reset(self) -> None:
@@ -537,40 +558,44 @@ class TupleAssembler:
             headerless=per(self._headerless), rejected=per(self._rejected),
             problems=dict(self._problems), missing=per(self._missing),
             silent=frozenset(mod for mod, q in zip(MODALITIES, self._silent) if q),
-            unmatched=s.unmatched, tuples=self._tuples, resets=self._resets + s.resets)
+            unmatched=s.unmatched, unpaired=per(s.unpaired), tuples=self._tuples, resets=self._resets + s.resets)
 
-    # -- internals ---------------------------------------------------------------------------
+    # -- internals --
     def _refresh_skip(self) -> None:
         self._skipv = [a or b for a, b in zip(self._silent, self._unusable)]
 
     def _after_arrival(self, now_ns: int | None) -> list[SensorTuple]:
         before = list(self._silent)
         self._update_silence(now_ns)
-        if self._silent[0]:
-            return []
         if self._silent != before or any(self._unusable):
             return self._build_all(self._sync.match(self._skipv))
         return []
 
     def _update_silence(self, now_ns: int | None) -> None:
-        """Judge silence on arrival times (live) or on the stream's stamps (offline), and note
-        the earliest time at which it can change again so pushes skip the check until then."""
+        """Judge silence: live (``now_ns`` on the arrival clock), nothing arrived for the
+        modality's limit; offline, its newest stamp lags the newest stamp of any stream by more
+        than that (and note the stream time at which this can next change, so pushes skip the
+        check until then)."""
         silent = self._silent
-        if now_ns is not None and self._live:
-            refs = [a if a is not None else self._start_arrival for a in self._arrival]
-            now = now_ns
-        elif not self._live and self._start_stamp is not None:
-            refs = [nw if nw is not None else self._start_stamp for nw in self._newest]
-            now = self._clock
-        else:
+        if self._live:
+            if now_ns is None:
+                return
+            for i in range(3):
+                last = self._arrival[i]
+                ref = last if last is not None else self._start_arrival
+                s = ref is not None and now_ns - ref > self._silent_after[i]
+                if s != silent[i]:
+                    self._set_silent(i, s)
             return
+        start = self._start_stamp
+        if start is None:
+            return
+        clock = self._clock
         check_at = 1 << 62
         for i in range(3):
-            ref = refs[i]
-            if ref is None:
-                continue
-            limit = ref + self._silent_after[i]
-            s = now > limit
+            nw = self._newest[i]
+            limit = (nw if nw is not None else start) + self._silent_after[i]
+            s = clock > limit
             if s != silent[i]:
                 self._set_silent(i, s)
             if not s and limit + 1 < check_at:
@@ -581,8 +606,10 @@ class TupleAssembler:
         self._silent[i] = value
         self._refresh_skip()
         if value:
-            _log.warning('%s silent for more than %.0f periods: marked missing', MODALITIES[i],
-                         self.config.silent_periods)
+            _log.warning('%s silent for more than %.3f s: marked missing',
+                         MODALITIES[i], self._silent_after[i] / _NS)
+        else:
+            _log.info('%s is back', MODALITIES[i])
 
     def _fallback_pivot(self) -> int | None:
         for i in (1, 2):

@@ -40,6 +40,7 @@ import dataclasses
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -291,17 +292,38 @@ def main(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, quick=args.quick, train_changes=train_changes,
                              data_changes=data_changes)
     _, rank = _world()
+    stop = threading.Event()
+    phase = {'phase': ''}
+
+    def on_event(event: str, fields: Mapping[str, Any]) -> None:
+        if event == 'phase':
+            phase['phase'] = str(fields.get('phase', ''))
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        # While training, the first Ctrl-C stops at the end of the current step, so the
+        # checkpoint holds a consistent state; a second one (or one at any other time) aborts.
+        if phase['phase'] not in ('training', 'stage1', 'stage2') or stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        _log.warning('stopping after this step (checkpoint follows); Ctrl-C again to abort')
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = train_from_bags(args.bags, args.out, settings=settings, resume=args.resume,
                                  overwrite=args.overwrite, cache_dir=args.cache,
                                  log_dir=args.log_dir, checkpoint_dir=args.checkpoint_dir,
-                                 progress=not args.no_progress)
+                                 progress=not args.no_progress, on_event=on_event, stop=stop)
     except KeyboardInterrupt:
         ckpt = args.checkpoint_dir or args.out.parent / f'{args.out.name}.ckpt'
         if int(os.environ.get('RANK', '0')) == 0:
             print(f'lipfault train: interrupted; checkpoint in {ckpt}. Continue with the same '
                   f'command plus --resume.', flush=True)
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     if rank == 0 and result.summary:
         print(f'artifact: {result.artifact}')
         print(result.format())

@@ -280,3 +280,33 @@ def test_invalid_configuration_is_refused():
         TupleAssembler(SyncConfig(), ('a', 'a'))
     with pytest.raises(SyncError, match='at least two inputs'):
         ApproximateTimeSync([3], slop_ns=1)
+
+
+def test_frame_without_a_partner_within_slop_makes_a_tuple_with_that_modality_missing():
+    # no wrench within 8 ms of any frame (gaps shorter than the watchdog's limit)
+    stream = samples(make_stream(1.0))
+    cams = [s.stamp_ns for s in stream if isinstance(s, ImageSample)]
+    events = [s for s in stream if not (isinstance(s, WrenchSample) and min(
+        abs(s.stamp_ns - c) for c in cams) < 8_000_000)]
+    out = list(assemble(events, SyncConfig(slop=0.005), NAMES))
+    assert len(out) == 30
+    assert all(t.missing == {Modality.WRENCH} for t in out)
+    asm = TupleAssembler(SyncConfig(slop=0.005), NAMES)
+    assert len([t for s in events for t in asm.push(s)] + asm.flush()) == 30
+    assert asm.stats.unpaired[Modality.WRENCH] == 30 and asm.stats.unmatched == 0
+    strict = TupleAssembler(SyncConfig(slop=0.005, partial=False), NAMES)
+    kept = [t for s in events for t in strict.push(s)] + strict.flush()
+    assert kept == [] and strict.stats.unmatched == 30  # message_filters: frames dropped
+
+
+def test_one_sensor_jumping_back_alone_does_not_stall_the_live_stream():
+    asm = TupleAssembler(SyncConfig(), NAMES)
+    out = []
+    for arrival, s in make_stream(2.0, start=200.0):
+        if isinstance(s, WrenchSample) and s.stamp_ns > 201e9:
+            s = WrenchSample(s.stamp_ns - 100 * 10**9, s.frame_id, s.values)  # 100 s back
+        out += asm.push(s, arrival_ns=int(arrival * 1e9))
+    late = [t for t in out if t.stamp_ns > 201.1e9]
+    assert asm.stats.resets >= 1
+    assert len(late) >= 20
+    assert all(Modality.WRENCH in t.missing and t.joints is not None for t in late)

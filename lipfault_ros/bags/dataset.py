@@ -116,7 +116,7 @@ class DatasetConfig:
     val_fraction: float = 0.2
     block_s: float = 10.0
     gap_s: float = 1.0
-    # Rows buffered in memory before they are written to the cache files.
+    # Rows (at the model's size) buffered in memory before they are written to the cache files.
     chunk_rows: int = 256
     # The header-stamp reorder window of the bag reader (ns).
     reorder_ns: int = 500_000_000
@@ -247,42 +247,39 @@ def bag_digest(path: str | Path) -> str:
 
 
 class _NpyAppender:
-    """Rows appended to a ``.npy`` file through a memmap; grows by doubling; :meth:`finish`
-    rewrites the header to the final row count and truncates the file."""
+    """Rows appended to a ``.npy`` file in chunks: each chunk is written through a memmap of
+    just its own rows (so resident memory stays one chunk, whatever the file size); the file is
+    extended as needed and :meth:`finish` rewrites the header to the final row count."""
 
     def __init__(self, path: Path, row_shape: tuple[int, ...], dtype: Any, capacity: int) -> None:
         self.path = path
         self.row_shape = tuple(row_shape)
         self.dtype = np.dtype(dtype)
+        self.row_bytes = self.dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
         self.n = 0
         self.capacity = max(1, int(capacity))
-        self.mm = np.lib.format.open_memmap(path, mode='w+', dtype=self.dtype,
-                                            shape=(self.capacity, *self.row_shape))
+        mm = np.lib.format.open_memmap(path, mode='w+', dtype=self.dtype,
+                                       shape=(self.capacity, *self.row_shape))
+        self.offset = mm.offset
+        del mm
 
     def append(self, rows: np.ndarray) -> None:
         k = len(rows)
+        if k == 0:
+            return
         if self.n + k > self.capacity:
-            self._grow(max(self.capacity * 2, self.n + k))
-        self.mm[self.n:self.n + k] = rows
+            self.capacity = max(self.capacity * 2, self.n + k)
+            with self.path.open('r+b') as fh:
+                fh.truncate(self.offset + self.capacity * self.row_bytes)
+        window = np.memmap(self.path, dtype=self.dtype, mode='r+',
+                           offset=self.offset + self.n * self.row_bytes,
+                           shape=(k, *self.row_shape))
+        window[:] = rows
+        window.flush()
+        del window
         self.n += k
 
-    def _grow(self, capacity: int) -> None:
-        tmp = self.path.with_suffix('.grow.npy')
-        new = np.lib.format.open_memmap(tmp, mode='w+', dtype=self.dtype,
-                                        shape=(capacity, *self.row_shape))
-        for start in range(0, self.n, 4096):
-            stop = min(self.n, start + 4096)
-            new[start:stop] = self.mm[start:stop]
-        new.flush()
-        del self.mm
-        os.replace(tmp, self.path)
-        self.mm = new
-        self.capacity = capacity
-
     def finish(self) -> None:
-        self.mm.flush()
-        offset = self.mm.offset
-        del self.mm
         with self.path.open('r+b') as fh:
             major = fh.read(8)[6]
             if major != 1:
@@ -292,11 +289,10 @@ class _NpyAppender:
             text = (f"{{'descr': {np.lib.format.dtype_to_descr(self.dtype)!r}, "
                     f"'fortran_order': False, 'shape': {shape!r}, }}")
             if len(text) + 1 > header_len:
-                raise BagError(f'cannot shrink the header of {self.path}')
+                raise BagError(f'cannot rewrite the header of {self.path}')
             fh.seek(10)
             fh.write((text.ljust(header_len - 1) + '\n').encode('latin1'))
-            fh.truncate(offset + self.n * self.dtype.itemsize * int(np.prod(self.row_shape,
-                                                                              dtype=np.int64)))
+            fh.truncate(self.offset + self.n * self.row_bytes)
 
 
 def measured_rates(infos: Sequence[Any], topics: TopicConfig) -> dict[str, float]:
@@ -463,14 +459,10 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
             with BagReader(path, topics=config.topics, reorder_ns=config.reorder_ns) as reader:
                 intervals = reader.truth()
                 samples = reader.samples(progress=bar.update if bar is not None else None)
-                buffer: list[Any] = []
+                chunk = _Chunk(writers, config, names, intervals, b)
                 for t in sync.assemble(samples, sync_config, names):
-                    buffer.append(t)
-                    if len(buffer) >= config.chunk_rows:
-                        _flush(buffer, writers, size, names, intervals, b, config)
-                        buffer = []
-                if buffer:
-                    _flush(buffer, writers, size, names, intervals, b, config)
+                    chunk.add(t)
+                chunk.flush()
                 stats = dict(reader.stats)
             rows = writers['stamps_ns'].n - first_row
             if rows == 0:
@@ -498,39 +490,60 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
     _log.info('built %d tuples from %d bag(s) in %.1f s', n, len(paths), index['build_s'])
 
 
-def _flush(buffer: Sequence[Any], writers: Mapping[str, _NpyAppender], size: int,
-           names: tuple[str, ...], intervals: Sequence[Any], bag: int,
-           config: DatasetConfig) -> None:
-    from lipfault_ros import truth
+class _Chunk:
+    """``chunk_rows`` rows filled one tuple at a time (images resized on arrival, so no
+    full-size frame is kept), then appended to the cache files in one write."""
 
-    k = len(buffer)
-    stamps = np.array([t.stamp_ns for t in buffer], np.int64)
-    images = np.zeros((k, size, size, 3), np.uint8)
-    wrench = np.zeros((k, config.wrench_window, 6), np.float32)
-    joints = np.zeros((k, config.joints_window, len(names), 3), np.float32)
-    missing = np.zeros((k, 3), bool)
-    for i, t in enumerate(buffer):
-        if t.image is not None:
-            images[i] = _resize(t.image, size)
-        if t.wrench is not None:
-            wrench[i] = t.wrench
+    def __init__(self, writers: Mapping[str, _NpyAppender], config: DatasetConfig,
+                 names: tuple[str, ...], intervals: Sequence[Any], bag: int) -> None:
+        k = config.chunk_rows
+        size = config.image_size
+        self.writers, self.names, self.intervals, self.bag = writers, names, intervals, bag
+        self.size = size
+        self.k = 0
+        self.stamps = np.zeros(k, np.int64)
+        self.images = np.zeros((k, size, size, 3), np.uint8)
+        self.wrench = np.zeros((k, config.wrench_window, 6), np.float32)
+        self.joints = np.zeros((k, config.joints_window, len(names), 3), np.float32)
+        self.missing = np.zeros((k, 3), bool)
+
+    def add(self, t: Any) -> None:
+        i = self.k
+        self.stamps[i] = t.stamp_ns
+        self.images[i] = _resize(t.image, self.size) if t.image is not None else 0
+        self.wrench[i] = t.wrench if t.wrench is not None else 0.0
         if t.joints is not None:
-            if tuple(t.joint_names) != names:
-                order = [list(t.joint_names).index(n) for n in names]
-                joints[i] = t.joints[:, order]
+            if tuple(t.joint_names) != self.names:
+                order = [list(t.joint_names).index(n) for n in self.names]
+                self.joints[i] = t.joints[:, order]
             else:
-                joints[i] = t.joints
+                self.joints[i] = t.joints
+        else:
+            self.joints[i] = 0.0
         for m, modality in enumerate(MODALITIES):
-            missing[i, m] = modality in t.missing or t.data(modality) is None
-    labels = (np.asarray(truth.labels_at(stamps, list(intervals)), bool) if intervals
-              else np.zeros((k, 3), bool))
-    writers['stamps_ns'].append(stamps)
-    writers['images'].append(images)
-    writers['wrench'].append(wrench)
-    writers['joints'].append(joints)
-    writers['missing'].append(missing)
-    writers['labels'].append(labels)
-    writers['bag_index'].append(np.full(k, bag, np.int32))
+            self.missing[i, m] = modality in t.missing or t.data(modality) is None
+        self.k += 1
+        if self.k == len(self.stamps):
+            self.flush()
+
+    def flush(self) -> None:
+        from lipfault_ros import truth
+
+        k = self.k
+        if k == 0:
+            return
+        stamps = self.stamps[:k]
+        labels = (np.asarray(truth.labels_at(stamps, list(self.intervals)), bool)
+                  if self.intervals else np.zeros((k, 3), bool))
+        w = self.writers
+        w['stamps_ns'].append(stamps)
+        w['images'].append(self.images[:k])
+        w['wrench'].append(self.wrench[:k])
+        w['joints'].append(self.joints[:k])
+        w['missing'].append(self.missing[:k])
+        w['labels'].append(labels)
+        w['bag_index'].append(np.full(k, self.bag, np.int32))
+        self.k = 0
 
 
 class RowView:

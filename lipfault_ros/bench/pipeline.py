@@ -20,7 +20,8 @@ import numpy as np
 from lipfault_ros.sync import SyncConfig, assemble
 from lipfault_ros.tuples import (ImageSample, JointSample, Sample, TupleArrays, WrenchSample)
 
-__all__ = ['JOINT_NAMES', 'run_pipeline_bench', 'synthetic_samples', 'synthetic_tuples']
+__all__ = ['JOINT_NAMES', 'run_pipeline_bench', 'synthetic_samples', 'synthetic_tuples',
+           'train_synthetic_model']
 
 #: Joint names the synthetic stream publishes (the arm's seven plus two finger joints).
 JOINT_NAMES: tuple[str, ...] = tuple(f'panda_joint{i}' for i in range(1, 8)) + (
@@ -94,6 +95,24 @@ def synthetic_tuples(duration_s: float, *, seed: int = 0, image_size: int = 32,
     stream = synthetic_samples(duration_s, start_ns=start_ns, seed=seed, image_size=image_size)
     tuples = list(assemble((s for _, s in stream), config, joint_names))
     return TupleArrays.from_tuples(tuples)
+
+
+def train_synthetic_model(out: Path, *, seconds: float = 6.0, epochs: int = 2,
+                          seed: int = 0) -> Path:
+    """Train the tiny model preset on ``seconds`` of the synthetic stream into ``out`` (a few
+    seconds on one CPU core): a stand-in artifact for tests and smoke runs of the live path.
+    Returns ``out``; an existing artifact there is reused."""
+    from lipfault_ros.model.config import ModelConfig
+    from lipfault_ros.training import TrainConfig, fit
+
+    out = Path(out)
+    if (out / 'config.json').is_file():
+        return out
+    train = synthetic_tuples(seconds, seed=seed)
+    val = synthetic_tuples(max(seconds / 2, 2.0), seed=seed + 1, start_ns=500 * 10**9)
+    fit(train, val, TrainConfig.tiny(stage1_epochs=epochs, stage2_epochs=epochs, seed=seed),
+        ModelConfig.tiny(), out=out, progress=False)
+    return out
 
 
 def run_pipeline_bench(model: Path, duration_s: float, *, device: str = 'auto',

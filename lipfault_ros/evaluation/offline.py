@@ -395,7 +395,7 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
                              np.stack(rows['wrench_windows']), np.stack(rows['joint_windows']),
                              tuple(joint_names), outputs.missing)
     return {'stamps': outputs.stamps_ns, 'outputs': outputs, 'records': records,
-            'clean_records': clean_records if clean_bag else None,
+            'clean_records': clean_records if clean_iter is not None else None,
             'images': outputs.image_errors, 'arrays': arrays, 'aligned': aligned,
             'snippets': snippets, 'unanswered': unanswered}
 

@@ -46,18 +46,18 @@ N_ERROR_FEATURES = 2
 
 
 class CameraEncoder(nn.Module):
-    """Strided 2-D CNN (k=3, s=2) then a linear map to the camera latent."""
+    """Space-to-depth stem, strided 2-D CNN (k=3, s=2), then a linear map to the latent."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 3
+        layers: list[nn.Module] = [nn.PixelUnshuffle(cfg.camera_stem)]
+        c_in = 3 * cfg.camera_stem ** 2
         for c in cfg.camera_channels:
             layers += [nn.Conv2d(c_in, c, 3, stride=2, padding=1),
                        nn.LeakyReLU(cfg.negative_slope)]
             c_in = c
         self.convs = nn.Sequential(*layers)
-        self.side = cfg.image_size // 2 ** len(cfg.camera_channels)
+        self.side = cfg.image_size // (cfg.camera_stem * 2 ** len(cfg.camera_channels))
         self.proj = nn.Linear(c_in * self.side ** 2, cfg.latent_camera)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B,3,H,W) -> (B,L_c)
@@ -65,20 +65,22 @@ class CameraEncoder(nn.Module):
 
 
 class CameraDecoder(nn.Module):
-    """Mirror of :class:`CameraEncoder`: linear, then transposed convs (k=4, s=2), sigmoid."""
+    """Mirror of :class:`CameraEncoder`: linear, transposed convs (k=4, s=2), depth-to-space,
+    sigmoid."""
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         chans = list(reversed(cfg.camera_channels))
-        self.side = cfg.image_size // 2 ** len(chans)
+        self.side = cfg.image_size // (cfg.camera_stem * 2 ** len(chans))
         self.c0 = chans[0]
         self.proj = nn.Linear(cfg.latent, chans[0] * self.side ** 2)
         layers: list[nn.Module] = []
-        outs = chans[1:] + [3]
+        outs = chans[1:] + [3 * cfg.camera_stem ** 2]
         for i, (c_in, c_out) in enumerate(zip(chans, outs)):
             layers.append(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1))
             if i < len(outs) - 1:
                 layers.append(nn.LeakyReLU(cfg.negative_slope))
+        layers.append(nn.PixelShuffle(cfg.camera_stem))
         self.act = nn.LeakyReLU(cfg.negative_slope)
         self.deconvs = nn.Sequential(*layers)
 

@@ -19,6 +19,7 @@ group, so they keep coming while the model runs. Spin it with a MultiThreadedExe
 from __future__ import annotations
 
 import collections
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ from lipfault_ros.ros import convert, params
 from lipfault_ros.ros.params import param
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.sync import Headerless, SyncConfig, TupleAssembler
-from lipfault_ros.tuples import MODALITIES, ImageSample, Modality, SensorTuple
+from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['NODE_NAME', 'PipelineNode', 'PipelineParams', 'main']
 
@@ -120,6 +121,7 @@ class _Counters:
         self.tuples_out = 0         # tuples published
         self.dropped = 0            # replaced in the latest-only slot before inference
         self.infer_errors = 0
+        self.model_problem = ''     # the last tuple the model refused, and why
         self.bad_input = {m: 0 for m in MODALITIES}
         self.problems: dict[Modality, str] = {}
         self.faults = {m: 0 for m in MODALITIES}
@@ -168,7 +170,7 @@ class PipelineNode(LifecycleNode):
             if self._state == 'inactive':
                 self.trigger_activate()
 
-    # -- lifecycle ------------------------------------------------------------------------------
+    # -- lifecycle --
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         from lipfault_ros.artifact import load_artifact
 
@@ -275,7 +277,7 @@ class PipelineNode(LifecycleNode):
         for _ in range(count):
             engine.infer(blank)
 
-    # -- input ----------------------------------------------------------------------------------
+    # -- input --
     def _say_once(self, key: str, text: str) -> None:
         if key not in self._said:
             self._said.add(key)
@@ -307,6 +309,9 @@ class PipelineNode(LifecycleNode):
         sample = self._decode(modality, msg)
         if sample is None or self._asm is None:
             return
+        if sample.stamp_ns <= 0 and self.p.headerless == Headerless.ARRIVAL.value:
+            # stamped with the node's clock (ROS time), not the monotonic arrival clock
+            sample = dataclasses.replace(sample, stamp_ns=self.get_clock().now().nanoseconds)
         try:
             tuples = self._asm.push(sample, arrival_ns=arrival)
         except LipfaultError as exc:  # headerless=refuse
@@ -354,7 +359,7 @@ class PipelineNode(LifecycleNode):
         self._subs = [s.sub for s in subs]
         self._mf_sync = sync
 
-    # -- inference and output ---------------------------------------------------------------------
+    # -- inference and output --
     def _on_tuple(self) -> None:
         with self._lock:
             item, self._slot = self._slot, None
@@ -368,9 +373,9 @@ class PipelineNode(LifecycleNode):
         except LipfaultError as exc:
             with self._lock:
                 self.counters.infer_errors += 1
-                self.counters.problems[Modality.CAMERA if t.image is not None else
-                                       Modality.WRENCH] = f'model refused a tuple: {exc}'
-            self._say_once(f'infer:{str(exc)[:40]}', f'tuple at {t.stamp_ns} not inferred: {exc}')
+                self.counters.model_problem = f'model refused the tuple at {t.stamp_ns}: {exc}'
+            self._say_once(f'infer:{str(exc)[:40]}',
+                           f'tuple at {t.stamp_ns} not inferred: {exc}')
             return
         self._publish(t, result)
         done = time.monotonic_ns()
@@ -411,7 +416,7 @@ class PipelineNode(LifecycleNode):
                         'bypassed': r.bypassed, 'latency_ms': r.latency_ms}))
         self._pubs['status'].publish(convert.diagnostic_array(t.stamp_ns, statuses))
 
-    # -- diagnostics --------------------------------------------------------------------------------
+    # -- diagnostics --
     def stats(self) -> dict[str, Any]:
         """Figures for benchmarks and tests: tuples in/out, dropped, latency percentiles (ms,
         arrival of the last input to publication), share of worker time in the model."""
@@ -444,6 +449,7 @@ class PipelineNode(LifecycleNode):
             problems = dict(c.problems)
             results = dict(c.last_results)
             model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
+            infer_errors, model_problem = c.infer_errors, c.model_problem
         prev = self._prev_diag or (now, tuples_out, dropped, faults)
         dt = max((now - prev[0]) / 1e9, 1e-9)
         self._prev_diag = (now, tuples_out, dropped, faults)
@@ -455,13 +461,15 @@ class PipelineNode(LifecycleNode):
             level, message = ERROR, self._error
         elif self._state != 'active':
             level = WARN
+        elif model_problem:
+            level, message = WARN, model_problem
         statuses.append(convert.diagnostic_status(
             f'{name}: model', level, message, hardware_id=hw, values={
                 'state': self._state, 'artifact': self.p.model if self.p else '',
                 'device': str(self._engine.device) if self._engine is not None else '',
                 'latency_p50_ms': float(np.percentile(lat, 50)) if lat else 0.0,
                 'latency_p99_ms': float(np.percentile(lat, 99)) if lat else 0.0,
-                'model_time_fraction': model_frac}))
+                'model_time_fraction': model_frac, 'refused_tuples': infer_errors}))
         # synchroniser / throughput
         if self._state == 'active':
             idle_s = (now - (last or self._activated_mono)) / 1e9

@@ -10,7 +10,6 @@ DiagnosticArray, each with the header given (the input tuple's stamp and frame).
 
 from __future__ import annotations
 
-import logging
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -37,7 +36,6 @@ __all__ = [
     'wrench_msg',
 ]
 
-_log = logging.getLogger(__name__)
 
 OK, WARN, ERROR, STALE = (bytes([i]) for i in range(4))
 

@@ -23,7 +23,7 @@ from lipfault_ros.faults import FaultSpec
 from lipfault_ros.sim.config import SimConfig
 from lipfault_ros.sim.robot import SimRobot
 from lipfault_ros.topics import TopicConfig
-from lipfault_ros.tuples import ImageSample, Modality
+from lipfault_ros.tuples import Modality
 
 __all__ = ['RecordStats', 'TRUTH_RATE_HZ', 'add_arguments', 'main', 'record']
 
@@ -37,12 +37,14 @@ _LATENCY_NS = {Modality.CAMERA: 3_000_000, Modality.WRENCH: 300_000, Modality.JO
 
 @dataclass(frozen=True)
 class RecordStats:
-    """What a recording wrote: message counts per topic, simulated and wall seconds."""
+    """What a recording wrote: message counts per topic, simulated, wall-clock and CPU
+    seconds (the CPU figure tells the speed on a machine shared with other work)."""
 
     path: Path
     counts: Mapping[str, int]
     sim_s: float
     wall_s: float
+    cpu_s: float = math.nan
 
     @property
     def speed(self) -> float:
@@ -71,7 +73,7 @@ def record(out: str | Path, duration_s: float, config: SimConfig | None = None, 
     truth_times = sorted(set(grid) | set(edges))
     truth_ns = [origin_ns + int(round(t * 1e9)) for t in truth_times]
 
-    wall0 = time.perf_counter()
+    wall0, cpu0 = time.perf_counter(), time.process_time()
     bar = None
     with SensorBagWriter(out, storage=storage, overwrite=overwrite, topics=topics) as writer, \
             SimRobot(config, origin_ns=origin_ns) as robot:
@@ -103,7 +105,8 @@ def record(out: str | Path, duration_s: float, config: SimConfig | None = None, 
             if bar is not None:
                 bar.close()
         counts = dict(writer.counts)
-    return RecordStats(Path(out), counts, duration_s, time.perf_counter() - wall0)
+    return RecordStats(Path(out), counts, duration_s, time.perf_counter() - wall0,
+                       time.process_time() - cpu0)
 
 
 # ------------------------------------------------------------------------------------------ CLI
@@ -151,5 +154,6 @@ def main(args: argparse.Namespace) -> int:
     detail = ', '.join(f'{topic} {n}' for topic, n in stats.counts.items())
     print(f'wrote {stats.path} ({args.storage}): {total} messages ({detail})')
     print(f'{stats.sim_s:.1f} sim-s in {stats.wall_s:.1f} wall-s: '
-          f'{stats.speed:.2f} sim-seconds per wall-second')
+          f'{stats.speed:.2f} sim-seconds per wall-second '
+          f'({stats.sim_s / max(stats.cpu_s, 1e-9):.2f} per CPU-second)')
     return 0

@@ -51,7 +51,7 @@ _WORKSPACE = ((0.35, 0.68), (-0.28, 0.28))  # x, y range of task targets (m)
 _STREAMS = ('camera', 'wrench', 'joints')
 #: how far the fingertips reach below the tip point (m): a press to depth d commands the tip
 #: point to ``top + clearance - d``
-_TIP_CLEARANCE = 0.012
+_TIP_CLEARANCE = 0.0075
 _CONTACT_STIFFNESS = 4000.0  # N/m
 _CONTACT_DAMPING = 200.0     # N s/m
 _POSITION_GAIN = 0.08
@@ -97,7 +97,9 @@ class _Task:
         top = TABLE_TOP_Z
         yaw = float(rng.uniform(-0.6, 0.6))
         above = float(rng.uniform(0.15, 0.3))
-        choice = rng.choice(['reach', 'press', 'push'], p=[0.25, 0.4, 0.35])
+        # the first cycle is always a press, so even a short recording holds a contact
+        choice = 'press' if self.cycles == 0 else \
+            str(rng.choice(['reach', 'press', 'push'], p=[0.15, 0.5, 0.35]))
         self.cycles += 1
         if choice == 'reach':
             p = (float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1)), top + above)
@@ -105,20 +107,20 @@ class _Task:
                     _Segment(float(rng.uniform(0.2, 0.6)), p, yaw, float(rng.uniform(0, 0.04)))]
         if choice == 'press':
             x, y = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
-            depth = float(rng.uniform(0.002, 0.008)) - _TIP_CLEARANCE
+            depth = float(rng.uniform(0.002, 0.005)) - _TIP_CLEARANCE
             angle = float(rng.uniform(0, 2 * math.pi))
             length = float(rng.uniform(0.05, 0.15))
             x2 = float(np.clip(x + length * math.cos(angle), x0, x1))
             y2 = float(np.clip(y + length * math.sin(angle), y0, y1))
             return [_Segment(float(rng.uniform(1.0, 1.6)), (x, y, top + above), yaw, 0.0),
                     _Segment(float(rng.uniform(0.6, 1.0)), (x, y, top - depth), yaw, 0.0),
-                    _Segment(float(rng.uniform(0.2, 0.5)), (x, y, top - depth), yaw, 0.0),
+                    _Segment(float(rng.uniform(0.3, 0.8)), (x, y, top - depth), yaw, 0.0),
                     _Segment(float(rng.uniform(0.8, 1.4)), (x2, y2, top - depth), yaw, 0.0),
                     _Segment(float(rng.uniform(0.5, 0.8)), (x2, y2, top + above), yaw, 0.0)]
         cx, cy, _ = self._cube()
         angle = float(rng.uniform(0, 2 * math.pi))
         d = np.array([math.cos(angle), math.sin(angle)])
-        start = np.array([cx, cy]) - 0.09 * d
+        start = np.array([cx, cy]) - 0.12 * d
         end = np.array([cx, cy]) + float(rng.uniform(0.05, 0.12)) * d
         start = np.clip(start, (x0, y0), (x1, y1))
         end = np.clip(end, (x0, y0), (x1, y1))
@@ -302,6 +304,7 @@ class SimRobot:
         self._contact = False
         self._q_cmd: np.ndarray | None = None
         self._noise_bank: np.ndarray | None = None
+        self._last_capture_ns: int | None = None
         self._wrench_sd = np.r_[np.full(3, cfg.force_noise_n), np.full(3, cfg.torque_noise_nm)]
 
     def _random_cube_pos(self, rng: np.random.Generator) -> list[float]:
@@ -518,9 +521,14 @@ class SimRobot:
 
     def capture(self) -> ImageSample:
         """Render a frame of the current state, stamped with the current simulated time (the
-        live node's camera timer)."""
+        live node's camera timer). Stamps stay strictly increasing even when two captures fall
+        on the same physics step."""
         self._require_open()
-        return self._image_sample(self.time_s)
+        sample = self._image_sample(self.time_s)
+        if self._last_capture_ns is not None and sample.stamp_ns <= self._last_capture_ns:
+            sample = ImageSample(self._last_capture_ns + 1000, sample.frame_id, sample.image)
+        self._last_capture_ns = sample.stamp_ns
+        return sample
 
     def stream(self, duration_s: float, *, chunk_s: float = 0.1) -> Iterator[Sample]:
         """Samples of the next ``duration_s`` simulated seconds, in time order (offline use)."""

@@ -77,8 +77,9 @@ def test_wrench_reads_contact_forces_and_is_quiet_in_free_space():
 
 
 def test_faults_corrupt_exactly_their_truth_interval():
-    faults = (FaultSpec.parse('wrench:bias:0.5:0.5:0.5'), FaultSpec.parse('camera:black_frame:1:1:0.5'),
-              FaultSpec.parse('joints:noise:0.5:0.2:0.3'))
+    faults = tuple(FaultSpec.parse(s) for s in ('wrench:bias:0.5:0.5:0.5',
+                                                'camera:black_frame:1:1:0.5',
+                                                'joints:noise:0.5:0.2:0.3'))
     clean, _ = _collect(SimConfig(seed=2, **FAST), 2.0)
     faulty, intervals = _collect(SimConfig(seed=2, faults=faults, **FAST), 2.0)
     assert len(intervals) == 3

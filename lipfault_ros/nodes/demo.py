@@ -1,0 +1,193 @@
+"""``lipfault demo``: the simulated robot, the pipeline and a live status line, one command.
+
+The simulated robot (``sim_node``) runs as a child process with a fault scheduled a few seconds
+in; the pipeline node runs in this process; once a second a line shows, per modality, whether
+the model sees a fault and corrects it, with latency and tuples/s. Ctrl-C (or ``--duration``)
+stops everything cleanly.
+
+Model: ``--model PATH``, else the cached quick model at ``models/default`` of the source tree
+(``~/.cache/lipfault_ros/models/default`` for an installed package). When there is none yet, the
+demo first records about a minute of simulated data into a temporary bag and trains the quick
+preset on it (a few minutes on a laptop CPU, once), then caches it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ['add_arguments', 'default_model_path', 'main', 'prepare_model']
+
+DEFAULT_FAULT = 'wrench:bias:0.8:5:6'
+RECORD_SECONDS = 75.0
+
+
+def default_model_path() -> Path:
+    """Where the quick default model is cached."""
+    root = Path(__file__).resolve().parents[2]
+    if (root / 'setup.py').is_file() and os.access(root, os.W_OK):
+        return root / 'models' / 'default'
+    return Path.home() / '.cache' / 'lipfault_ros' / 'models' / 'default'
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--model', type=Path, metavar='ARTIFACT',
+                        help='model artifact (default: the cached quick model, trained on first '
+                             'use)')
+    parser.add_argument('--duration', type=float, metavar='SECONDS',
+                        help='stop after this many seconds (default: run until Ctrl-C)')
+    parser.add_argument('--fault', default=DEFAULT_FAULT, metavar='SPEC',
+                        help='fault the robot gets, modality:type:severity:start_s:duration_s '
+                             f'(default {DEFAULT_FAULT}; see lipfault faults)')
+    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
+    parser.add_argument('--seed', type=int, default=0, help='seed of the simulated robot')
+
+
+def prepare_model(path: Path, *, seed: int = 0) -> Path:
+    """Record simulated data and train the quick preset into ``path`` (prints progress)."""
+    from lipfault_ros.sim.config import SimConfig
+    from lipfault_ros.sim.record import record
+    from lipfault_ros.train_cli import train_from_bags
+
+    print(f'lipfault demo: no model at {path}; one-time set-up: record {RECORD_SECONDS:.0f} s '
+          f'of simulated data and train the quick model', flush=True)
+    with tempfile.TemporaryDirectory(prefix='lipfault_demo_') as tmp:
+        bag = Path(tmp) / 'sim'
+        record(bag, RECORD_SECONDS, SimConfig(seed=seed), progress=True)
+        print('lipfault demo: training (quick preset)...', flush=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        train_from_bags([bag], path, quick=True, progress=True, cache_dir=Path(tmp) / 'cache')
+    print(f'lipfault demo: model cached at {path}', flush=True)
+    return path
+
+
+def _sim_command(spec: Any, seed: int) -> list[str]:
+    return [sys.executable, '-c',
+            'import sys; from lipfault_ros.nodes.sim import main; sys.exit(main(sys.argv))',
+            '--ros-args', '-p', f'seed:={seed}',
+            '-p', f'fault_modality:={spec.modality.value}', '-p', f'fault_type:={spec.kind}',
+            '-p', f'fault_severity:={float(spec.severity)}',
+            '-p', f'fault_start_s:={float(spec.start_s)}',
+            '-p', f'fault_duration_s:={float(spec.duration_s)}']
+
+
+class _View:
+    """Collects the per-tuple fault status and formats one line per second."""
+
+    def __init__(self) -> None:
+        self.tuples = 0
+        self.last: dict[str, dict[str, str]] = {}
+        self.faults: dict[str, int] = {}
+        self.truth = 'none'
+
+    def on_status(self, msg: Any) -> None:
+        self.tuples += 1
+        for s in msg.status:
+            values = {kv.key: kv.value for kv in s.values}
+            self.last[s.name] = values
+            if values.get('fault') == 'true':
+                self.faults[s.name] = self.faults.get(s.name, 0) + 1
+
+    def on_truth(self, msg: Any) -> None:
+        active = [f'{s.name} {s.message}' for s in msg.status if s.level != b'\x00']
+        self.truth = ', '.join(active) or 'none'
+
+    def line(self, t: float, rate: float, latency_ms: float) -> str:
+        parts = []
+        for name in ('camera', 'wrench', 'joints'):
+            v = self.last.get(name)
+            if v is None:
+                parts.append(f'{name:6s} --')
+            elif v.get('missing') == 'true':
+                parts.append(f'{name:6s} MISSING (reconstructed)')
+            elif v.get('fault') == 'true':
+                parts.append(f'{name:6s} FAULT -> corrected ({self.faults.get(name, 0)})')
+            else:
+                parts.append(f'{name:6s} ok')
+        self.faults.clear()
+        return (f't={t:5.1f}s | ' + ' | '.join(parts) + f' | {rate:4.1f} tuples/s, '
+                f'latency {latency_ms:5.1f} ms | injected: {self.truth}')
+
+
+def main(args: argparse.Namespace) -> int:
+    from lipfault_ros.faults import FaultSpec
+
+    spec = FaultSpec.parse(args.fault)
+    # the status line shows missing modalities; the watchdog's own log lines would repeat it
+    logging.getLogger('lipfault_ros.sync').setLevel(logging.ERROR)
+    model = args.model
+    if model is None:
+        model = default_model_path()
+        if not model.exists():
+            prepare_model(model, seed=args.seed)
+    elif not Path(model).exists():
+        raise FileNotFoundError(f'model artifact {model} does not exist')
+
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from rclpy.context import Context
+    from rclpy.executors import MultiThreadedExecutor
+    from rclpy.parameter import Parameter
+
+    from lipfault_ros.errors import LipfaultError
+    from lipfault_ros.nodes.pipeline import PipelineNode
+
+    context = Context()
+    rclpy.init(context=context)
+    node = monitor = executor = sim = None
+    try:
+        # the model is loaded and warm before the robot starts, so the fault's start time
+        # counts from when the status lines begin
+        node = PipelineNode(context=context, parameter_overrides=[
+            Parameter('model', value=str(model)), Parameter('device', value=args.device)])
+        if node._state != 'active':
+            raise LipfaultError(f'the pipeline did not start: {node._error}')
+        sim = subprocess.Popen(_sim_command(spec, args.seed))
+        view = _View()
+        monitor = rclpy.create_node('lipfault_demo_view', context=context)
+        monitor.create_subscription(DiagnosticArray, f'/{node.get_name()}/fault_status',
+                                    view.on_status, 50)
+        monitor.create_subscription(DiagnosticArray, '/lipfault_sim/fault_truth',
+                                    view.on_truth, 10)
+        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor.add_node(node)
+        executor.add_node(monitor)
+        print(f'lipfault demo: model {model}, fault {args.fault} (modality:type:severity:'
+              f'start_s:duration_s); Ctrl-C to stop', flush=True)
+        start = time.monotonic()
+        next_line, seen = start + 1.0, 0
+        while args.duration is None or time.monotonic() - start < args.duration:
+            executor.spin_once(timeout_sec=0.05)
+            if sim.poll() is not None:
+                raise LipfaultError(f'the simulated robot exited with code {sim.returncode}')
+            now = time.monotonic()
+            if now >= next_line:
+                latency = node.stats()['latency_p50_ms']
+                print(view.line(now - start, view.tuples - seen, latency), flush=True)
+                seen = view.tuples
+                next_line += 1.0
+    except KeyboardInterrupt:
+        print('\nlipfault demo: stopped', flush=True)
+    finally:
+        if sim is not None and sim.poll() is None:
+            sim.send_signal(signal.SIGINT)
+            try:
+                sim.wait(timeout=10.0)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+                sim.wait()
+        if executor is not None:
+            executor.shutdown()
+        for n in (monitor, node):
+            if n is not None:
+                n.destroy_node()
+        context.try_shutdown()
+    return 0

@@ -1,0 +1,38 @@
+"""``lipfault demo --duration``: the simulated robot and the pipeline start, status lines come,
+and everything stops cleanly."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lipfault_ros.bench.pipeline import train_synthetic_model
+
+
+@pytest.fixture(scope='session')
+def tiny_artifact(tmp_path_factory) -> Path:
+    return train_synthetic_model(tmp_path_factory.getbasetemp() / 'tiny_pipeline_model')
+
+
+def test_demo_runs_for_its_duration_and_prints_status_lines(tiny_artifact):
+    proc = subprocess.run(
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
+         '--duration', '8', '--device', 'cpu', '--fault', 'wrench:bias:0.8:2:4'],
+        capture_output=True, text=True, timeout=90, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('t=')]
+    assert len(lines) >= 5, proc.stdout + proc.stderr[-3000:]
+    assert any('wrench' in line and 'tuples/s' in line for line in lines)
+    assert any(' ok' in line or 'FAULT' in line for line in lines[2:])
+
+
+def test_demo_refuses_an_unknown_fault(tiny_artifact):
+    proc = subprocess.run(
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
+         '--fault', 'wrench:melt:0.5:1:1'], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert 'melt' in proc.stderr
