@@ -558,7 +558,8 @@ class TupleAssembler:
             headerless=per(self._headerless), rejected=per(self._rejected),
             problems=dict(self._problems), missing=per(self._missing),
             silent=frozenset(mod for mod, q in zip(MODALITIES, self._silent) if q),
-            unmatched=s.unmatched, unpaired=per(s.unpaired), tuples=self._tuples, resets=self._resets + s.resets)
+            unmatched=s.unmatched, unpaired=per(s.unpaired), tuples=self._tuples,
+            resets=self._resets + s.resets)
 
     # -- internals --
     def _refresh_skip(self) -> None:

@@ -142,6 +142,6 @@ def default_config_path() -> Path | None:
         from ament_index_python.packages import get_package_share_directory
         candidates.append(Path(get_package_share_directory('lipfault_ros')) / 'config'
                           / 'pipeline.yaml')
-    except (ImportError, LookupError, ValueError, OSError):  # off-robot, or not installed with colcon
+    except (ImportError, LookupError, ValueError, OSError):  # off-robot, or not colcon-installed
         pass
     return next((p for p in candidates if p.is_file()), None)

@@ -163,7 +163,7 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
     import torch
 
     from lipfault_ros.bags.dataset import build_dataset, default_cache_dir, split_dataset
-    from lipfault_ros.training import fit
+    from lipfault_ros.training import CHECKPOINT_FILE, fit
 
     out = Path(out)
     emit = on_event or (lambda event, fields: None)
@@ -178,9 +178,9 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
             raise FileNotFoundError(f'bag {bag} does not exist')
     settings = settings or load_settings(config_file, quick=quick)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out.parent / f'{out.name}.ckpt'
-    if resume and not (ckpt / 'last.pt').is_file():
-        raise FileNotFoundError(f'no checkpoint {ckpt / "last.pt"} to resume from; run without '
-                                f'--resume first (or give the --checkpoint-dir it used)')
+    if resume and not (ckpt / CHECKPOINT_FILE).is_file():
+        raise FileNotFoundError(f'no checkpoint {ckpt / CHECKPOINT_FILE} to resume from; run '
+                                f'without --resume first (or give the --checkpoint-dir it used)')
 
     world, rank = _world()
     own_group = False
@@ -234,19 +234,51 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
                 steps['stage'] = stage
                 emit('phase', {'phase': f'stage{stage}'})
             emit('step', {'stage': stage, 'step': step})
-            if stop is not None and stop.is_set():
+            stopping = stop is not None and stop.is_set()
+            if world > 1:
+                # every rank must leave at the same step, or the others wait in DDP forever
+                import torch.distributed as dist
+                flag = torch.tensor([1.0 if stopping else 0.0])
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stopping = bool(flag.item())
+            if stopping:
                 raise KeyboardInterrupt('training stopped on request')
 
         result = fit(split.train, split.val, settings.train, model, out=out,
                      checkpoint_dir=ckpt, resume=resume, progress=progress,
                      log_dir=Path(log_dir) if log_dir else None, overwrite=overwrite,
                      on_step=on_step)
+        if log_dir and rank == 0:
+            _log_reconstructions(out, split.val, Path(log_dir))
         emit('done', {'artifact': str(out), 'summary': dict(result.summary)})
         return result
     finally:
         if own_group:
             import torch.distributed as dist
             dist.destroy_process_group()
+
+
+def _log_reconstructions(artifact: Path, val: Any, log_dir: Path, count: int = 8) -> None:
+    """TensorBoard: a few validation frames beside the trained model's reconstructions, and
+    their wrench windows (input and reconstruction, first force axis) as scalars."""
+    import numpy as np
+    from torch.utils.tensorboard import SummaryWriter
+
+    from lipfault_ros.inference import Engine
+
+    engine = Engine.from_artifact(artifact, device='cpu')
+    rows = val.subset(np.linspace(0, len(val) - 1, min(count, len(val))).astype(np.int64))
+    out = engine.infer_arrays(rows)
+    writer = SummaryWriter(str(log_dir))
+    try:
+        writer.add_images('val/camera_input', np.asarray(rows.images), dataformats='NHWC')
+        writer.add_images('val/camera_reconstruction', out.recon_images, dataformats='NHWC')
+        for t in range(out.wrench.shape[1]):
+            writer.add_scalars('val/wrench_fx_tuple0', {
+                'input': float(rows.wrench[0][t, 0]),
+                'reconstruction': float(out.recon_wrench[0, t, 0])}, t)
+    finally:
+        writer.close()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

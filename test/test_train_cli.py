@@ -91,12 +91,14 @@ def test_cli_trains_on_sim_bags_and_the_artifact_flags_an_injected_fault(sim_bag
     out = tmp_path / 'model'
     rc = cli_main(['train', *map(str, sim_bags), '--out', str(out), '--quick',
                    '--config', str(_config(tmp_path)), '--cache', str(tmp_path / 'cache'),
-                   '--no-progress', '--summary-json', str(tmp_path / 'summary.json')])
+                   '--no-progress', '--summary-json', str(tmp_path / 'summary.json'),
+                   '--log-dir', str(tmp_path / 'logs')])
     printed = capsys.readouterr().out
     assert rc == 0
     assert 'AUROC' in printed and 'threshold' in printed and 'wrench' in printed
     summary = json.loads((tmp_path / 'summary.json').read_text())
     assert set(summary['auroc']) == {'camera', 'wrench', 'joints'}
+    assert list((tmp_path / 'logs').glob('events.out.tfevents.*'))  # loss curves, reconstructions
 
     from lipfault_ros.bags.reader import read_samples
     from lipfault_ros.inference import Engine

@@ -231,16 +231,24 @@ class BagReader:
         reader = self._open_reader()
         errors = _read_errors()
         gen = reader.messages(connections=conns)
+        expected = sum(int(c.msgcount) for c in conns)
+        count = 0
         while True:
             try:
                 item = next(gen)
             except StopIteration:
+                if count < expected:
+                    topics = sorted({c.topic for c in conns})
+                    raise BagError(f'bag {self.path} is damaged: its index lists {expected} '
+                                   f'messages on {topics} but only {count} could be read; '
+                                   f're-record it, or try `ros2 bag reindex` on it') from None
                 return
             except errors as exc:
                 raise BagError(f'bag {self.path} is damaged after {self.stats["read"]} messages '
                                f'({exc}); it is truncated or corrupt: re-record it, or cut it '
                                f'before the damage with `ros2 bag convert`') from None
             conn, t_ns, raw = item
+            count += 1
             try:
                 msg = reader.deserialize(raw, conn.msgtype)
             except errors as exc:

@@ -38,7 +38,7 @@ from lipfault_ros.ros.params import param
 __all__ = ['NODE_NAME', 'TrainingNode', 'TrainingParams', 'main']
 
 NODE_NAME = 'lipfault_training'
-#: The one array parameter (the helper in ros.params handles scalars).
+#: The one array parameter (lipfault_ros.ros.params declares the scalar ones).
 BAGS_PARAMETER = 'bags'
 
 

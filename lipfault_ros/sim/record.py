@@ -105,6 +105,7 @@ def record(out: str | Path, duration_s: float, config: SimConfig | None = None, 
             if bar is not None:
                 bar.close()
         counts = dict(writer.counts)
+    _log.debug('recorded %s: %s', out, counts)
     return RecordStats(Path(out), counts, duration_s, time.perf_counter() - wall0,
                        time.process_time() - cpu0)
 
@@ -124,9 +125,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--overwrite', action='store_true', help='replace an existing bag')
     parser.add_argument('--image-size', type=int, default=None, metavar='PIXELS',
                         help='square camera image size (default 128)')
-    parser.add_argument('--camera-rate', type=float, default=None, metavar='HZ')
-    parser.add_argument('--wrench-rate', type=float, default=None, metavar='HZ')
-    parser.add_argument('--joints-rate', type=float, default=None, metavar='HZ')
+    parser.add_argument('--camera-rate', type=float, default=None, metavar='HZ',
+                        help='camera frame rate (default 30)')
+    parser.add_argument('--wrench-rate', type=float, default=None, metavar='HZ',
+                        help='force/torque rate (default 500)')
+    parser.add_argument('--joints-rate', type=float, default=None, metavar='HZ',
+                        help='joint state rate (default 250)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 

@@ -3,10 +3,17 @@ pushes objects, seen by a fixed camera and felt by a wrist force/torque sensor.
 
 pybullet runs headless (DIRECT mode, TinyRenderer), so no display or GL is needed. The arm
 repeats a task with random variation (free reaches, presses and slides on the table, pushes of a
-cube), so the force/torque stream shows real contact events and the camera sees motion. Streams
-are sampled at their own rates from one physics clock, stamped with per-stream clock offsets
-and jitter, and pass through the fault library's :class:`~lipfault_ros.faults.StreamFault`
-injectors. The same seed gives the same data.
+cube), so the force/torque stream shows real contact events and the camera sees motion.
+
+The wrist wrench is, by default, the sum of the contact forces on the hand and fingers expressed
+in the hand frame: what a tared force/torque sensor reads. pybullet's joint force/torque sensor
+(enabled on ``panda_hand_joint``, ``SimConfig.wrench_source='joint_sensor'``) is available too,
+but while the arm moves it reports velocity-proportional solver forces of tens of newtons (about
+85 N per m/s, measured) that no real sensor shows.
+
+Streams are sampled at their own rates from one physics clock, stamped with per-stream clock
+offsets and jitter, and pass through the fault library's
+:class:`~lipfault_ros.faults.StreamFault` injectors. The same seed gives the same data.
 
 Times: ``t_s`` is seconds of simulated time since the stream started; header stamps are integer
 nanoseconds, ``origin_ns + (t_s + offset + jitter) * 1e9``. Faults and their truth intervals are
@@ -200,6 +207,7 @@ class SimRobot:
             self.close()
             raise SimError(f'cannot build the sim scene: {exc}') from None
         self.set_faults(cfg.faults)
+        _log.debug('sim robot open: %s', cfg)
 
     def close(self) -> None:
         if self._client is not None:

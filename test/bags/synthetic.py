@@ -19,7 +19,8 @@ def write_bag(path: Path, *, storage: str = 'mcap', duration_s: float = 3.0,
               image_size: tuple[int, int] = (24, 32), joints: Sequence[str] = JOINTS,
               distro: str = 'ROS2_KILTED', start_s: float = 100.0,
               camera_topic: str = '/camera/image_raw', wrench_topic: str = '/wrench',
-              joints_topic: str = '/joint_states', wrench_type: str = 'geometry_msgs/msg/WrenchStamped',
+              joints_topic: str = '/joint_states',
+              wrench_type: str = 'geometry_msgs/msg/WrenchStamped',
               truth: Sequence[tuple[str, str, float, float]] = (), seed: int = 0,
               skip: Sequence[str] = ()) -> Path:
     """Write a bag and return its path. ``truth`` holds (modality, kind, start_s, end_s) relative

@@ -113,6 +113,16 @@ def test_corrupt_sqlite3_is_refused(tmp_path):
             list(reader.samples())
 
 
+def test_mcap_damaged_in_the_middle_is_refused(tmp_path):
+    bag = write_bag(tmp_path / 'bag', duration_s=3.0)
+    (mcap,) = bag.glob('*.mcap')
+    data = mcap.read_bytes()
+    mid = len(data) // 2
+    mcap.write_bytes(data[:mid] + bytes(20000) + data[mid + 20000:])
+    with pytest.raises(BagError, match=r'is damaged: its index lists 480 messages .* only '):
+        list(read_samples(bag))
+
+
 def test_joint_names_differing_between_bags_are_refused(tmp_path):
     a = write_bag(tmp_path / 'a', duration_s=0.5)
     b = write_bag(tmp_path / 'b', duration_s=0.5, joints=JOINTS[:6] + ('gripper',))

@@ -19,6 +19,7 @@ from sensor_msgs.msg import Image, JointState
 from lipfault_ros.bench.pipeline import train_synthetic_model
 from lipfault_ros.nodes.pipeline import PipelineNode
 from lipfault_ros.ros.synthetic import SyntheticSensors
+from lipfault_ros.tuples import Modality
 
 NS = '/lipfault_pipeline'
 
@@ -65,6 +66,8 @@ class Harness:
 
     def close(self) -> None:
         self.sensors.stop()
+        for node in (self.pipeline, self.sensors, self.listener):
+            self.executor.remove_node(node)
         self.executor.shutdown()
         for node in (self.pipeline, self.sensors, self.listener):
             node.destroy_node()
@@ -102,41 +105,54 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     h.sensors.start()
     assert h.spin_until(lambda: len(h.got['status']) >= 30, 15.0)
     published = dict(h.sensors.camera_stamps)
+    by_stamp = {stamp(a): {s.name: values(s) for s in a.status} for a in h.got['status']}
     images = list(h.got['image'])
-    # every corrected image is stamped and framed like an input camera frame, in order
-    assert all(published.get(stamp(m)) == m.header.frame_id == 'sim_camera' for m in images)
+    # every corrected image of a tuple with a camera frame is stamped and framed like that
+    # input frame (a busy machine may let the watchdog make a few tuples without one)
+    with_camera = [m for m in images if by_stamp.get(stamp(m), {}).get('camera', {}).get(
+        'missing') == 'false']
+    assert len(with_camera) >= 0.8 * len(images) > 0
+    assert all(published.get(stamp(m)) == m.header.frame_id == 'sim_camera'
+               for m in with_camera)
     assert np.all(np.diff([stamp(m) for m in images]) > 0)
     assert images[0].encoding == 'rgb8' and images[0].width == 32
     assert {m.header.frame_id for m in h.got['wrench']} == {'panda_hand'}
     assert {m.header.frame_id for m in h.got['joints']} == {'panda_link0'}
     assert h.got['joints'][0].name == [f'panda_joint{i}' for i in range(1, 8)]
     # the status of each tuple carries the tuple stamp and one entry per modality
-    status = h.got['status'][-1]
-    assert stamp(status) in published
-    st = h.statuses()
-    assert set(st) == {'camera', 'wrench', 'joints'}
-    assert set(values(st['wrench'])) == {'score', 'threshold', 'fault', 'missing', 'corrected',
-                                         'bypassed', 'latency_ms'}
-    assert values(st['wrench'])['missing'] == 'false'
+    assert all(set(v) == {'camera', 'wrench', 'joints'} for v in by_stamp.values())
+    assert set(h.statuses()['wrench'].values[i].key for i in range(7)) == {
+        'score', 'threshold', 'fault', 'missing', 'corrected', 'bypassed', 'latency_ms'}
+    assert any(v['wrench']['missing'] == 'false' for v in by_stamp.values())
     # latest-only: every synchronised tuple is either published or counted as dropped
     stats = h.pipeline.stats()
     assert stats['tuples_out'] + stats['dropped'] >= stats['tuples_in'] - 1
-    # a fault on the wrench: its status flips to fault within a few tuples
-    n = len(h.got['status'])
+    # a fault on the wrench: NaN in every wrench message from now on; every tuple whose
+    # window holds one (stamped after the switch) is flagged and corrected
+    switch_ns = time.time_ns()
     h.sensors.mode['wrench'] = 'nan'
-    assert h.spin_until(lambda: any(values(s)['fault'] == 'true' and s.name == 'wrench'
-                                    for a in h.got['status'][n:] for s in a.status), 5.0)
-    flipped = next(i for i, a in enumerate(h.got['status'][n:])
-                   if values({s.name: s for s in a.status}['wrench'])['fault'] == 'true')
-    assert flipped <= 5
-    st = h.statuses()
-    assert st['wrench'].level == b'\x01' and values(st['wrench'])['corrected'] == 'true'
-    assert values(st['camera'])['fault'] == 'false'
+
+    def after():
+        return [{s.name: s for s in a.status} for a in h.got['status']
+                if stamp(a) > switch_ns + 300_000_000]
+
+    assert h.spin_until(lambda: len(after()) >= 5, 10.0)
+    flagged = [st for st in after() if values(st['wrench'])['missing'] == 'false']
+    assert flagged and all(values(st['wrench'])['fault'] == 'true'
+                           and values(st['wrench'])['corrected'] == 'true'
+                           and st['wrench'].level == b'\x01' for st in flagged)
     assert np.isfinite([h.got['wrench'][-1].wrench.force.z]).all()  # corrected, not NaN
-    # one tuple per camera frame: once the sensors stop, every frame has made its tuple
+    # one tuple per camera frame: once the sensors stop, every frame has made its tuple (or
+    # was counted: late after a watchdog tuple, or pushed out of a full queue)
     h.sensors.stop()
     sync = h.pipeline._asm
-    assert h.spin_until(lambda: sync.stats.tuples == sync.stats.received['camera'], 5.0)
+
+    def accounted() -> bool:
+        st = sync.stats
+        cam = Modality.CAMERA
+        return st.tuples - st.missing[cam] + st.late[cam] + st.dropped[cam] == st.received[cam]
+
+    assert h.spin_until(accounted, 5.0)
     assert sync.stats.unmatched == 0
 
 
