@@ -35,6 +35,7 @@ from lipfault_ros.artifact import save_artifact
 from lipfault_ros.errors import ConfigError, InputError, LipfaultError
 from lipfault_ros.inference import resolve_device
 from lipfault_ros.model.config import ModelConfig
+from lipfault_ros.model.lipschitz import refresh_lipschitz
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES, TupleArrays
@@ -686,6 +687,7 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
             import torch.distributed as dist
             dist.barrier()
         summary: dict[str, Any] = {}
+        refresh_lipschitz(net)  # converge the spectral-norm estimates before calibrating
         if rank == 0:
             metrics = _evaluate(net, val_data, config, table)
             thr = metrics['thresholds']

@@ -2,36 +2,72 @@
 
 Latency is what the live node pays per tuple, so it is measured through ``Engine.infer`` (input
 checks, resize, normalisation, forward, outputs) and, beside it, the bare network forward on
-ready tensors. Clean and faulty calls are interleaved so that both see the same machine load; the
-thresholds of an untrained network are pinned to +inf / -inf to force each path, since the
+ready tensors, eager and compiled. Every variant runs once per round, in the same round-robin, so
+all of them see the same machine load: on a shared machine a figure only means something next to
+the baseline measured with it. Each call is timed on the wall clock and on the process CPU clock;
+with one thread the CPU time is what the call costs on an idle machine, and the gap between the
+two is the load.
+
+The compiled path bakes the Lipschitz parametrizations into plain weights (in eval mode they are
+constants, but a parametrized layer recomputes ``weight * c / sigma`` on every call) and then:
+
+- on the CPU: traces each path once with TorchScript and freezes it (``torch.jit.freeze`` +
+  ``optimize_for_inference``), one graph per path because the bypass decision is data-dependent;
+- on CUDA: captures each stage (encode/detect, then correct) in a CUDA graph with static input
+  buffers fed from pinned host memory, so a tuple costs one host-to-device copy, two graph
+  replays at most and the one device-to-host copy that returns the results. fp16 is measured
+  beside fp32 with its largest score difference, so one can see whether accuracy holds.
+
+Thresholds of an untrained network are pinned to +inf / -inf to force each path, since the
 latency of a path does not depend on the weights.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import time
+import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
+from torch.nn.utils import parametrize
 
 from lipfault_ros.artifact import Artifact
-from lipfault_ros.inference import Engine
+from lipfault_ros.inference import Engine, resolve_device
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
-__all__ = ['bench_model', 'percentiles', 'random_tuple']
+__all__ = ['StagedForward', 'bake', 'bench_model', 'percentiles', 'random_tuple', 'rss_mb',
+           'time_rounds']
+
+log = logging.getLogger(__name__)
 
 
 def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
     """p50/p99/max (and mean) of a list of milliseconds."""
     a = np.asarray(samples_ms, np.float64)
+    if a.size == 0:
+        return {'p50': float('nan'), 'p99': float('nan'), 'max': float('nan'),
+                'mean': float('nan')}
     return {'p50': float(np.percentile(a, 50)), 'p99': float(np.percentile(a, 99)),
             'max': float(a.max()), 'mean': float(a.mean())}
+
+
+def rss_mb(field: str = 'VmRSS:') -> float:
+    """This process's resident memory (``VmRSS:``) or its peak (``VmHWM:``) in MiB."""
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    return float('nan')
 
 
 def random_tuple(cfg: ModelConfig, rng: np.random.Generator, *, image_hw: tuple[int, int]
@@ -46,94 +82,256 @@ def random_tuple(cfg: ModelConfig, rng: np.random.Generator, *, image_hw: tuple[
         joint_names=cfg.joint_names)
 
 
-def _engine(cfg: ModelConfig, threshold: float, device: str) -> Engine:
+def time_rounds(variants: dict[str, Callable[[], Any]], rounds: int, *,
+                sync: Callable[[], None] | None = None) -> dict[str, dict[str, Any]]:
+    """Run every variant once per round (round-robin, so all see the same load) and return per
+    variant the wall-clock percentiles (``ms``) and the median process CPU time (``cpu_ms``).
+    ``sync`` (e.g. ``torch.cuda.synchronize``) runs inside each timing."""
+    wall: dict[str, list[float]] = {k: [] for k in variants}
+    cpu: dict[str, list[float]] = {k: [] for k in variants}
+    names = list(variants)
+    for r in range(rounds):
+        for k in names[r % len(names):] + names[:r % len(names)]:
+            fn = variants[k]
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            if sync is not None:
+                sync()
+            wall[k].append((time.perf_counter() - t0) * 1e3)
+            cpu[k].append((time.process_time() - c0) * 1e3)
+    return {k: {'ms': percentiles(wall[k]), 'cpu_ms': float(np.median(cpu[k]))}
+            for k in names}
+
+
+def bake(model: LipfaultNet) -> LipfaultNet:
+    """A copy of ``model`` without parametrizations: the same network with its effective
+    (Lipschitz-scaled) weights as plain parameters, in eval mode. Outputs are identical in eval
+    mode; the original model is not touched."""
+    plain = LipfaultNet(model.cfg.replace(modulation=False)).eval()
+    state = {}
+    with torch.no_grad(), parametrize.cached():
+        for key in plain.state_dict():
+            path, _, attr = key.rpartition('.')
+            owner = model.get_submodule(path) if path else model
+            state[key] = getattr(owner, attr).detach().clone()
+    plain.load_state_dict(state)
+    p = next(model.parameters())
+    return plain.to(p.device, p.dtype)
+
+
+class _Paths(torch.nn.Module):
+    """One fixed path of the forward as a traceable module: tensors in, tensors out."""
+
+    def __init__(self, model: LipfaultNet, correct: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.correct = correct
+
+    def forward(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
+                present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out = self.model(cam, wr, jo, present, always_correct=self.correct)
+        return (out.scores, out.faults) + tuple(out.corrected)
+
+
+def traced_paths(model: LipfaultNet, example: tuple[torch.Tensor, ...]
+                 ) -> tuple[torch.jit.ScriptModule, torch.jit.ScriptModule]:
+    """TorchScript (traced, frozen, optimised for inference) bypass and correction paths of the
+    baked ``model`` for inputs shaped like ``example`` (camera, wrench, joints, present)."""
+    baked = bake(model)
+    out = []
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter('ignore')
+        for correct in (False, True):
+            traced = torch.jit.trace(_Paths(baked, correct).eval(), example, check_trace=False)
+            frozen = torch.jit.freeze(traced)
+            out.append(torch.jit.optimize_for_inference(frozen))
+    return out[0], out[1]
+
+
+class StagedForward:
+    """The forward in two stages with static shapes, for batch-1 inference on an accelerator.
+
+    Stage A (always): encode, fuse, decode, detect -> scores. Stage B (only when a modality is
+    judged faulty): fuse without the faulty modalities, compute block, decode. The decision
+    needs the scores on the host, which is the one device-to-host transfer a tuple needs anyway
+    (the verdict is part of the result). With ``graphs`` (CUDA only) each stage is captured once
+    in a CUDA graph over static buffers; inputs are copied into them from pinned host memory.
+    Without, the same stages run eagerly (the CPU reference of the same computation).
+    """
+
+    def __init__(self, model: LipfaultNet, example: tuple[torch.Tensor, ...], *,
+                 graphs: bool = False, warmup: int = 3) -> None:
+        self.model = bake(model)
+        self.thresholds = model.thresholds.detach().to(self.model.thresholds.device)
+        dev = example[0].device
+        self.graphs = bool(graphs) and dev.type == 'cuda'
+        self.static = tuple(t.detach().clone() for t in example)  # cam, wr, jo, present
+        self.host = tuple(t.detach().cpu().pin_memory() if self.graphs else t.detach().cpu()
+                          for t in example)
+        self.faults = torch.zeros_like(self.static[3])
+        self._a_out: tuple[torch.Tensor, ...] | None = None
+        self._b_out: tuple[torch.Tensor, ...] | None = None
+        if self.graphs:
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream), torch.inference_mode():
+                for _ in range(warmup):
+                    self._stage_a()
+                    self._stage_b()
+            torch.cuda.current_stream().wait_stream(stream)
+            self._graph_a, self._graph_b = torch.cuda.CUDAGraph(), torch.cuda.CUDAGraph()
+            with torch.inference_mode():
+                with torch.cuda.graph(self._graph_a):
+                    self._a_out = self._stage_a()
+                with torch.cuda.graph(self._graph_b):
+                    self._b_out = self._stage_b()
+
+    def _stage_a(self) -> tuple[torch.Tensor, ...]:
+        cam, wr, jo, present = self.static
+        latents, z = self.model.encode(cam, wr, jo, present)
+        recon = self.model.decode(z)
+        _, logits = self.model.detect((cam, wr, jo), latents, z, recon, present)
+        self._latents = latents
+        return (logits,) + tuple(latents) + tuple(recon)
+
+    def _stage_b(self) -> tuple[torch.Tensor, ...]:
+        latents = self._latents
+        zc = self.model.correct(latents, self.static[3], self.faults)
+        return tuple(self.model.decode(zc))
+
+    def __call__(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
+                 present: torch.Tensor) -> tuple[np.ndarray, np.ndarray, tuple[torch.Tensor, ...]]:
+        """Scores (3,), faults (3,) bool on the host, and the model-space outputs (corrected
+        where faulty, else the reconstruction) on the device."""
+        with torch.inference_mode():
+            for buf, src in zip(self.static, (cam, wr, jo, present)):
+                buf.copy_(src, non_blocking=True)
+            if self.graphs:
+                self._graph_a.replay()
+                a = self._a_out
+            else:
+                a = self._stage_a()
+            logits = a[0]
+            faults = (logits > self.thresholds) & (self.static[3] > 0.5)
+            scores_h, faults_h = logits[0].float().cpu().numpy(), faults[0].cpu().numpy()
+            recon = a[4:]
+            if not faults_h.any():
+                return scores_h, faults_h, recon
+            self.faults.copy_(faults.to(self.faults.dtype))
+            if self.graphs:
+                self._graph_b.replay()
+                return scores_h, faults_h, self._b_out
+            return scores_h, faults_h, self._stage_b()
+
+
+def _engine(cfg: ModelConfig, threshold: float, device: str, *, half: bool = False) -> Engine:
     torch.manual_seed(0)
     model = LipfaultNet(cfg).eval()
+    thresholds = np.full(len(MODALITIES), threshold)
+    with torch.no_grad():  # the network decides the path from its own buffer
+        model.thresholds.fill_(float(threshold))
     artifact = Artifact(Path('<bench>'), cfg, model, NormStats.identity(len(cfg.joint_names)),
-                        np.full(len(MODALITIES), threshold))
-    return Engine(artifact, device=device)
+                        thresholds)
+    return Engine(artifact, device=device, half=half)
 
 
-def _rss_mb() -> float:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) / 1024.0
-    return float('nan')
-
-
-def _time_ms(fn, n: int) -> list[float]:
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        fn()
-        out.append((time.perf_counter() - t0) * 1e3)
-    return out
+def _max_diff(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    return max(float((x.float() - y.float()).abs().max()) for x, y in zip(a, b))
 
 
 def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
                 warmup: int = 20, device: str = 'cpu', threads: int | None = None,
-                seed: int = 0) -> list[dict[str, Any]]:
-    """Per image size: latency percentiles of ``Engine.infer`` on both paths, the bare forward,
-    TorchScript-traced forward where export works, parameter count and RSS growth."""
+                seed: int = 0, compiled: bool = True, half: bool | None = None,
+                progress: bool = False) -> list[dict[str, Any]]:
+    """Per image size (default model config otherwise), batch 1: percentiles of
+    ``Engine.infer`` on both paths, of the bare eager forward on both paths, and of the compiled
+    forward (see module doc), all interleaved; parameter count, memory, and the largest
+    difference between compiled and eager outputs. ``half`` (default: on CUDA only) adds fp16."""
     if threads:
         torch.set_num_threads(threads)
+    dev = resolve_device(device)
+    cuda = dev.type == 'cuda'
+    sync = torch.cuda.synchronize if cuda else None
+    half = cuda if half is None else bool(half) and cuda
     rng = np.random.default_rng(seed)
     rows = []
+    sizes = list(sizes)
+    if progress:
+        from tqdm import tqdm
+        sizes = tqdm(sizes, desc='model', unit='size', leave=False)
     for size in sizes:
         gc.collect()
-        rss0 = _rss_mb()
+        rss0 = rss_mb()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
         cfg = ModelConfig(image_size=size)
-        clean, faulty = _engine(cfg, np.inf, device), _engine(cfg, -np.inf, device)
+        clean, faulty = _engine(cfg, np.inf, str(dev)), _engine(cfg, -np.inf, str(dev))
         t = random_tuple(cfg, rng)
-        for _ in range(warmup):
-            clean.infer(t)
-            faulty.infer(t)
-        assert_paths = (clean.infer(t).bypassed, faulty.infer(t).bypassed)
-        lat_clean, lat_faulty = [], []
-        for _ in range(iterations):  # interleaved: both paths see the same load
-            lat_clean += _time_ms(lambda: clean.infer(t), 1)
-            lat_faulty += _time_ms(lambda: faulty.infer(t), 1)
+        paths = (clean.infer(t).bypassed, faulty.infer(t).bypassed)
         tensors = clean._prepare(t.image[None], t.wrench[None], t.joints[None],
                                  np.zeros((1, 3), bool))
-        for _ in range(warmup):
-            clean._run(*tensors)
-        lat_forward = _time_ms(lambda: clean._run(*tensors), iterations)
-        row: dict[str, Any] = {
-            'image_size': size,
-            'device': str(clean.device),
-            'params': sum(p.numel() for p in clean.model.parameters()),
-            'bypass_path_taken': bool(assert_paths[0]) and not bool(assert_paths[1]),
-            'clean_ms': percentiles(lat_clean),
-            'faulty_ms': percentiles(lat_faulty),
-            'forward_ms': percentiles(lat_forward),
+        variants: dict[str, Callable[[], Any]] = {
+            'infer_clean': lambda: clean.infer(t),
+            'infer_faulty': lambda: faulty.infer(t),
+            'forward_clean': lambda: clean._run(*tensors),
+            'forward_faulty': lambda: faulty._run(*tensors),
         }
-        row['traced_forward_ms'] = _traced(clean, tensors, iterations, warmup)
-        row['rss_growth_mb'] = _rss_mb() - rss0
-        rows.append(row)
-        del clean, faulty
-    return rows
+        row: dict[str, Any] = {
+            'image_size': size, 'device': str(clean.device),
+            'threads': torch.get_num_threads(),
+            'params': sum(p.numel() for p in clean.model.parameters()),
+            'bypass_path_taken': bool(paths[0]) and not bool(paths[1]),
+        }
+        cam, wr, jo, present, _ = tensors
+        if compiled:
+            try:
+                if cuda:
+                    st_c = StagedForward(clean.model, (cam, wr, jo, present), graphs=True)
+                    st_f = StagedForward(faulty.model, (cam, wr, jo, present), graphs=True)
+                    host = st_c.host
+                    variants['compiled_clean'] = lambda: st_c(*host)
+                    variants['compiled_faulty'] = lambda: st_f(*host)
+                    row['compiled'] = 'cuda-graphs'
+                    ref = faulty._run(*tensors)
+                    got = st_f(*host)
+                    row['compiled_max_diff'] = _max_diff(ref.corrected, got[2])
+                else:
+                    tr_c, _ = traced_paths(clean.model, (cam, wr, jo, present))
+                    _, tr_f = traced_paths(faulty.model, (cam, wr, jo, present))
 
+                    def run_traced(module: Any) -> Any:
+                        with torch.inference_mode():
+                            return module(cam, wr, jo, present)
 
-def _traced(engine: Engine, tensors: tuple[torch.Tensor, ...], iterations: int,
-            warmup: int) -> dict[str, float] | None:
-    """Forward latency of the exported (TorchScript) inference path, when export is available."""
-    try:
-        from lipfault_ros.export import export_torchscript  # noqa: F401
-    except ImportError:
-        return None
-    import tempfile
-
-    from lipfault_ros.export import export_torchscript
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / 'model.pt'
-        try:
-            export_torchscript(engine.model, path)
-            module = torch.jit.load(str(path), map_location=engine.device)
-        except Exception:  # noqa: BLE001 - export is optional; report as unavailable
-            return None
-    cam, wr, jo, present, _ = tensors
-    with torch.inference_mode():
+                    variants['compiled_clean'] = lambda: run_traced(tr_c)
+                    variants['compiled_faulty'] = lambda: run_traced(tr_f)
+                    row['compiled'] = 'torchscript-freeze'
+                    ref = faulty._run(*tensors)
+                    row['compiled_max_diff'] = _max_diff(ref.corrected,
+                                                         run_traced(tr_f)[2:])
+            except Exception as exc:  # noqa: BLE001 - an optional path; report why it is absent
+                log.warning('compiled path unavailable at %dx%d: %s', size, size, exc)
+                row['compiled'] = f'unavailable: {exc}'[:200]
+        if half:
+            h_clean = _engine(cfg, np.inf, str(dev), half=True)
+            variants['infer_clean_fp16'] = lambda: h_clean.infer(t)
+            a, b = clean.infer(t), h_clean.infer(t)
+            row['fp16_max_score_diff'] = float(np.nanmax(np.abs(
+                np.array([a.results[m].score for m in MODALITIES])
+                - np.array([b.results[m].score for m in MODALITIES]))))
         for _ in range(warmup):
-            module(cam, wr, jo, present)
-        return percentiles(_time_ms(lambda: module(cam, wr, jo, present), iterations))
+            for fn in variants.values():
+                fn()
+        timed = time_rounds(variants, iterations, sync=sync)
+        for name, fig in timed.items():
+            row[f'{name}_ms'] = fig['ms']
+            row[f'{name}_cpu_ms'] = fig['cpu_ms']
+        if 'compiled_clean' in timed:
+            row['compiled_speedup'] = (timed['forward_clean']['ms']['p50']
+                                       / timed['compiled_clean']['ms']['p50'])
+        row['rss_growth_mb'] = rss_mb() - rss0
+        if cuda:
+            row['cuda_peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
+        rows.append(row)
+        del clean, faulty, variants
+    return rows

@@ -369,6 +369,9 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
         if keep_arrays:
             small['images'].append(cv2.resize(raw_img, (s, s), interpolation=cv2.INTER_AREA)
                                    if raw_img is not None else np.zeros((s, s, 3), np.uint8))
+            small.setdefault('clean', []).append(
+                cv2.resize(ref_img, (s, s), interpolation=cv2.INTER_AREA)
+                if ref_img is not None else None)
         rows.setdefault('wrench_windows', []).append(
             np.asarray(t.wrench, np.float32) if t.wrench is not None
             else np.zeros((wrench_window, 6), np.float32))
@@ -400,7 +403,8 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
     return {'stamps': outputs.stamps_ns, 'outputs': outputs, 'records': records,
             'clean_records': clean_records if clean_iter is not None else None,
             'images': outputs.image_errors, 'arrays': arrays, 'aligned': aligned,
-            'snippets': snippets, 'unanswered': unanswered}
+            'snippets': snippets, 'unanswered': unanswered,
+            'clean_small': small.get('clean') if keep_arrays else None}
 
 
 def _settle(sync: Any) -> dict[Modality, int]:
@@ -635,7 +639,7 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
         notes.append('baseline detection metrics: no fault truth in the bag')
     # stage-1 autoencoder of the same artifact: reconstruction error as score
     try:
-        ae = _stage1_scores(engine, arrays)
+        ae, ae_out = _stage1_scores(engine, arrays, with_outputs=True)
         thr = None
         if train is not None:
             thr = np.nanquantile(_stage1_scores(engine, train), 0.99, axis=0)
@@ -645,6 +649,9 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
                  'artifact, no compute block, no detection head; threshold = 99th percentile on '
                  f'clean training tuples ({source})' if thr is not None else
                  'no clean training tuples: threshold-free metrics only')
+        _add_corrections(out['stage1_autoencoder'], run, intervals, settle,
+                         ae_out.recon_images, ae_out.recon_wrench[:, -1],
+                         ae_out.recon_joints[:, -1], notes, 'stage1_autoencoder')
     except (AttributeError, InputError) as exc:
         notes.append(f'baselines.stage1_autoencoder: the artifact gives no stage-1 '
                      f'reconstruction ({exc})')
@@ -664,6 +671,10 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
                                     settle, flags=flags,
                                     note=f'artifact {baseline_artifact} (its own calibrated '
                                          f'thresholds)')
+        images = res.images if other.image_size == engine.image_size else \
+            _resized(dataclasses.replace(arrays, images=res.images), engine.image_size).images
+        _add_corrections(out[name], run, intervals, settle, images, res.wrench[:, -1],
+                         res.joints[:, -1], notes, name)
     else:
         notes.append('baselines.no_modulation: no second artifact given '
                      '(--baseline-artifact, e.g. trained with modulation off)')
@@ -678,7 +689,53 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
                                     note=f'{kind} per modality on window/frame features, fitted '
                                          f'on clean training tuples ({source}), threshold = 99th '
                                          f'percentile on held-out clean training tuples')
+        out[kind]['corrections'] = 'none: a detector only'
     return out
+
+
+def _add_corrections(block: dict[str, Any], run: dict[str, Any], intervals: Sequence[Any],
+                     settle: np.ndarray, images: np.ndarray, wrench: np.ndarray,
+                     joints: np.ndarray, notes: list[str], name: str) -> None:
+    """Correction errors of a baseline that outputs signals, defined as for the model
+    (``metrics`` module docstring); camera errors at the model's image size."""
+    arrays: TupleArrays = run['arrays']
+    clean = run['clean_records']
+    if clean is None or not intervals:
+        block['corrections'] = 'not computed: needs the clean reference bag and fault truth'
+        return
+    stamps = arrays.stamps_ns
+    n = len(stamps)
+    labels = M.labels_from_intervals(stamps, intervals)
+    faulty, clean_rows = labels & ~settle, ~labels & ~settle
+    have = np.array([c is not None for c in clean])
+    missing = np.asarray(arrays.missing, bool)
+    raw_w = np.array([r.wrench for r in run['records']]).reshape(n, 6)
+    raw_j = np.array([r.joints for r in run['records']]).reshape(n, -1)
+    ref_w = np.array([c.wrench if c is not None else np.full(6, np.nan) for c in clean])
+    ref_j = np.array([c.joints.reshape(-1) if c is not None else np.full(raw_j.shape[1], np.nan)
+                      for c in clean]).reshape(n, -1)
+    for i, (m, raw, ref, out) in enumerate(((Modality.WRENCH, raw_w, ref_w, wrench),
+                                            (Modality.JOINTS, raw_j, ref_j,
+                                             np.asarray(joints).reshape(n, -1))), start=1):
+        scale = _channel_scale(ref[have & clean_rows[:, i]])
+        f, c = faulty[:, i] & have, clean_rows[:, i] & ~missing[:, i]
+        b = block.setdefault(m.value, {})
+        b['error_faulty'] = M.signal_errors(raw[f], ref[f], scale)
+        b['error_corrected'] = M.signal_errors(out[f], ref[f], scale)
+        b['error_clean'] = M.signal_errors(out[c], raw[c], scale)
+    small_clean = run.get('clean_small')
+    if small_clean is not None:
+        ok = np.array([im is not None for im in small_clean])
+        f = faulty[:, 0] & ok
+        c = clean_rows[:, 0] & ~missing[:, 0]
+        ref = np.stack([im for im in small_clean if im is not None]) if ok.any() else None
+        b = block.setdefault('camera', {})
+        if ref is not None:
+            pos = np.cumsum(ok) - 1
+            b['error_faulty'] = M.image_errors(np.asarray(arrays.images)[f], ref[pos[f]])
+            b['error_corrected'] = M.image_errors(np.asarray(images)[f], ref[pos[f]])
+        b['error_clean'] = M.image_errors(np.asarray(images)[c], np.asarray(arrays.images)[c])
+        b['error_image_size'] = 'model size (frames resized), not the input size'
 
 
 def _resized(arrays: TupleArrays, size: int) -> TupleArrays:
@@ -715,8 +772,9 @@ def _training_tuples(engine: Any, train_bags: Sequence[str | Path], clean_bag: P
     return arrays.subset(keep), source
 
 
-def _stage1_scores(engine: Any, arrays: TupleArrays) -> np.ndarray:
-    """(N, 3) stage-1 reconstruction error per modality, in the model's normalised units."""
+def _stage1_scores(engine: Any, arrays: TupleArrays, *, with_outputs: bool = False) -> Any:
+    """(N, 3) stage-1 reconstruction error per modality, in the model's normalised units
+    (and the BatchInference when ``with_outputs``)."""
     res = engine.infer_arrays(arrays, batch_size=64)
     st = engine.stats
     cam = np.mean(((np.asarray(res.recon_images, np.float64) - _model_size(arrays, engine))
@@ -733,7 +791,7 @@ def _stage1_scores(engine: Any, arrays: TupleArrays) -> np.ndarray:
     scores = np.stack([cam, w, jj], axis=1)
     scores[~np.isfinite(scores)] = np.inf
     scores[np.asarray(arrays.missing, bool)] = np.inf
-    return scores
+    return (scores, res) if with_outputs else scores
 
 
 def _model_size(arrays: TupleArrays, engine: Any) -> np.ndarray:

@@ -119,6 +119,20 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) 
                          f'{_err(base.get("hold_last_value"), k)} | '
                          f'{_err(base.get("median_filter"), k)} | '
                          f'{_err(b.get("error_clean"), k)} |')
+    corr = [(name, b) for name, b in (report.get('baselines') or {}).items()
+            if isinstance(b, Mapping) and any(isinstance(b.get(m.value), Mapping) and
+                                               'error_corrected' in b[m.value] for m in MODALITIES)]
+    if corr:
+        lines += ['', 'Correction by baseline models (camera at the model\'s image size):', '',
+                  '| baseline | modality | measure | raw faulty vs clean | output vs clean | '
+                  'output vs input on clean tuples |', '|---|---|---|---|---|---|']
+        for name, b in corr:
+            for m in MODALITIES:
+                e = b.get(m.value) or {}
+                for k in (('mse', 'psnr', 'ssim') if m.value == 'camera' else ('mse', 'mae')):
+                    lines.append(f'| {name} | {m.value} | {k} | {_err(e.get("error_faulty"), k)} '
+                                 f'| {_err(e.get("error_corrected"), k)} | '
+                                 f'{_err(e.get("error_clean"), k)} |')
     notes = report.get('not_computed') or []
     if notes:
         lines += ['', '## Not computed', ''] + [f'- {n}' for n in notes]

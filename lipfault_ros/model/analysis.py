@@ -154,17 +154,23 @@ def conv_operator_norm(layer: nn.Module, input_shape: tuple[int, ...], *, iterat
         if norm == 0:
             return 0.0
         v = grad / norm
-        sigma = float(op(v).norm())
+        with torch.no_grad():
+            sigma = float(op(v).norm())
     return sigma
 
 
 def _layer_bounds(module: nn.Module, example: Callable[[], Any]) -> list[LayerBound]:
     shapes: dict[str, tuple[int, ...]] = {}
     hooks = []
+
+    def record(name: str) -> Callable:
+        def hook(_module: nn.Module, inp: tuple, _out: Any) -> None:
+            shapes.setdefault(name, tuple(inp[0].shape[1:]))
+        return hook
+
     for name, layer in module.named_modules():
         if isinstance(layer, _WEIGHTED):
-            hooks.append(layer.register_forward_hook(
-                lambda m, inp, out, name=name: shapes.setdefault(name, tuple(inp[0].shape[1:]))))
+            hooks.append(layer.register_forward_hook(record(name)))
     try:
         with torch.no_grad():
             example()

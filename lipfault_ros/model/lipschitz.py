@@ -21,7 +21,8 @@ from torch.nn.utils import parametrize
 
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['LipschitzScale', 'apply_lipschitz', 'lipschitz_layers', 'weight_matrix']
+__all__ = ['LipschitzScale', 'apply_lipschitz', 'lipschitz_layers', 'refresh_lipschitz',
+           'weight_matrix']
 
 _LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d)
 
@@ -100,3 +101,21 @@ def apply_lipschitz(module: nn.Module, target: float | None, *, per_layer: bool 
             layer, 'weight', LipschitzScale(layer.weight, each, transposed=transposed,
                                             n_power_iterations=n_power_iterations))
     return module
+
+
+@torch.no_grad()
+def refresh_lipschitz(module: nn.Module, iterations: int = 50) -> int:
+    """Run extra power iterations on every :class:`LipschitzScale` of ``module`` so the stored
+    sigma estimates converge (training runs only one per step). Call it after training, before
+    calibrating thresholds: it changes the effective weights slightly. Returns the count."""
+    count = 0
+    for layer in module.modules():
+        params = getattr(layer, 'parametrizations', None)
+        if params is None or 'weight' not in params:
+            continue
+        for p in params['weight']:
+            if isinstance(p, LipschitzScale):
+                mat = weight_matrix(params['weight'].original, p.transposed)
+                p._power_iteration(mat, iterations)
+                count += 1
+    return count

@@ -453,12 +453,13 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
         w = output('wrench', t.stamps_ns.get(Modality.WRENCH, -1) - back, when)
         wrench = codec.wrench_sample(w).values if w is not None else np.full(6, np.nan)
         jm = output('joints', t.stamps_ns.get(Modality.JOINTS, -1) - back, when)
+        joints = np.full((len(names), 3), np.nan)
         if jm is not None:
             js = codec.joint_sample(jm)
-            order = [js.names.index(n) for n in names]
-            joints = np.stack([js.position[order], js.velocity[order], js.effort[order]], -1)
-        else:
-            joints = np.full((len(names), 3), np.nan)
+            if set(names) <= set(js.names):  # matched by name, never by index
+                order = [js.names.index(n) for n in names]
+                joints = np.stack([js.position[order], js.velocity[order], js.effort[order]],
+                                  -1)
         return offline.Judgement(scores, flags, bypassed, latency, image, wrench, joints)
 
     thresholds = np.asarray(artifact.thresholds, np.float64)

@@ -17,6 +17,7 @@ summary: per-modality reconstruction error, AUROC, thresholds).
 from __future__ import annotations
 
 import json
+import logging
 import math
 import threading
 import time
@@ -38,6 +39,7 @@ from lipfault_ros.ros.params import param
 __all__ = ['NODE_NAME', 'TrainingNode', 'TrainingParams', 'main']
 
 NODE_NAME = 'lipfault_training'
+_log = logging.getLogger(__name__)
 #: The one array parameter (lipfault_ros.ros.params declares the scalar ones).
 BAGS_PARAMETER = 'bags'
 
@@ -121,6 +123,14 @@ class TrainingNode(Node):
         if self._thread is not None:
             self._thread.join(timeout)
 
+    def _log(self, level: str, message: str) -> None:
+        """The node logger while the context lives; Python logging once ROS has shut down
+        (the worker may finish after Ctrl-C ended the context)."""
+        if self.context.ok():
+            getattr(self.get_logger(), level)(message)
+        else:
+            getattr(_log, level)(message)
+
     def _update(self, **fields: Any) -> None:
         with self._lock:
             self._state.update(fields)
@@ -128,12 +138,12 @@ class TrainingNode(Node):
     def _on_event(self, event: str, fields: Mapping[str, Any]) -> None:
         if event == 'phase':
             self._update(state=fields['phase'])
-            self.get_logger().info(f'training: {fields["phase"]}')
+            self._log('info', f'training: {fields["phase"]}')
             self.publish_progress()
         elif event == 'dataset':
             self._update(dataset=dict(fields))
-            self.get_logger().info(f'training tuples: {fields["train"]} train, '
-                                   f'{fields["val"]} validation')
+            self._log('info', f'training tuples: {fields["train"]} train, {fields["val"]} '
+                              f'validation')
         elif event == 'step':
             self._update(stage=int(fields['stage']), step=int(fields['step']))
 
@@ -160,17 +170,17 @@ class TrainingNode(Node):
             self.result = result
             self._update(state='done', summary=_jsonable(dict(result.summary)),
                          artifact=str(result.artifact))
-            self.get_logger().info(f'wrote model artifact {result.artifact}\n{result.format()}')
+            self._log('info', f'wrote model artifact {result.artifact}\n{result.format()}')
         except KeyboardInterrupt:
             self._update(state='stopped')
-            self.get_logger().warning('training stopped; a checkpoint was written, set resume '
-                                      'to continue')
+            self._log('warning', 'training stopped; a checkpoint was written, set resume to '
+                                 'continue')
         except (LipfaultError, FileNotFoundError, FileExistsError) as exc:
             self._update(state='failed', error=str(exc))
-            self.get_logger().error(f'training failed: {exc}')
+            self._log('error', f'training failed: {exc}')
         except Exception as exc:  # report anything else too, then let the log show the trace
             self._update(state='failed', error=f'{type(exc).__name__}: {exc}')
-            self.get_logger().error(f'training failed: {type(exc).__name__}: {exc}')
+            self._log('error', f'training failed: {type(exc).__name__}: {exc}')
             raise
         finally:
             self.publish_progress()
@@ -193,7 +203,7 @@ class TrainingNode(Node):
         except Exception as exc:  # the context may be shutting down under the worker thread
             if rclpy.ok(context=self.context):
                 raise
-            self.get_logger().debug(f'progress not published: {exc}')
+            _log.debug('progress not published: %s', exc)
 
     def _diagnostics(self, state: Mapping[str, Any]) -> DiagnosticArray:
         name = state['state']

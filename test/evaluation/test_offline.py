@@ -19,7 +19,7 @@ REQUIRED = ('auroc', 'aupr', 'f1', 'false_alarms_per_1000', 'detection_latency_m
 def offline_report(eval_dir, faulty_bag, clean_bag, train_bag, tiny_artifact):
     out = eval_dir / 'report_offline'
     evaluate(faulty_bag, tiny_artifact, out_dir=out, clean_bag=clean_bag,
-             train_bags=[train_bag])
+             train_bags=[train_bag], baseline_artifact=tiny_artifact)
     return out
 
 
@@ -35,11 +35,19 @@ def test_report_has_every_required_number_and_plot(offline_report):
             assert key in doc[m], (m, key)
         assert set(doc[m]['error_baselines']) == {'hold_last_value', 'median_filter'}
     assert {'psnr', 'ssim'} <= set(doc['camera']['error_corrected'])
-    assert {'isolation_forest', 'pca', 'stage1_autoencoder'} <= set(doc['baselines'])
-    for name in ('isolation_forest', 'pca', 'stage1_autoencoder'):
+    assert {'isolation_forest', 'pca', 'stage1_autoencoder', 'baseline_artifact'} <= \
+        set(doc['baselines'])
+    for name in ('isolation_forest', 'pca', 'stage1_autoencoder', 'baseline_artifact'):
         for row in ('camera', 'wrench', 'joints', 'overall'):
             for key in REQUIRED:
                 assert key in doc['baselines'][name][row], (name, row, key)
+    for name in ('stage1_autoencoder', 'baseline_artifact'):
+        for m in ('camera', 'wrench', 'joints'):
+            assert doc['baselines'][name][m]['error_corrected']['mse'] is not None
+    # the same artifact as its own baseline decides exactly like the model (batch vs tuple)
+    same = doc['baselines']['baseline_artifact']
+    for m in ('camera', 'wrench', 'joints'):
+        assert same[m]['f1'] == pytest.approx(doc[m]['f1'], abs=0.05)
     assert 0.0 <= doc['bypass_rate'] <= 1.0
     assert doc['inference_latency_ms']['p50'] > 0
     assert doc['tuples']['clean_aligned'] == doc['tuples']['n']

@@ -1,12 +1,13 @@
 """End to end on the simulated robot: record -> inject -> tiny model -> offline evaluation, then
 live replay through the running pipeline node over DDS, and the two reports must agree.
 
-Agreement tolerance: on the tuples both runs scored, the deployed decisions must agree on at
-least 90% of (tuple, modality) pairs, and at least 30% of the scores must be equal to 1e-3
-relative (the status message carries 6 significant digits; a live tuple whose history window
-lost or reordered a sample in transport is scored on slightly different input); the headline
-metrics (AUROC, F1 per modality and overall) may differ by at most 0.15, because live replay may
-drop tuples under load (the report says how many) and is then scored on a different set.
+Agreement tolerance. Live replay may drop tuples (the pipeline's latest-only inference slot) and
+a tuple whose history window lost a sample in transport is scored on slightly different input;
+the report counts the drops. So: at least 60% of the tuples must be answered; on the tuples both
+runs scored, the deployed decisions must agree on at least 90% of (tuple, modality) pairs, and
+AUROC and F1 computed on those common tuples must agree within 0.1 per modality and overall.
+The bag is played at half speed so that the pipeline and the player, sharing one process, keep
+up on a loaded 2-core machine.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ import pytest
 from lipfault_ros.errors import BagError
 from lipfault_ros.nodes.replay import ReplayNode, ReplayParams, replay
 
-SPECS = ('camera:black_frame:0.9:1.0:0.6', 'wrench:bias:0.9:2.0:0.6',
-         'joints:bias:0.9:3.0:0.6', 'camera:occlusion:0.9:4.0:0.6')
+SPECS = ('camera:black_frame:0.9:0.8:0.5', 'wrench:bias:0.9:1.6:0.5',
+         'joints:bias:0.9:2.4:0.5', 'camera:occlusion:0.9:3.2:0.5')
 ROWS = ('camera', 'wrench', 'joints', 'overall')
 
 
 @pytest.fixture(scope='module')
 def sim_case(tmp_path_factory):
-    """Sim bags (train 8 s, clean 5 s, 64x64 frames), a tiny model, the injected bag and its
+    """Sim bags (train 12 s, clean 4.5 s, 64x64 frames), a tiny model, the injected bag and its
     offline report."""
     import torch
 
@@ -46,7 +47,7 @@ def sim_case(tmp_path_factory):
     rates = dict(image_width=64, image_height=64, camera_rate_hz=15.0, wrench_rate_hz=120.0,
                  joints_rate_hz=60.0)
     record(d / 'train', 12.0, SimConfig(seed=1, **rates), progress=False)
-    record(d / 'clean', 6.0, SimConfig(seed=2, **rates), progress=False)
+    record(d / 'clean', 4.5, SimConfig(seed=2, **rates), progress=False)
     mc = ModelConfig.tiny(joint_names=JOINT_NAMES)
     ds = build_dataset([d / 'train'], DatasetConfig.from_model(mc), progress=False)
     split = split_dataset(ds, block_s=2.0, gap_s=0.2)
@@ -82,7 +83,7 @@ def test_offline_report_of_a_sim_bag_is_complete(sim_case):
 def test_live_replay_through_the_pipeline_agrees_with_offline(sim_case, ros_context):
     settings = ReplayParams(bag=str(sim_case / 'faulty'), model=str(sim_case / 'model'),
                             clean_bag=str(sim_case / 'clean'), out=str(sim_case / 'live'),
-                            start_pipeline=True, drain=3.0)
+                            start_pipeline=True, drain=3.0, rate=0.5)
     live = replay(settings, context=ros_context)
     offline = json.loads((sim_case / 'offline' / 'report.json').read_text())
     info = live['live']
@@ -97,15 +98,33 @@ def test_live_replay_through_the_pipeline_agrees_with_offline(sim_case, ros_cont
     flags_a = np.array([a[k][0] for k in common])
     flags_b = np.array([b[k][0] for k in common])
     assert (flags_a == flags_b).mean() >= 0.90
-    sa = np.array([a[k][1] for k in common], float)
-    sb = np.array([b[k][1] for k in common], float)
-    finite = np.isfinite(sa) & np.isfinite(sb)
-    same = np.isclose(sb[finite], sa[finite], rtol=1e-3, atol=1e-4)
-    assert same.mean() >= 0.3, same.mean()
-    for row in ROWS:
-        for key in ('auroc', 'f1'):
-            if offline[row][key] is not None and live[row][key] is not None:
-                assert abs(offline[row][key] - live[row][key]) <= 0.15, (row, key)
+    # the same metrics on the common tuples: offline scores/flags vs live scores/flags
+    from lipfault_ros.evaluation.metrics import ranking_metrics, threshold_metrics
+
+    series = offline['series']
+    index = {st: i for i, st in enumerate(series['stamps_ns'])}
+    rows = [index[k] for k in common]
+    for j, row in enumerate(ROWS):
+        if row == 'overall':
+            labels = np.array([[series['labels'][m][i] for m in ROWS[:3]] for i in rows]).any(1)
+            fa, fb = flags_a.any(1), flags_b.any(1)
+            keep = np.ones(len(rows), bool)
+            sa = sb = None
+        else:
+            labels = np.array([series['labels'][row][i] for i in rows], bool)
+            keep = ~np.array([series['settling'][row][i] for i in rows], bool)
+            fa, fb = flags_a[:, j], flags_b[:, j]
+            sa = np.array([a[k][1][j] for k in common], float)
+            sb = np.array([b[k][1][j] for k in common], float)
+        ta = threshold_metrics(fa[keep], labels[keep])['f1']
+        tb = threshold_metrics(fb[keep], labels[keep])['f1']
+        if ta is not None and tb is not None:
+            assert abs(ta - tb) <= 0.1, (row, ta, tb)
+        if sa is not None:
+            ra = ranking_metrics(np.nan_to_num(sa, nan=np.inf)[keep], labels[keep])['auroc']
+            rb = ranking_metrics(np.nan_to_num(sb, nan=np.inf)[keep], labels[keep])['auroc']
+            if ra is not None and rb is not None:
+                assert abs(ra - rb) <= 0.1, (row, ra, rb)
 
 
 def test_a_looped_replay_without_restamping_does_not_stall_the_synchroniser(sim_case,
