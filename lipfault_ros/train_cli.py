@@ -238,7 +238,9 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
             if world > 1:
                 # every rank must leave at the same step, or the others wait in DDP forever
                 import torch.distributed as dist
-                flag = torch.tensor([1.0 if stopping else 0.0])
+                on = (torch.device('cuda', torch.cuda.current_device())
+                      if dist.get_backend() == 'nccl' else torch.device('cpu'))
+                flag = torch.tensor([1.0 if stopping else 0.0], device=on)
                 dist.all_reduce(flag, op=dist.ReduceOp.MAX)
                 stopping = bool(flag.item())
             if stopping:

@@ -115,7 +115,7 @@ class TrainConfig:
     def quick(cls, **changes: Any) -> TrainConfig:
         """A short run that gives a usable small model from ~2-3k tuples in about a minute on
         a 2-core CPU (``lipfault train --quick`` and the demo)."""
-        base = dict(stage1_epochs=4, stage2_epochs=3, batch_size=32, lr=3e-3, stage2_lr=3e-3,
+        base = dict(stage1_epochs=3, stage2_epochs=3, batch_size=32, lr=3e-3, stage2_lr=3e-3,
                     warmup_steps=10, checkpoint_every=0)
         base.update(changes)
         return cls(**base)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import math
 import shutil
 from pathlib import Path
 from typing import Any, Sequence

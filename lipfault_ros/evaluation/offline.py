@@ -25,7 +25,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -99,17 +99,19 @@ def _sync_config(engine: Any, bag: Path, topics: TopicConfig) -> Any:
 def check_compatible(engine: Any, bag: Path, topics: TopicConfig) -> dict[str, Any]:
     """Refuse a bag the artifact was not made for: empty bag, joints the model does not know,
     an image size other than the one the artifact was trained from. Returns bag facts."""
-    from lipfault_ros import codec
-    from lipfault_ros.bags.reader import BagReader
+    from lipfault_ros.bags.reader import BagReader, read_samples
 
     with BagReader(bag, topics=topics) as reader:
         info = reader.check()
         names = reader.joint_names()
-        conns = reader._connections(topics.camera, 'sensor_msgs/msg/Image', required=True)
-        first = next(reader._messages(conns), None)
+    frames = read_samples(bag, topics=topics, modalities=(Modality.CAMERA,))
+    try:
+        first = next(frames, None)
+    finally:
+        frames.close()  # releases the bag
     if first is None:
-        raise BagError(f'bag {bag} holds no camera frame on {topics.camera}')
-    image = codec.image_sample(first[2]).image
+        raise BagError(f'bag {bag} holds no decodable camera frame on {topics.camera}')
+    image = first[1].image
     absent = [n for n in engine.joint_names if n not in names]
     if absent:
         raise ArtifactError(f'artifact {engine.artifact.path} was trained for joints '

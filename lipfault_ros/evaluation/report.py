@@ -106,7 +106,8 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) 
     lines += ['', '## Correction', '',
               'Signals: standardised MSE (1.0 = predicting the channel mean). Images: MSE on '
               '[0, 1], PSNR dB, SSIM.', '',
-              '| modality | measure | raw faulty vs clean | model output vs clean | hold-last-value '
+              '| modality | measure | raw faulty vs clean | model output vs clean | '
+              'hold-last-value '
               '| median filter | output vs input on clean tuples |',
               '|---|---|---|---|---|---|---|']
     for m in MODALITIES:

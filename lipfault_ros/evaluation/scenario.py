@@ -62,7 +62,7 @@ class ScheduledFault:
 
     @property
     def spec_string(self) -> str:
-        """The ``modality:kind:severity:start_s:duration_s`` form (after :meth:`Scenario.schedule`)."""
+        """The ``modality:kind:severity:start_s:duration_s`` form (start 0 when unscheduled)."""
         return (f'{self.modality.value}:{self.kind}:{self.severity:g}:'
                 f'{self.start_s if self.start_s is not None else 0:g}:{self.duration_s:g}')
 
@@ -209,9 +209,10 @@ def load_scenario(path: str | Path) -> Scenario:
     if not isinstance(defaults, Mapping) or set(defaults) - {'severity', 'duration_s'}:
         raise ConfigError(f'{path}: defaults may set severity and duration_s only')
     topics = doc.get('topics') or {}
-    if not isinstance(topics, Mapping) or set(topics) - _TOPIC_KEYS:
-        raise ConfigError(f'{path}: unknown topic keys '
-                          f'{sorted(set(topics) - _TOPIC_KEYS) if isinstance(topics, Mapping) else topics}; '
+    if not isinstance(topics, Mapping):
+        raise ConfigError(f'{path}: topics must map camera/wrench/joints/truth to topic names')
+    if set(topics) - _TOPIC_KEYS:
+        raise ConfigError(f'{path}: unknown topic keys {sorted(set(topics) - _TOPIC_KEYS)}; '
                           f'allowed {sorted(_TOPIC_KEYS)}')
     entries = doc.get('faults')
     if not isinstance(entries, list) or not entries:

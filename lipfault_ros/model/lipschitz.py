@@ -54,7 +54,15 @@ class LipschitzScale(nn.Module):
                                               eps=eps))
         self.register_buffer('v', F.normalize(mat.new_empty(mat.shape[1]).normal_(), dim=0,
                                               eps=eps))
-        self._power_iteration(mat, 15)
+        self.converge(mat)
+
+    @torch.no_grad()
+    def converge(self, mat: torch.Tensor) -> None:
+        """Set u, v to the exact top singular vectors of ``mat`` (an SVD; the matrices are
+        small), so sigma is exact rather than a power-iteration underestimate."""
+        u_all, _, vh = torch.linalg.svd(mat.detach().double(), full_matrices=False)
+        self.u.copy_(u_all[:, 0].to(self.u))
+        self.v.copy_(vh[0].to(self.v))
 
     @torch.no_grad()
     def _power_iteration(self, mat: torch.Tensor, iterations: int) -> None:
@@ -104,10 +112,10 @@ def apply_lipschitz(module: nn.Module, target: float | None, *, per_layer: bool 
 
 
 @torch.no_grad()
-def refresh_lipschitz(module: nn.Module, iterations: int = 50) -> int:
-    """Run extra power iterations on every :class:`LipschitzScale` of ``module`` so the stored
-    sigma estimates converge (training runs only one per step). Call it after training, before
-    calibrating thresholds: it changes the effective weights slightly. Returns the count."""
+def refresh_lipschitz(module: nn.Module) -> int:
+    """Make the stored sigma of every :class:`LipschitzScale` of ``module`` exact (training runs
+    only one power iteration per step). Call it after training, before calibrating thresholds:
+    it changes the effective weights slightly. Returns the count."""
     count = 0
     for layer in module.modules():
         params = getattr(layer, 'parametrizations', None)
@@ -116,6 +124,6 @@ def refresh_lipschitz(module: nn.Module, iterations: int = 50) -> int:
         for p in params['weight']:
             if isinstance(p, LipschitzScale):
                 mat = weight_matrix(params['weight'].original, p.transposed)
-                p._power_iteration(mat, iterations)
+                p.converge(mat)
                 count += 1
     return count

@@ -345,9 +345,11 @@ class LipfaultNet(nn.Module):
         embedding, logits = self.detect(inputs, latents, z, recon, p)
         present_b = p > 0.5
         scores = logits
+        faults = scores > self.thresholds
         if force_fault is not None:
             scores = logits.masked_fill(force_fault, float('inf'))
-        faults = (scores > self.thresholds) & present_b
+            faults = faults | force_fault
+        faults = faults & present_b
         rows = faults.any(dim=1)
         if always_correct:
             rows = torch.ones_like(rows)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -69,6 +70,10 @@ def prepare_model(path: Path, *, seed: int = 0) -> Path:
     return path
 
 
+def _finite_or_zero(value: float) -> float:
+    return float(value) if math.isfinite(value) else 0.0
+
+
 def _sim_command(spec: Any, seed: int) -> list[str]:
     return [sys.executable, '-c',
             'import sys; from lipfault_ros.nodes.sim import main; sys.exit(main(sys.argv))',
@@ -76,7 +81,8 @@ def _sim_command(spec: Any, seed: int) -> list[str]:
             '-p', f'fault_modality:={spec.modality.value}', '-p', f'fault_type:={spec.kind}',
             '-p', f'fault_severity:={float(spec.severity)}',
             '-p', f'fault_start_s:={float(spec.start_s)}',
-            '-p', f'fault_duration_s:={float(spec.duration_s)}']
+            # the node reads a duration of 0 as "until changed"
+            '-p', f'fault_duration_s:={_finite_or_zero(spec.duration_s)}']
 
 
 class _View:

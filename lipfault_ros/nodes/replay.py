@@ -49,7 +49,7 @@ from lipfault_ros.errors import BagError, ConfigError, LipfaultError
 from lipfault_ros.ros import params
 from lipfault_ros.ros.params import param
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
-from lipfault_ros.topics import MESSAGE_TYPES, TopicConfig
+from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, stamp_to_ns
 
 __all__ = ['NODE_NAME', 'ReplayNode', 'ReplayParams', 'add_arguments', 'main', 'replay',
@@ -302,15 +302,16 @@ class ReplayNode(Node):
             for conn, t_bag, raw in self._messages():
                 if self._stop.is_set():
                     return
-                if start_bag is None or t_bag < start_bag:
-                    start_bag = t_bag if start_bag is None else start_bag
+                if start_bag is None:  # messages come in bag-time order
+                    start_bag = t_bag
                 due = wall0 + int((t_bag - start_bag) / p.rate)
                 while True:
                     now = time.monotonic_ns()
                     if self._clock_pub is not None and now >= next_clock:
-                        bag_now = start_bag + int((now - wall0) * p.rate) + \
-                            loop * self.played.shift_ns
+                        bag_now = start_bag + int((now - wall0) * p.rate) + shift
                         self._clock_pub.publish(Clock(clock=_time(bag_now)))
+                        self.played.published['/clock'] = \
+                            self.played.published.get('/clock', 0) + 1
                         next_clock = now + int(1e9 / p.clock_rate)
                     if now >= due:
                         break

@@ -126,10 +126,14 @@ class TrainingNode(Node):
     def _log(self, level: str, message: str) -> None:
         """The node logger while the context lives; Python logging once ROS has shut down
         (the worker may finish after Ctrl-C ended the context)."""
-        if self.context.ok():
-            getattr(self.get_logger(), level)(message)
-        else:
+        if not self.context.ok():
             getattr(_log, level)(message)
+        elif level == 'error':  # one call site per severity: rclpy requires it
+            self.get_logger().error(message)
+        elif level == 'warning':
+            self.get_logger().warning(message)
+        else:
+            self.get_logger().info(message)
 
     def _update(self, **fields: Any) -> None:
         with self._lock:

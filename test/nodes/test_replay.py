@@ -131,7 +131,7 @@ def test_a_looped_replay_without_restamping_does_not_stall_the_synchroniser(sim_
                                                                             ros_context):
     settings = ReplayParams(bag=str(sim_case / 'clean'), model=str(sim_case / 'model'),
                             start_pipeline=True, loops=2, restamp=False, duration=1.5,
-                            start_offset=0.5, drain=2.0)
+                            start_offset=0.5, drain=2.0, clock=True)
     live = replay(settings, context=ros_context, plots=False)
     info = live['live']
     per_loop = info['tuples_expected_per_loop']
@@ -139,6 +139,7 @@ def test_a_looped_replay_without_restamping_does_not_stall_the_synchroniser(sim_
     # the second play repeats the stamps of the first: answered only if the sync reset
     assert info['answered_per_loop'][1] >= 0.5 * per_loop, info
     assert info['loops'] == 2 and info['restamp'] is False
+    assert info['published']['/clock'] > 100  # /clock at 100 Hz for use_sim_time
 
 
 def test_replay_refuses_missing_topics_and_an_absent_pipeline(sim_case, ros_context, tmp_path):

@@ -1,0 +1,141 @@
+"""Model artifacts: bit-identical round trip, and refusal of anything tampered or mismatched."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from lipfault_ros.artifact import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_artifact,
+                                   save_artifact, sha256_file)
+from lipfault_ros.errors import ArtifactError
+from lipfault_ros.model import LipfaultNet, ModelConfig
+from lipfault_ros.model.synthetic import trained_tiny_artifact
+from lipfault_ros.normalise import NormStats
+
+
+@pytest.fixture
+def artifact_dir(tmp_path):
+    src = trained_tiny_artifact().artifact
+    dst = tmp_path / 'model'
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _inputs(cfg: ModelConfig):
+    gen = torch.Generator().manual_seed(3)
+    return (torch.rand((5, 3, cfg.image_size, cfg.image_size), generator=gen),
+            torch.randn((5, 6, cfg.wrench_window), generator=gen),
+            torch.randn((5, cfg.joints_channels, cfg.joints_window), generator=gen))
+
+
+def test_saved_then_loaded_model_gives_bit_identical_outputs(tmp_path):
+    torch.manual_seed(0)
+    cfg = ModelConfig.tiny()
+    net = LipfaultNet(cfg)
+    net.train()
+    net(*_inputs(cfg))  # move the power-iteration state away from its initial value
+    net.eval()
+    with torch.no_grad():
+        net.thresholds.copy_(torch.tensor([0.5, -1.0, float('inf')]))
+        want = net(*_inputs(cfg), always_correct=True)
+    path = save_artifact(tmp_path / 'a', net, stats=NormStats.identity(7),
+                         summary={'auroc': {'camera': 0.9}})
+    art = load_artifact(path)
+    with torch.no_grad():
+        got = art.model(*_inputs(cfg), always_correct=True)
+    for a, b in zip(want.corrected + (want.scores,), got.corrected + (got.scores,)):
+        assert torch.equal(a, b)
+    assert art.thresholds.tolist() == [0.5, -1.0, float('inf')]
+    assert art.summary['auroc']['camera'] == 0.9
+    assert art.joint_names == cfg.joint_names and art.image_size == 32 and art.window == 16
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['a']  # no temporary leftovers
+
+
+def test_existing_path_is_refused_unless_overwrite(artifact_dir):
+    art = load_artifact(artifact_dir)
+    with pytest.raises(FileExistsError, match='exists'):
+        save_artifact(artifact_dir, art.model, stats=art.stats)
+    save_artifact(artifact_dir, art.model, stats=art.stats, overwrite=True)
+    assert load_artifact(artifact_dir).config == art.config
+
+
+def test_tampered_weights_are_refused(artifact_dir):
+    weights = artifact_dir / WEIGHTS_FILE
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match='sha256 hash mismatch'):
+        load_artifact(artifact_dir)
+
+
+def test_truncated_weights_are_refused(artifact_dir):
+    weights = artifact_dir / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(ArtifactError, match='truncated'):
+        load_artifact(artifact_dir)
+
+
+def test_truncated_config_is_refused(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    cfg.write_text(cfg.read_text()[:200])
+    with pytest.raises(ArtifactError, match='not valid JSON'):
+        load_artifact(artifact_dir)
+
+
+def test_newer_format_version_is_refused(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc['format_version'] = FORMAT_VERSION + 1
+    cfg.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match='newer than this package supports'):
+        load_artifact(artifact_dir)
+
+
+def test_config_that_does_not_fit_the_weights_is_refused(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc['model']['latent'] = 40
+    cfg.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match='shape mismatch for .*fusion'):
+        load_artifact(artifact_dir)
+
+
+def test_weights_from_another_file_are_refused_even_with_a_matching_hash(artifact_dir, tmp_path):
+    torch.manual_seed(0)
+    other = save_artifact(tmp_path / 'other', LipfaultNet(ModelConfig.tiny(latent=40)),
+                          stats=NormStats.identity(7))
+    shutil.copy(other / WEIGHTS_FILE, artifact_dir / WEIGHTS_FILE)
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc['weights_sha256'] = sha256_file(artifact_dir / WEIGHTS_FILE)
+    doc['weights_bytes'] = (artifact_dir / WEIGHTS_FILE).stat().st_size
+    cfg.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match='shape mismatch'):
+        load_artifact(artifact_dir)
+
+
+def test_missing_parts_are_named(artifact_dir, tmp_path):
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        load_artifact(tmp_path / 'nowhere')
+    (artifact_dir / WEIGHTS_FILE).unlink()
+    with pytest.raises(ArtifactError, match='has no weights file model.safetensors'):
+        load_artifact(artifact_dir)
+    (artifact_dir / CONFIG_FILE).unlink()
+    with pytest.raises(ArtifactError, match='has no config.json'):
+        load_artifact(artifact_dir)
+    f = tmp_path / 'file'
+    f.write_text('x')
+    with pytest.raises(ArtifactError, match='is not a directory'):
+        load_artifact(f)
+
+
+def test_unknown_model_keys_in_config_are_refused(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc['model']['exec'] = '__import__("os")'
+    cfg.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match='unknown ModelConfig keys: exec'):
+        load_artifact(artifact_dir)
