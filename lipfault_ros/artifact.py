@@ -128,6 +128,10 @@ def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
         weights = tmp / WEIGHTS_FILE
         save_file(state, str(weights), metadata={'format': 'lipfault_ros',
                                                  'format_version': str(FORMAT_VERSION)})
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(weights, 0o666 & ~umask)  # safetensors writes 0600; make it readable like json
+        os.chmod(tmp, 0o777 & ~umask)
         thresholds = model.thresholds.detach().cpu().numpy().astype(np.float64)
         doc = {
             'format_version': FORMAT_VERSION,

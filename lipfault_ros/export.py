@@ -1,4 +1,5 @@
-"""TorchScript export of the inference path, for C++ or Python-free deployment.
+"""Export of the inference path: TorchScript (``torch.jit.load``, libtorch in C++) and
+``torch.export`` programs (``.pt2``).
 
 The exported module has no Python-side branches: it always computes both the bypass and the
 correction path and selects per row, so its outputs equal ``LipfaultNet.forward`` exactly (the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 
 import torch
@@ -21,7 +23,7 @@ from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.errors import ArtifactError
 from lipfault_ros.model.network import LipfaultNet
 
-__all__ = ['InferencePath', 'export_torchscript']
+__all__ = ['InferencePath', 'export_program', 'export_torchscript', 'plain_network']
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,49 @@ class InferencePath(nn.Module):
         return (logits, faults, bypassed, outs[0], outs[1], outs[2])
 
 
+def plain_network(net: LipfaultNet) -> LipfaultNet:
+    """An eval-mode copy of ``net`` with the Lipschitz parametrizations folded into plain
+    weights (same values as eval-mode ``net`` uses), ready for tracing or export."""
+    # a fresh unmodulated network with the same module names; deepcopy would share the
+    # parametrized classes with ``net`` and removing them there would break ``net``
+    plain = LipfaultNet(net.cfg.replace(modulation=False)).eval()
+    net.eval()
+    with torch.no_grad(), parametrize.cached():
+        source = dict(net.named_modules())
+        for name, module in plain.named_modules():
+            src = source[name]
+            for pname, param in module.named_parameters(recurse=False):
+                param.copy_(getattr(src, pname))
+            for bname, buf in module.named_buffers(recurse=False):
+                buf.copy_(getattr(src, bname))
+    return plain
+
+
+def _prepare(source: Artifact | LipfaultNet | Path | str, path: Path | str, overwrite: bool
+             ) -> tuple[Path, InferencePath, tuple[torch.Tensor, ...]]:
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f'{path} exists (pass overwrite=True to replace it)')
+    if isinstance(source, (str, Path)):
+        source = load_artifact(source)
+    net = source.model if isinstance(source, Artifact) else source
+    cfg = net.cfg
+    gen = torch.Generator().manual_seed(0)
+    example = (torch.rand((2, 3, cfg.image_size, cfg.image_size), generator=gen),
+               torch.randn((2, 6, cfg.wrench_window), generator=gen),
+               torch.randn((2, cfg.joints_channels, cfg.joints_window), generator=gen),
+               torch.ones(2, 3))
+    return path, InferencePath(plain_network(net)).eval(), example
+
+
+def _check(want: tuple[torch.Tensor, ...], got: tuple[torch.Tensor, ...], what: str,
+           path: Path) -> None:
+    for a, b in zip(want, got):
+        if a.shape != b.shape or not torch.equal(a, b):
+            raise ArtifactError(f'{what} of the inference path differs from eager mode; not '
+                                f'writing {path}')
+
+
 def export_torchscript(source: Artifact | LipfaultNet | Path | str, path: Path | str, *,
                        overwrite: bool = False) -> Path:
     """Trace the inference path of an artifact (or a loaded network) to a TorchScript file.
@@ -59,31 +104,32 @@ def export_torchscript(source: Artifact | LipfaultNet | Path | str, path: Path |
     The traced module is checked against the eager one on example inputs before it is written
     (atomically: temp file + rename).
     """
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f'{path} exists (pass overwrite=True to replace it)')
-    if isinstance(source, (str, Path)):
-        source = load_artifact(source)
-    net = source.model if isinstance(source, Artifact) else source
-    net = net.cpu().eval()
-    cfg = net.cfg
-    gen = torch.Generator().manual_seed(0)
-    example = (torch.rand((2, 3, cfg.image_size, cfg.image_size), generator=gen),
-               torch.randn((2, 6, cfg.wrench_window), generator=gen),
-               torch.randn((2, cfg.joints_channels, cfg.joints_window), generator=gen),
-               torch.ones(2, 3))
-    module = InferencePath(net).eval()
-    with torch.no_grad(), parametrize.cached():
+    path, module, example = _prepare(source, path, overwrite)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter('ignore', DeprecationWarning)  # jit.trace is deprecated upstream
         traced = torch.jit.trace(module, example, check_trace=False)
-        want = module(*example)
-        got = traced(*example)
-    for a, b in zip(want, got):
-        if a.shape != b.shape or not torch.equal(a, b):
-            raise ArtifactError(f'TorchScript trace of the inference path differs from eager '
-                                f'mode; not writing {path}')
+        _check(module(*example), traced(*example), 'TorchScript trace', path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
     traced.save(str(tmp))
     os.replace(tmp, path)
     log.info('exported TorchScript inference path to %s', path)
+    return path
+
+
+def export_program(source: Artifact | LipfaultNet | Path | str, path: Path | str, *,
+                   overwrite: bool = False) -> Path:
+    """Export the inference path with ``torch.export`` to a ``.pt2`` file (load it with
+    ``torch.export.load(path).module()``), checked against eager mode first."""
+    path, module, example = _prepare(source, path, overwrite)
+    batch = torch.export.Dim('batch', min=1, max=4096)
+    shapes = tuple({0: batch} for _ in example)
+    with torch.no_grad():
+        program = torch.export.export(module, example, dynamic_shapes=shapes)
+        _check(module(*example), program.module()(*example), 'torch.export program', path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    torch.export.save(program, str(tmp))
+    os.replace(tmp, path)
+    log.info('exported the inference path to %s', path)
     return path

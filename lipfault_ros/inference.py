@@ -19,7 +19,6 @@ from typing import Mapping
 
 import numpy as np
 import torch
-from torch.nn.utils import parametrize
 
 from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.errors import ConfigError, InputError
@@ -105,12 +104,22 @@ class Engine:
     """A loaded model ready for inference (see module doc for the output policy)."""
 
     def __init__(self, artifact: Artifact, *, device: str | torch.device = 'auto',
-                 half: bool = False) -> None:
+                 half: bool = False, num_threads: int | None = None) -> None:
+        """``half`` uses float16 on CUDA (ignored on CPU). ``num_threads`` sets torch's
+        (process-wide) intra-op threads; 1 gives the steadiest batch-1 latency on a busy
+        small CPU, where 2+ threads fight other processes for the cores."""
+        if num_threads is not None:
+            if num_threads < 1:
+                raise ConfigError(f'num_threads must be >= 1, got {num_threads}')
+            torch.set_num_threads(int(num_threads))
         self.artifact = artifact
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == 'cuda'
         self.dtype = torch.float16 if self.half else torch.float32
-        self.model = artifact.model.to(self.device, self.dtype).eval()
+        from lipfault_ros.export import plain_network
+        # Lipschitz parametrizations folded into plain weights (identical values in eval mode):
+        # no per-call weight recomputation on the live path
+        self.model = plain_network(artifact.model).to(self.device, self.dtype).eval()
         self.stats = artifact.stats
         self.thresholds = np.asarray(artifact.thresholds, np.float64)
         self._last_image_hw: tuple[int, int] | None = None
@@ -122,8 +131,8 @@ class Engine:
 
     @classmethod
     def from_artifact(cls, path: Path | str, *, device: str | torch.device = 'auto',
-                      half: bool = False) -> Engine:
-        return cls(load_artifact(path), device=device, half=half)
+                      half: bool = False, num_threads: int | None = None) -> Engine:
+        return cls(load_artifact(path), device=device, half=half, num_threads=num_threads)
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -199,7 +208,7 @@ class Engine:
                 torch.from_numpy(present).to(dev, self.dtype), torch.from_numpy(force).to(dev))
 
     def _run(self, *tensors: torch.Tensor):
-        with torch.inference_mode(), parametrize.cached():
+        with torch.inference_mode():
             cam, wr, jo, present, force = tensors
             return self.model(cam, wr, jo, present, force_fault=force if force.any() else None)
 

@@ -24,7 +24,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.lipschitz import refresh_lipschitz
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
-from lipfault_ros.tuples import MODALITIES, TupleArrays
+from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
 __all__ = ['TrainConfig', 'TrainResult', 'fit', 'lr_at', 'supervised_contrastive',
            'format_summary', 'CHECKPOINT_FILE']
@@ -483,25 +483,36 @@ def _set_trainable(net: LipfaultNet, stage: int, cfg: TrainConfig) -> list[nn.Pa
     return [p for p in net.parameters() if p.requires_grad]
 
 
-def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config: ModelConfig,
+def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[SensorTuple],
+        config: TrainConfig, model_config: ModelConfig,
         *, out: Path, checkpoint_dir: Path | None = None, resume: bool = False,
         progress: bool = True, log_dir: Path | None = None, overwrite: bool = False,
         on_step: Callable[[int, int], None] | None = None) -> TrainResult:
     """Train both stages, calibrate thresholds on ``val`` and write the artifact at ``out``.
+
+    ``train``/``val`` are TupleArrays or any iterable of synchronised SensorTuples (stacked
+    here; images resized to the model size).
 
     ``resume`` continues from ``checkpoint_dir/last.pt`` (same data and configs expected).
     ``on_step(stage, step)`` is called after every optimiser step (progress hooks; raising
     KeyboardInterrupt there behaves like Ctrl-C: a checkpoint is written, then it re-raises).
     """
     out = Path(out)
+    size = (model_config.image_size, model_config.image_size)
+    if not isinstance(train, TupleArrays):  # any iterable of synchronised SensorTuples
+        train = TupleArrays.from_tuples(list(train), image_size=size)
+    if not isinstance(val, TupleArrays):
+        val = TupleArrays.from_tuples(list(val), image_size=size)
     world = int(os.environ.get('WORLD_SIZE', '1'))
     distributed = world > 1
     rank = 0
+    own_group = False
     if distributed:
         import torch.distributed as dist
         if not dist.is_initialized():
             backend = 'nccl' if torch.cuda.is_available() and config.device != 'cpu' else 'gloo'
             dist.init_process_group(backend=backend)
+            own_group = True
         rank = dist.get_rank()
     if out.exists() and not overwrite:
         raise FileExistsError(f'artifact {out} exists (pass overwrite=True to replace it)')
@@ -525,7 +536,7 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
     ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
     state: dict[str, Any] = {'stage': 1, 'epoch': 0, 'batch': 0, 'step': 0,
                              'history': {'stage1': [], 'stage2': []}, 'elapsed': [0.0, 0.0],
-                             'seen': [0, 0], 'best': float('inf')}
+                             'seen': [0, 0], 'best': float('inf'), 'epoch_losses': []}
     ckpt = None
     if resume:
         ckpt = _load_checkpoint(ckpt_path)
@@ -566,7 +577,8 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
         scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
         if ckpt is not None and state['stage'] == stage and 'optimizer' in ckpt:
             opt.load_state_dict(ckpt['optimizer'])
-            scaler.load_state_dict(ckpt['scaler']) if ckpt.get('scaler') else None
+            if ckpt.get('scaler'):
+                scaler.load_state_dict(ckpt['scaler'])
         ckpt = None
         epochs = config.stage1_epochs if stage == 1 else config.stage2_epochs
         total = stage_total[stage]
@@ -596,7 +608,7 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
                 epoch = state['epoch']
                 perm = np.random.default_rng(_seed_int(config.seed, stage, epoch)).permutation(
                     train_data.n)[:per_rank * world][rank::world]
-                losses = []
+                losses = state['epoch_losses']  # survives an interrupt mid-epoch
                 t0 = time.perf_counter()
                 while state['batch'] < steps_per_epoch:
                     b = state['batch']
@@ -666,8 +678,11 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
                 state['elapsed'][stage - 1] += time.perf_counter() - t0
                 mean = float(np.mean(losses)) if losses else float('nan')
                 state['history'][f'stage{stage}'].append(mean)
+                if math.isfinite(mean):
+                    state['best'] = min(state['best'], mean)  # best epoch loss of this stage
                 state['epoch'] += 1
                 state['batch'] = 0
+                state['epoch_losses'] = []
                 log.debug('stage %d epoch %d loss %.5f', stage, epoch, mean)
                 save('epoch')
         except KeyboardInterrupt:
@@ -680,7 +695,7 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
     try:
         if state['stage'] == 1:
             run_stage(1)
-            state.update(stage=2, epoch=0, batch=0, step=0)
+            state.update(stage=2, epoch=0, batch=0, step=0, best=float('inf'))
         run_stage(2)
         state['stage'] = 3
         if distributed:
@@ -717,3 +732,6 @@ def fit(train: TupleArrays, val: TupleArrays, config: TrainConfig, model_config:
     finally:
         if writer is not None:
             writer.close()
+        if own_group:
+            import torch.distributed as dist
+            dist.destroy_process_group()

@@ -1,4 +1,4 @@
-"""Engine: bypass for clean tuples, correction for faulty ones, missing and NaN inputs, bad input."""
+"""Engine: bypass for clean tuples, correction for faulty ones, missing, NaN and bad inputs."""
 
 from __future__ import annotations
 
@@ -135,6 +135,7 @@ def test_batch1_latency_is_small(engine, held_out):
     assert p50 < 50  # generous: a shared CI core
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_torchscript_export_matches_eager(engine, tmp_path):
     path = export_torchscript(engine.artifact, tmp_path / 'model.pt')
     scripted = torch.jit.load(str(path))
@@ -148,3 +149,15 @@ def test_torchscript_export_matches_eager(engine, tmp_path):
     assert out[3].shape == (3, 3, cfg.image_size, cfg.image_size)
     with pytest.raises(FileExistsError):
         export_torchscript(engine.artifact, path)
+
+
+def test_torch_export_program_matches_eager(engine, tmp_path):
+    from lipfault_ros.export import export_program
+    path = export_program(engine.artifact, tmp_path / 'model.pt2')
+    program = torch.export.load(str(path)).module()
+    x = (torch.rand(5, 3, 32, 32), torch.randn(5, 6, 16), torch.randn(5, 21, 16),
+         torch.ones(5, 3))
+    with torch.no_grad():
+        out = program(*x)
+        eager = engine.model(*x[:3], x[3])
+    assert torch.allclose(out[0], eager.scores, atol=1e-5)

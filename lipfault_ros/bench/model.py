@@ -8,11 +8,20 @@ the baseline measured with it. Each call is timed on the wall clock and on the p
 with one thread the CPU time is what the call costs on an idle machine, and the gap between the
 two is the load.
 
-The compiled path bakes the Lipschitz parametrizations into plain weights (in eval mode they are
-constants, but a parametrized layer recomputes ``weight * c / sigma`` on every call) and then:
+Variants, all on the plain network (``lipfault_ros.export.plain_network``: the Lipschitz
+parametrizations folded into plain weights, as ``Engine`` runs it):
 
-- on the CPU: traces each path once with TorchScript and freezes it (``torch.jit.freeze`` +
-  ``optimize_for_inference``), one graph per path because the bypass decision is data-dependent;
+- ``infer_*``: ``Engine.infer`` on a tuple (what the node pays), ``forward_*``: the eager network
+  forward on ready tensors;
+- ``exported``: the TorchScript file of :func:`lipfault_ros.export.export_torchscript` loaded back
+  with ``torch.jit.load`` (the deployable artifact for libtorch; it has no Python branch, so it
+  always computes both paths and costs the same for clean and faulty tuples);
+- ``compiled_*``, the fastest batch-1 path we know per device:
+
+- on the CPU: traces each path once with TorchScript and freezes it (``torch.jit.freeze``), one
+  graph per path because the bypass decision is data-dependent. The outputs are bit-identical to
+  eager; the gain is the Python dispatch of ~40 modules per call. (``optimize_for_inference``
+  was measured slower here and not bit-exact, so it is not used);
 - on CUDA: captures each stage (encode/detect, then correct) in a CUDA graph with static input
   buffers fed from pinned host memory, so a tuple costs one host-to-device copy, two graph
   replays at most and the one device-to-host copy that returns the results. fp16 is measured
@@ -26,6 +35,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -33,17 +43,17 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from torch.nn.utils import parametrize
 
 from lipfault_ros.artifact import Artifact
+from lipfault_ros.export import export_torchscript, plain_network
 from lipfault_ros.inference import Engine, resolve_device
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
-__all__ = ['StagedForward', 'bake', 'bench_model', 'percentiles', 'random_tuple', 'rss_mb',
-           'time_rounds']
+__all__ = ['StagedForward', 'bench_model', 'percentiles', 'random_tuple', 'rss_mb',
+           'time_rounds', 'traced_paths']
 
 log = logging.getLogger(__name__)
 
@@ -103,22 +113,6 @@ def time_rounds(variants: dict[str, Callable[[], Any]], rounds: int, *,
             for k in names}
 
 
-def bake(model: LipfaultNet) -> LipfaultNet:
-    """A copy of ``model`` without parametrizations: the same network with its effective
-    (Lipschitz-scaled) weights as plain parameters, in eval mode. Outputs are identical in eval
-    mode; the original model is not touched."""
-    plain = LipfaultNet(model.cfg.replace(modulation=False)).eval()
-    state = {}
-    with torch.no_grad(), parametrize.cached():
-        for key in plain.state_dict():
-            path, _, attr = key.rpartition('.')
-            owner = model.get_submodule(path) if path else model
-            state[key] = getattr(owner, attr).detach().clone()
-    plain.load_state_dict(state)
-    p = next(model.parameters())
-    return plain.to(p.device, p.dtype)
-
-
 class _Paths(torch.nn.Module):
     """One fixed path of the forward as a traceable module: tensors in, tensors out."""
 
@@ -135,16 +129,15 @@ class _Paths(torch.nn.Module):
 
 def traced_paths(model: LipfaultNet, example: tuple[torch.Tensor, ...]
                  ) -> tuple[torch.jit.ScriptModule, torch.jit.ScriptModule]:
-    """TorchScript (traced, frozen, optimised for inference) bypass and correction paths of the
+    """TorchScript (traced and frozen) bypass and correction paths of the
     baked ``model`` for inputs shaped like ``example`` (camera, wrench, joints, present)."""
-    baked = bake(model)
+    baked = plain_network(model)
     out = []
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter('ignore')
         for correct in (False, True):
             traced = torch.jit.trace(_Paths(baked, correct).eval(), example, check_trace=False)
-            frozen = torch.jit.freeze(traced)
-            out.append(torch.jit.optimize_for_inference(frozen))
+            out.append(torch.jit.freeze(traced))
     return out[0], out[1]
 
 
@@ -161,7 +154,7 @@ class StagedForward:
 
     def __init__(self, model: LipfaultNet, example: tuple[torch.Tensor, ...], *,
                  graphs: bool = False, warmup: int = 3) -> None:
-        self.model = bake(model)
+        self.model = plain_network(model).to(example[0].device, example[0].dtype)
         self.thresholds = model.thresholds.detach().to(self.model.thresholds.device)
         dev = example[0].device
         self.graphs = bool(graphs) and dev.type == 'cuda'
@@ -241,7 +234,8 @@ def _max_diff(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
 
 def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
                 warmup: int = 20, device: str = 'cpu', threads: int | None = None,
-                seed: int = 0, compiled: bool = True, half: bool | None = None,
+                seed: int = 0, compiled: bool = True, exported: bool = True,
+                half: bool | None = None,
                 progress: bool = False) -> list[dict[str, Any]]:
     """Per image size (default model config otherwise), batch 1: percentiles of
     ``Engine.infer`` on both paths, of the bare eager forward on both paths, and of the compiled
@@ -312,6 +306,24 @@ def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
             except Exception as exc:  # noqa: BLE001 - an optional path; report why it is absent
                 log.warning('compiled path unavailable at %dx%d: %s', size, size, exc)
                 row['compiled'] = f'unavailable: {exc}'[:200]
+        if exported:
+            try:
+                with tempfile.TemporaryDirectory(prefix='lipfault-bench-') as tmp:
+                    path = export_torchscript(clean.model, Path(tmp) / 'model.pt')
+                    with warnings.catch_warnings():
+                        warnings.simplefilter('ignore', DeprecationWarning)  # jit is, upstream
+                        scripted = torch.jit.load(str(path), map_location=clean.device)
+
+                def run_exported() -> Any:
+                    with torch.inference_mode():
+                        return scripted(cam, wr, jo, present)
+
+                variants['exported'] = run_exported
+                ref = clean._run(*tensors)
+                row['exported_max_diff'] = _max_diff(ref.corrected, run_exported()[3:])
+            except Exception as exc:  # noqa: BLE001 - optional; report why it is absent
+                log.warning('TorchScript export unavailable at %dx%d: %s', size, size, exc)
+                row['exported'] = f'unavailable: {exc}'[:200]
         if half:
             h_clean = _engine(cfg, np.inf, str(dev), half=True)
             variants['infer_clean_fp16'] = lambda: h_clean.infer(t)

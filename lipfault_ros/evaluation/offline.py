@@ -228,9 +228,13 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
                        f'line up within the synchroniser slop); nothing to evaluate')
     _log.info('model scored %d tuples in %.1f s', n, time.time() - started)
 
+    if clean_path is not None and run['aligned'] < 0.5 * n:
+        raise BagError(f'clean reference bag {clean_path} lines up with only {run["aligned"]} of '
+                       f'the {n} tuples of {bag} (by stamp); pass the clean recording {bag} was '
+                       f'injected from (lipfault inject keeps the stamps)')
     report, plot_data = score_outputs(run['outputs'], run['records'], intervals, sync=sync,
-                           clean=run['clean_records'], images=run['images'],
-                           mode='offline')
+                                      clean=run['clean_records'], images=run['images'],
+                                      mode='offline')
     report['inputs'] = {'bag': str(bag), 'clean_bag': str(clean_path) if clean_path else None,
                         'artifact': str(artifact), 'train_bags': [str(p) for p in train_bags],
                         'topics': dataclasses.asdict(topics), 'bag_facts': facts,

@@ -129,6 +129,11 @@ def test_wrong_joints_empty_bag_and_existing_output_are_refused(eval_dir, tmp_pa
         evaluate(empty, tiny_artifact, out_dir=tmp_path / 'r2')
     assert not (tmp_path / 'r2').exists()
 
+    with pytest.raises(BagError, match='lines up with only'):
+        evaluate(faulty_bag, tiny_artifact, out_dir=tmp_path / 'r4', clean_bag=eval_dir /
+                 'train_clean', baselines=False)
+    assert not (tmp_path / 'r4').exists()
+
     (tmp_path / 'r3').mkdir()
     with pytest.raises(FileExistsError, match='overwrite'):
         evaluate(faulty_bag, tiny_artifact, out_dir=tmp_path / 'r3')

@@ -30,8 +30,13 @@ def test_compute_block_bound_within_constant_and_gain_below_one(report):
           f'max {compute.rho_max:.3f}')
 
 
-def test_fusion_bound_matches_its_constant(report):
+def test_fusion_bound_matches_its_constant_and_detector_may_amplify(report):
     assert report.module('fusion').bound == pytest.approx(1.0, rel=1e-3)
+    detector = report.module('detector')
+    assert detector.constant == 2.0
+    assert detector.bound == pytest.approx(8.0, rel=1e-3)  # trunk 2 x 2, logits 2
+    print(f'detector: bound {detector.bound:.3f}, rho mean {detector.rho_mean:.3f} '
+          f'max {detector.rho_max:.3f}')
 
 
 def test_conv_encoder_keeps_a_local_fault_local(report):
