@@ -68,6 +68,9 @@ class TrainConfig:
     freeze_stage1: bool = True    # stage 2 trains only the compute block and detection head
     fault_fraction: float = 0.75  # stage 2: share of samples with one corrupted modality
     severity_range: tuple[float, float] = (0.4, 1.0)
+    # share of signal faults that began before the window (the whole window is faulty): on a
+    # robot a lasting fault (bias, drift, stuck) soon fills every window, with no step left in it
+    whole_window_fraction: float = 0.5
     # 'modality:kind' entries to draw faults from; empty = every fault of the library
     fault_kinds: tuple[str, ...] = ()
     recon_weight: float = 1.0
@@ -95,7 +98,7 @@ class TrainConfig:
         for name in ('batch_size', 'eval_batch_size'):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f'TrainConfig.{name} must be >= 1, got {getattr(self, name)}')
-        for name in ('modality_dropout', 'fault_fraction'):
+        for name in ('modality_dropout', 'fault_fraction', 'whole_window_fraction'):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f'TrainConfig.{name} must be in [0, 1]')
         if not 0.0 < self.false_alarm_rate < 1.0:
@@ -355,12 +358,20 @@ def _draw_faults(rng: np.random.Generator, present: np.ndarray, fraction: float,
 
 
 def _corrupt(inputs: tuple[torch.Tensor, ...], kinds: list[list[str]], sev: np.ndarray,
-             rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
+             rng: np.random.Generator, whole_window: float) -> tuple[torch.Tensor, ...]:
+    """Corrupted copies of the model-space inputs. Signal faults start inside the window
+    (a step the encoder can see) or, for a ``whole_window`` share, before it."""
     from lipfault_ros.faults import corrupt_batch
     out = []
     for i, x in enumerate(inputs):
         if any(kinds[i]):
-            y = corrupt_batch(MODALITIES[i], x.cpu(), kinds[i], torch.from_numpy(sev), rng)
+            onsets = None
+            if x.ndim == 3:  # (B, C, T) signals
+                t_len = x.shape[2]
+                onsets = rng.integers(0, max(1, (3 * t_len) // 4), size=x.shape[0])
+                onsets[rng.random(x.shape[0]) < whole_window] = 0
+            y = corrupt_batch(MODALITIES[i], x.cpu(), kinds[i], torch.from_numpy(sev), rng,
+                              onsets=onsets)
             out.append(torch.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).to(x.device))
         else:
             out.append(x)
@@ -432,7 +443,7 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
             opts = table[i]
             kinds[i] = [opts[int(k)] for k in rng.integers(0, len(opts), b)]
             sev = rng.uniform(*cfg.severity_range, size=b)
-            corrupt = _corrupt(inputs, kinds, sev, rng)
+            corrupt = _corrupt(inputs, kinds, sev, rng, cfg.whole_window_fraction)
             out_f = net(*corrupt, present)
             sc = out_f.scores[:, i].cpu().numpy()
             fault_scores[i].append(sc[pres[:, i]])
@@ -635,7 +646,8 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
                             labels, kinds, sev = _draw_faults(
                                 rng, present.cpu().numpy() > 0.5, config.fault_fraction, table,
                                 config.severity_range)
-                            corrupt = _corrupt(inputs, kinds, sev, rng)
+                            corrupt = _corrupt(inputs, kinds, sev, rng,
+                                               config.whole_window_fraction)
                             loss, parts = model_for_step(inputs, corrupt, present,
                                                          torch.from_numpy(labels).to(device))
                     if not torch.isfinite(loss):

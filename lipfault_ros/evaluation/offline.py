@@ -317,6 +317,9 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
     tally = _ImageTally()
     held: np.ndarray | None = None
     snippets: dict[str, Any] = {'camera': []}
+    cam_events = sorted((iv for iv in intervals if iv.modality is Modality.CAMERA),
+                        key=lambda iv: iv.start_ns)
+    picked: dict[int, tuple[Any, ...]] = {}
     small: dict[str, list[np.ndarray]] = {'images': []}
     s = image_size
     aligned = 0
@@ -368,10 +371,12 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
                             if cam_faulty and raw_img is not None else None),
                            ('hold_vs_clean', held)):
             tally.add(name, pred if cam_faulty else None, ref_img)
-        if cam_faulty and raw_img is not None and ref_img is not None:
-            if not snippets['camera'] or snippets['camera'][-1][0] < t.stamp_ns - 200_000_000:
-                if len(snippets['camera']) < 6:
-                    snippets['camera'].append((t.stamp_ns, raw_img, out_img, ref_img))
+        if cam_faulty and raw_img is not None:
+            # one frame per camera fault, from its middle (plots)
+            k = next((i for i, iv in enumerate(cam_events) if iv.active(t.stamp_ns)), None)
+            if k is not None and k not in picked and \
+                    t.stamp_ns >= (cam_events[k].start_ns + cam_events[k].end_ns) // 2:
+                picked[k] = (t.stamp_ns, raw_img, out_img, ref_img, cam_events[k].kind)
         if keep_arrays:
             small['images'].append(cv2.resize(raw_img, (s, s), interpolation=cv2.INTER_AREA)
                                    if raw_img is not None else np.zeros((s, s, 3), np.uint8))
@@ -389,6 +394,10 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
             held = raw_img
     if bar is not None:
         bar.close()
+    if picked:  # at most six, spread over the recording
+        keys = sorted(picked)
+        chosen = np.unique(np.linspace(0, len(keys) - 1, min(6, len(keys))).round().astype(int))
+        snippets['camera'] = [picked[keys[i]] for i in chosen]
     n = len(rows['stamps'])
     outputs = Outputs(
         stamps_ns=np.asarray(rows['stamps'], np.int64),

@@ -157,12 +157,14 @@ def _signal_snippets(report: Mapping[str, Any], modality: str, data: Mapping[str
 
 def _camera_snippets(frames: list[Any], path: Path) -> bool:
     frames = [f for f in frames if f[1] is not None and f[2] is not None][:6]
+    # without a clean reference the third column stays empty
     if not frames:
         return False
     plt = _pyplot()
     fig, axes = plt.subplots(len(frames), 3, figsize=(7, 2.4 * len(frames)), squeeze=False)
-    for row, (stamp, raw, out, clean) in zip(axes, frames):
-        for ax, img, title in zip(row, (raw, out, clean), ('raw (faulty)', 'corrected', 'clean')):
+    for row, (_stamp, raw, out, clean, kind) in zip(axes, frames):
+        for ax, img, title in zip(row, (raw, out, clean),
+                                  (f'raw ({kind})', 'model output', 'clean')):
             if img is not None:
                 ax.imshow(img)
             ax.set_title(title, fontsize=8)

@@ -684,7 +684,6 @@ def _node_main(argv: list[str] | None) -> int:
     """Console script ``replay_node``: settings from ROS parameters (``--ros-args -p bag:=...``)."""
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
     rclpy.init(args=argv)
-    node = None
     try:
         probe = Node('lipfault_replay_settings', allow_undeclared_parameters=True,
                      automatically_declare_parameters_from_overrides=True)
@@ -693,7 +692,6 @@ def _node_main(argv: list[str] | None) -> int:
         probe.destroy_node()
         settings = ReplayParams(**values)
         report = replay(settings, timeout_s=None if settings.loops else 3600.0)
-        node = None
         live = report['live']
         logging.getLogger(NODE_NAME).info(
             'answered %d/%d tuples (%d dropped); overall auroc %s', live['tuples_received'],

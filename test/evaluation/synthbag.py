@@ -24,7 +24,7 @@ def image_at(t: float, size: int = 32) -> np.ndarray:
 
 
 def write_bag(path: Path, *, duration_s: float = 3.0, storage: str = 'mcap',
-              with_truth: bool = False) -> Path:
+              with_truth: bool = False, t0_ns: int = T0_NS) -> Path:
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
@@ -40,7 +40,7 @@ def write_bag(path: Path, *, duration_s: float = 3.0, storage: str = 'mcap',
     for rate, kind in ((30, 'camera'), (500, 'wrench'), (250, 'joints')):
         n = int(duration_s * rate)
         for i in range(n):
-            events.append((T0_NS + int(round(i * 1e9 / rate)), kind))
+            events.append((t0_ns + int(round(i * 1e9 / rate)), kind))
     events.sort()
     plugin = StoragePlugin.MCAP if storage == 'mcap' else StoragePlugin.SQLITE3
     with Writer(path, version=9, storage_plugin=plugin) as w:
@@ -52,7 +52,7 @@ def write_bag(path: Path, *, duration_s: float = 3.0, storage: str = 'mcap',
             truth = w.add_connection('/lipfault_sim/fault_truth',
                                      'diagnostic_msgs/msg/DiagnosticArray', typestore=ts)
         for t_ns, kind in events:
-            t = (t_ns - T0_NS) / 1e9
+            t = (t_ns - t0_ns) / 1e9
             if kind == 'camera':
                 img = image_at(t)
                 msg = T['sensor_msgs/msg/Image'](

@@ -129,9 +129,12 @@ def test_wrong_joints_empty_bag_and_existing_output_are_refused(eval_dir, tmp_pa
         evaluate(empty, tiny_artifact, out_dir=tmp_path / 'r2')
     assert not (tmp_path / 'r2').exists()
 
+    from synthbag import T0_NS, write_bag
+
+    elsewhere = write_bag(tmp_path / 'elsewhere', duration_s=3.0, t0_ns=T0_NS + 50_000_000_000)
     with pytest.raises(BagError, match='lines up with only'):
-        evaluate(faulty_bag, tiny_artifact, out_dir=tmp_path / 'r4', clean_bag=eval_dir /
-                 'train_clean', baselines=False)
+        evaluate(faulty_bag, tiny_artifact, out_dir=tmp_path / 'r4', clean_bag=elsewhere,
+                 baselines=False)
     assert not (tmp_path / 'r4').exists()
 
     (tmp_path / 'r3').mkdir()
