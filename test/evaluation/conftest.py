@@ -10,12 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from synthbag import JOINTS, write_bag  # noqa: E402
-
-#: A short schedule with clean stretches between faults, one per modality and then some.
-SPECS = ('camera:black_frame:0.9:1.0:0.6', 'wrench:bias:0.9:2.2:0.6',
-         'joints:bias:0.9:3.4:0.6', 'camera:occlusion:0.9:4.6:0.6',
-         'wrench:dropout:0.8:5.8:0.5', 'joints:stuck:1.0:6.8:0.6')
+from synthbag import JOINTS, SPECS, write_bag  # noqa: E402
 
 
 @pytest.fixture(scope='session')

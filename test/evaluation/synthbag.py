@@ -13,6 +13,10 @@ import numpy as np
 
 JOINTS = ('j1', 'j2', 'j3')
 T0_NS = 1_700_000_000_000_000_000
+#: The fault schedule of the evaluation fixtures: clean stretches between faults, each modality.
+SPECS = ('camera:black_frame:0.9:1.0:0.6', 'wrench:bias:0.9:2.2:0.6',
+         'joints:bias:0.9:3.4:0.6', 'camera:occlusion:0.9:4.6:0.6',
+         'wrench:dropout:0.8:5.8:0.5', 'joints:stuck:1.0:6.8:0.6')
 
 
 def image_at(t: float, size: int = 32) -> np.ndarray:

@@ -67,7 +67,7 @@ def test_cli_fault_specs_parse_and_refuse_garbage():
 
 def test_inject_writes_truth_and_changes_only_faulty_stretches(clean_bag, faulty_bag):
     from lipfault_ros.bags.reader import read_truth
-    from conftest import SPECS
+    from synthbag import SPECS
 
     truth = read_truth(faulty_bag)
     assert [(iv.modality.value, iv.kind) for iv in truth] == \
