@@ -417,6 +417,11 @@ class PipelineNode(LifecycleNode):
         self._pubs['status'].publish(convert.diagnostic_array(t.stamp_ns, statuses))
 
     # -- diagnostics --
+    @property
+    def lifecycle_state(self) -> str:
+        """'unconfigured', 'inactive', 'active' or 'finalized'."""
+        return self._state
+
     def stats(self) -> dict[str, Any]:
         """Figures for benchmarks and tests: tuples in/out, dropped, latency percentiles (ms,
         arrival of the last input to publication), share of worker time in the model."""

@@ -613,7 +613,7 @@ def _pipeline_node(settings: ReplayParams, replay_node: ReplayNode, context: Any
         if n > 1:
             overrides.append(Parameter(f'{key}_rate', value=float(n - 1) / span))
     node = PipelineNode(parameter_overrides=overrides, context=context)
-    if getattr(node, '_state', 'active') != 'active':
+    if node.lifecycle_state != 'active':
         error = getattr(node, '_error', '') or 'the pipeline did not activate'
         node.destroy_node()
         raise LipfaultError(f'pipeline with artifact {settings.model}: {error}')
