@@ -9,9 +9,11 @@ the simulated robot and the pipeline over DDS, inject a fault at run time and se
    ids, leave the camera unflagged before the onset, and flag (and correct) it within a few
    tuples after it.
 
-Small on purpose (32x32 images, a 15/150/150 Hz robot, a few seconds of data, a tiny network):
-the whole module takes well under a minute on two cores. The figures it relies on (scores against
-thresholds before and after the onset) are printed, so a failure shows what the model saw.
+Small on purpose (32x32 images, a 15/150/150 Hz robot, 2 x 10 s of data, a tiny network): the
+whole module takes well under a minute on two cores. Live, the robot repeats the task sequence of
+the first recording (seed 0): ten seconds of data show only a few arm poses, and a camera model
+this small judges poses it never saw as unusual. Every tuple's scores against the thresholds are
+printed, so a failure shows what the model saw.
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ RECORD_S = 10.0
 NS = '/lipfault_pipeline'
 FAULT = ('camera', 'black_frame', 1.0)
 
-# --quick refined by this file: a tiny network at the recorded image size and a few epochs.
+# --quick refined by this file: a tiny network at the recorded image size. 40 epochs of ~240
+# tuples take seconds; with the quick preset's 3 (or even 8) the detection head is still so unsure
+# that half of the clean training frames score above the threshold calibrated on validation.
 CONFIG = f"""
 model:
   image_size: {IMAGE_SIZE}
@@ -50,8 +54,8 @@ model:
   detector_hidden: 48
   embed_dim: 16
 train:
-  stage1_epochs: 8
-  stage2_epochs: 8
+  stage1_epochs: 40
+  stage2_epochs: 40
   batch_size: 32
   lr: 0.005
   stage2_lr: 0.003
@@ -132,7 +136,10 @@ class Robot:
         # clock starts when its node is made
         self.pipeline = PipelineNode(context=context, parameter_overrides=overrides(dict(
             model=str(model), device='cpu', num_threads=1, camera_rate=RATES['camera'],
-            wrench_rate=RATES['wrench'], joints_rate=RATES['joints'])))
+            wrench_rate=RATES['wrench'], joints_rate=RATES['joints'],
+            # the watchdog is not under test: with the sim, the pipeline and the listener
+            # sharing one interpreter on a busy machine, a 0.1 s gap is no dead sensor
+            silent_min=1.0)))
         assert self.pipeline._state == 'active', self.pipeline._error
         self.sim = SimNode(context=context, parameter_overrides=overrides(dict(
             seed=seed, image_width=IMAGE_SIZE, image_height=IMAGE_SIZE,
@@ -198,16 +205,19 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
     from rclpy.parameter import Parameter
 
     modality, kind, severity = FAULT
-    # the robot repeats the task sequence of the first recording (seed 0): a few seconds of
-    # data cover only the poses they show, and a camera model judges unseen poses as unusual
-    robot = Robot(ros_context, artifact, seed=0)
+    robot = Robot(ros_context, artifact, seed=0)  # the task sequence of the first recording
+    settled, onset, stats = 0, None, {}
     try:
         # clean tuples flow; the first second is left out (DDS discovery, the sim catching up)
-        assert _wait_until(lambda: len(robot.got['status']) >= 15, 20.0), \
-            f'no output from the pipeline: {robot.pipeline.stats()}'
+        assert _wait_until(lambda: len(robot.got['status']) >= 15, 20.0), 'no pipeline output'
         settled = len(robot.got['status'])
-        assert _wait_until(lambda: len(robot.got['status']) >= settled + 30, 15.0), \
-            robot.pipeline.stats()
+
+        def complete(after_ns: int = 0) -> int:
+            """Tuples (after ``after_ns``) with all three modalities present."""
+            return sum(s > after_ns and all(_values(v)['missing'] == 'false' for v in st.values())
+                       for s, st in robot.statuses()[settled:])
+
+        assert _wait_until(lambda: complete() >= 30, 20.0), 'too few complete clean tuples'
 
         # switch the fault on at run time (it starts now and lasts until changed)
         result = robot.sim.set_parameters_atomically([
@@ -217,16 +227,15 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
         assert result.successful, result.reason
         assert _wait_until(lambda: robot.fault_onset_ns(modality) is not None, 5.0)
         onset = robot.fault_onset_ns(modality)
-        assert _wait_until(lambda: sum(s > onset for s, _ in robot.statuses()) >= 15, 10.0), \
-            robot.pipeline.stats()
-        stats = robot.pipeline.stats()
+        assert _wait_until(lambda: complete(onset) >= 15, 15.0), 'too few tuples after onset'
     finally:
+        stats = robot.pipeline.stats()
         robot.close()
-    statuses = robot.statuses()  # everything received, the executors stopped
-
-    print(f'pipeline: {stats}')
-    for stamp_ns, st in statuses[settled - 5:]:
-        print(_line(stamp_ns, onset, st))
+        # what the model saw, tuple by tuple (shown when the test fails, or with -s)
+        statuses = robot.statuses()  # everything received, the executors stopped
+        print(f'pipeline: {stats}')
+        for stamp_ns, st in statuses[max(0, settled - 5):]:
+            print(_line(stamp_ns, onset or 0, st))
 
     def present(st: dict) -> bool:
         return _values(st[modality])['missing'] == 'false'
@@ -238,14 +247,25 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
     assert np.all(np.diff([s for s, _ in statuses]) > 0)
     for key, m, frame in (('image', 'camera', 'sim_camera'), ('wrench', 'wrench', 'panda_hand'),
                           ('joints', 'joints', 'panda_link0')):
-        raw = {_stamp(msg): msg.header.frame_id for msg in robot.got[f'raw_{m}']}
         outs = [msg for msg, (_, st) in zip(robot.got[key], statuses)
                 if _values(st[m])['missing'] == 'false']
-        assert len(outs) >= 0.8 * n, (key, len(outs), n)  # a busy machine may lose a few
+        # (a starved sim node on a busy machine can leave a modality missing for a while)
+        assert len(outs) >= 20, (key, len(outs), n)
         assert {msg.header.frame_id for msg in outs} == {frame}, key
-        # the listener's own copy of the input is best effort: it may miss a message or two
-        matched = np.mean([raw.get(_stamp(msg)) == frame for msg in outs])
-        assert matched >= 0.95, (key, matched)
+        # The stamp is one the sensor sent. The listener's own copy of the input is best effort
+        # and loses bursts on a busy machine, so judge each output where that copy is complete:
+        # an input stamp on either side, less than 1.5 periods apart.
+        raw = np.array(sorted(_stamp(msg) for msg in robot.got[f'raw_{m}']))
+        period = 1e9 / RATES[m]
+        judged = exact = 0
+        for msg in outs:
+            stamp_ns = _stamp(msg)
+            k = int(np.searchsorted(raw, stamp_ns))
+            if 0 < k < len(raw) and raw[k] == stamp_ns:
+                judged, exact = judged + 1, exact + 1
+            elif 0 < k < len(raw) and raw[k] - raw[k - 1] < 1.5 * period:
+                judged += 1  # between two neighbouring input stamps: not an input stamp
+        assert judged >= 0.5 * len(outs) and exact == judged, (key, len(outs), judged, exact)
     image = robot.got['image'][-1]
     assert (image.width, image.height, image.encoding) == (IMAGE_SIZE, IMAGE_SIZE, 'rgb8')
     assert list(robot.got['joints'][-1].name[:7]) == [f'panda_joint{i}' for i in range(1, 8)]
