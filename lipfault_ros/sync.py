@@ -99,7 +99,7 @@ class SyncConfig:
     #: a modality silent for this many of its periods is marked missing ...
     silent_periods: float = 10.0
     #: ... but never before this many seconds, so a busy executor is not taken for a dead sensor
-    silent_min: float = 0.1
+    silent_min: float = 0.3
     #: wait until every input is this far past a frame's stamp before matching it (covers
     #: messages of one input arriving out of order; 0 means past the stamp is enough)
     settle: float = 0.0

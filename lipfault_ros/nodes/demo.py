@@ -17,6 +17,7 @@ import argparse
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +69,19 @@ def prepare_model(path: Path, *, seed: int = 0) -> Path:
         train_from_bags([bag], path, quick=True, progress=True, cache_dir=Path(tmp) / 'cache')
     print(f'lipfault demo: model cached at {path}', flush=True)
     return path
+
+
+def _usable(path: Path) -> bool:
+    """Whether the cached default model loads with this version of the package."""
+    from lipfault_ros.artifact import load_artifact
+    from lipfault_ros.errors import LipfaultError
+    try:
+        load_artifact(path)
+    except LipfaultError as exc:
+        print(f'lipfault demo: cached model {path} is unusable ({exc}); training it again',
+              flush=True)
+        return False
+    return True
 
 
 def _finite_or_zero(value: float) -> float:
@@ -132,6 +146,8 @@ def main(args: argparse.Namespace) -> int:
     model = args.model
     if model is None:
         model = default_model_path()
+        if model.exists() and not _usable(model):
+            shutil.rmtree(model)  # our own cache, from an older version: make it anew
         if not model.exists():
             prepare_model(model, seed=args.seed)
     elif not Path(model).exists():

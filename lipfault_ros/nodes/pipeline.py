@@ -85,7 +85,7 @@ class PipelineParams:
                           low=0.0, high=1.0)
     silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
                                         'marked missing', low=1.0, high=100000.0)
-    silent_min: float = param(0.1, 'but never before this many seconds (executor hiccups are '
+    silent_min: float = param(0.3, 'but never before this many seconds (executor hiccups are '
                                    'not a dead sensor)', low=0.0, high=3600.0)
     jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
                                   'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
