@@ -35,13 +35,16 @@ from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE', 'Artifact', 'load_artifact',
+__all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE', 'Artifact', 'load_artifact',
            'save_artifact', 'sha256_file']
 
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
+#: detection head; a version 1 network cannot be rebuilt from its weights, so it is retrained.
+MIN_FORMAT_VERSION = 2
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
 
@@ -194,6 +197,10 @@ def load_artifact(path: Path | str) -> Artifact:
     if version > FORMAT_VERSION:
         raise ArtifactError(f'{cfg_path}: format_version {version} is newer than this package '
                             f'supports ({FORMAT_VERSION}); upgrade lipfault_ros')
+    if version < MIN_FORMAT_VERSION:
+        raise ArtifactError(f'{cfg_path}: format_version {version} is older than this package '
+                            f'reads ({MIN_FORMAT_VERSION}..{FORMAT_VERSION}); train the model '
+                            f'again with lipfault train')
     for key in ('model', 'norm_stats', 'weights_sha256', 'thresholds'):
         if key not in doc:
             raise ArtifactError(f'{cfg_path} is missing "{key}"')

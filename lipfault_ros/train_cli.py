@@ -24,7 +24,7 @@ Config file (``--config FILE``, YAML or JSON), every section optional, unknown k
     data:  {split: time, val_fraction: 0.2, block_s: 10,   # lipfault_ros.bags.dataset.DatasetConfig
             topics: {wrench: /ft_sensor/wrench}, sync: {slop: 0.02}}
 
-``--quick`` starts from the quick presets (a small model, a few epochs: about a minute on a 2-core
+``--quick`` starts from the quick presets (a small model, few epochs: one to two minutes on a 2-core
 CPU for a few thousand tuples) and the file refines them. Model joint names default to the bags'.
 
 Under ``torchrun`` (``WORLD_SIZE`` > 1) every rank builds the same tuples (rank 0 fills the cache,

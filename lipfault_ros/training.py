@@ -71,6 +71,11 @@ class TrainConfig:
     # share of signal faults that began before the window (the whole window is faulty): on a
     # robot a lasting fault (bias, drift, stuck) soon fills every window, with no step left in it
     whole_window_fraction: float = 0.5
+    # signal fault magnitudes (offsets, noise, spikes) are multiples of the normalised scale 1
+    # times a factor drawn log-uniformly from this range: a live sensor's fault is sized in its
+    # own units, which can be many standard deviations of a quiet channel (a 1 Nm bias on a
+    # torque axis that varies by 0.02 Nm), and the detector must have seen such sizes
+    fault_scale_range: tuple[float, float] = (1.0, 4.0)
     # 'modality:kind' entries to draw faults from; empty = every fault of the library
     fault_kinds: tuple[str, ...] = ()
     recon_weight: float = 1.0
@@ -90,6 +95,8 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'severity_range', tuple(float(s) for s in self.severity_range))
+        object.__setattr__(self, 'fault_scale_range',
+                           tuple(float(s) for s in self.fault_scale_range))
         object.__setattr__(self, 'fault_kinds', tuple(self.fault_kinds))
         for name in ('stage1_epochs', 'stage2_epochs', 'warmup_steps', 'checkpoint_every',
                      'num_threads'):
@@ -107,6 +114,10 @@ class TrainConfig:
         if not 0.0 < lo <= hi <= 1.0:
             raise ConfigError(f'TrainConfig.severity_range must satisfy 0 < lo <= hi <= 1, got '
                               f'{self.severity_range}')
+        lo, hi = self.fault_scale_range
+        if not 0.0 < lo <= hi:
+            raise ConfigError(f'TrainConfig.fault_scale_range must satisfy 0 < lo <= hi, got '
+                              f'{self.fault_scale_range}')
         if self.lr <= 0 or self.stage2_lr <= 0:
             raise ConfigError('TrainConfig.lr and stage2_lr must be positive')
         for entry in self.fault_kinds:
@@ -116,10 +127,16 @@ class TrainConfig:
 
     @classmethod
     def quick(cls, **changes: Any) -> TrainConfig:
-        """A short run that gives a usable small model from ~2-3k tuples in about a minute on
-        a 2-core CPU (``lipfault train --quick`` and the demo)."""
-        base = dict(stage1_epochs=3, stage2_epochs=3, batch_size=32, lr=3e-3, stage2_lr=3e-3,
-                    warmup_steps=10, checkpoint_every=0)
+        """A short run that gives a usable small model from ~2-3k tuples in one to two minutes
+        on a 2-core CPU (``lipfault train --quick`` and the demo).
+
+        Stage 1 gets most of the epochs: they are cheap, and the detector can only be as good
+        as the clean reconstruction it compares against (a few epochs leave the joint
+        positions unreconstructed, and a joint fault then looks like every clean window). One
+        torch thread: the model's small ops gain nothing from a second one, and on a busy
+        2-core machine two threads per process make stage 2 several times slower."""
+        base = dict(stage1_epochs=20, stage2_epochs=10, batch_size=32, lr=3e-3, stage2_lr=3e-3,
+                    warmup_steps=10, checkpoint_every=0, num_threads=1)
         base.update(changes)
         return cls(**base)
 
@@ -134,6 +151,7 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         out['severity_range'] = list(self.severity_range)
+        out['fault_scale_range'] = list(self.fault_scale_range)
         out['fault_kinds'] = list(self.fault_kinds)
         return out
 
@@ -221,9 +239,9 @@ class _Stage1Objective(nn.Module):
 
     def forward(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
                 present: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inputs = (cam, wr, jo)
+        inputs = (cam, self.net.squash(wr), self.net.squash(jo))  # the decoders' targets
         masked = tuple(x * keep[:, i].view(-1, *([1] * (x.dim() - 1)))
-                       for i, x in enumerate(inputs))
+                       for i, x in enumerate((cam, wr, jo)))
         _, z = self.net.encode(*masked, keep)
         recon = self.net.decode(z)
         parts = torch.stack([_masked_mse(r, x, present[:, i])
@@ -259,7 +277,8 @@ class _Stage2Objective(nn.Module):
                              (labels * torch.arange(1, 4, device=labels.device)).sum(1).long()])
         con = supervised_contrastive(torch.cat([emb_c, emb_f]), classes, cfg.temperature)
         dec = net.decode(net.correct(lat_f, present, labels))
-        recon = sum(_masked_mse(d, x, present[:, i]) for i, (d, x) in enumerate(zip(dec, clean)))
+        target = (clean[0], net.squash(clean[1]), net.squash(clean[2]))
+        recon = sum(_masked_mse(d, x, present[:, i]) for i, (d, x) in enumerate(zip(dec, target)))
         parts = torch.stack([recon, con, bce])
         loss = cfg.recon_weight * recon + cfg.contrastive_weight * con + cfg.bce_weight * bce
         return loss, parts
@@ -358,9 +377,13 @@ def _draw_faults(rng: np.random.Generator, present: np.ndarray, fraction: float,
 
 
 def _corrupt(inputs: tuple[torch.Tensor, ...], kinds: list[list[str]], sev: np.ndarray,
-             rng: np.random.Generator, whole_window: float) -> tuple[torch.Tensor, ...]:
+             rng: np.random.Generator, whole_window: float,
+             scale_range: tuple[float, float] = (1.0, 1.0)) -> tuple[torch.Tensor, ...]:
     """Corrupted copies of the model-space inputs. Signal faults start inside the window
-    (a step the encoder can see) or, for a ``whole_window`` share, before it."""
+    (a step the encoder can see) or, for a ``whole_window`` share, before it; their size is
+    scaled by a factor drawn log-uniformly from ``scale_range`` (the window is divided by it,
+    corrupted at scale 1 and multiplied back, so offsets, noise and spikes grow with it while
+    stuck, gain, dropout and sign faults are unchanged)."""
     from lipfault_ros.faults import corrupt_batch
     out = []
     for i, x in enumerate(inputs):
@@ -370,8 +393,13 @@ def _corrupt(inputs: tuple[torch.Tensor, ...], kinds: list[list[str]], sev: np.n
                 t_len = x.shape[2]
                 onsets = rng.integers(0, max(1, (3 * t_len) // 4), size=x.shape[0])
                 onsets[rng.random(x.shape[0]) < whole_window] = 0
-            y = corrupt_batch(MODALITIES[i], x.cpu(), kinds[i], torch.from_numpy(sev), rng,
-                              onsets=onsets)
+                lo, hi = scale_range
+                k = torch.from_numpy(np.exp(rng.uniform(np.log(lo), np.log(hi), x.shape[0]))
+                                     ).to(torch.float32).view(-1, 1, 1)
+                y = corrupt_batch(MODALITIES[i], x.cpu() / k, kinds[i], torch.from_numpy(sev),
+                                  rng, onsets=onsets) * k
+            else:
+                y = corrupt_batch(MODALITIES[i], x.cpu(), kinds[i], torch.from_numpy(sev), rng)
             out.append(torch.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).to(x.device))
         else:
             out.append(x)
@@ -409,6 +437,29 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         raise LipfaultError(f'checkpoint {path} cannot be loaded: {exc}') from exc
 
 
+def _threshold(clean: np.ndarray, rate: float, confidence: float = 0.9) -> float:
+    """A score threshold whose false-alarm rate on clean data stays at or below ``rate`` with
+    probability ``confidence``, from the clean validation scores ``clean``.
+
+    The plain (1 - rate) quantile of a few hundred scores is the second or third largest of
+    them and lands below the true quantile about half the time, so a deployed model would
+    false-alarm more often than asked. Instead take the order statistic that is exceeded by
+    at most k clean scores, with k the largest count a rate-``rate`` detector would stay
+    under with probability ``1 - confidence`` (binomial tail): the largest score when the
+    set is too small for any k.
+    """
+    from scipy.stats import binom
+
+    n = len(clean)
+    if n == 0:
+        return float('inf')
+    k = int(binom.ppf(1.0 - confidence, n, rate))  # exceedances allowed
+    if binom.cdf(k, n, rate) > 1.0 - confidence:
+        k -= 1
+    k = max(0, min(k, n - 1))
+    return float(np.sort(clean)[n - 1 - k])
+
+
 @torch.no_grad()
 def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[int, tuple[str, ...]]
               ) -> dict[str, Any]:
@@ -430,11 +481,12 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
         idx = np.arange(b0, min(data.n, b0 + cfg.eval_batch_size))
         inputs, present = data.batch(idx)
         out = net(*inputs, present)
+        targets = (inputs[0], net.squash(inputs[1]), net.squash(inputs[2]))
         clean_scores.append(out.scores.cpu().numpy())
         pres = present.cpu().numpy() > 0.5
         present_all.append(pres)
         for i in range(3):
-            per = (out.reconstruction[i] - inputs[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            per = (out.reconstruction[i] - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
             recon_err[i] += per[pres[:, i]].sum()
             recon_n[i] += pres[:, i].sum()
         for i in range(3):
@@ -443,7 +495,8 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
             opts = table[i]
             kinds[i] = [opts[int(k)] for k in rng.integers(0, len(opts), b)]
             sev = rng.uniform(*cfg.severity_range, size=b)
-            corrupt = _corrupt(inputs, kinds, sev, rng, cfg.whole_window_fraction)
+            corrupt = _corrupt(inputs, kinds, sev, rng, cfg.whole_window_fraction,
+                               cfg.fault_scale_range)
             out_f = net(*corrupt, present)
             sc = out_f.scores[:, i].cpu().numpy()
             fault_scores[i].append(sc[pres[:, i]])
@@ -451,8 +504,9 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
             labels[:, i] = 1.0
             lat, _ = net.encode(*corrupt, present)
             dec = net.decode(net.correct(lat, present, labels))
-            e_corr = (dec[i] - inputs[i]).pow(2).flatten(1).mean(1).cpu().numpy()
-            e_cor = (corrupt[i] - inputs[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            bad = corrupt[i] if i == 0 else net.squash(corrupt[i])
+            e_corr = (dec[i] - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            e_cor = (bad - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
             corr_err[i] += e_corr[pres[:, i]].sum()
             corrupt_err[i] += e_cor[pres[:, i]].sum()
     net.thresholds.copy_(saved)
@@ -462,8 +516,7 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
     for i, m in enumerate(MODALITIES):
         neg = clean[pres[:, i], i]
         pos = np.concatenate(fault_scores[i])
-        thresholds[m.value] = (float(np.quantile(neg, 1.0 - cfg.false_alarm_rate))
-                               if len(neg) else float('inf'))
+        thresholds[m.value] = _threshold(neg, cfg.false_alarm_rate)
         if len(neg) and len(pos):
             y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
             aurocs[m.value] = float(roc_auc_score(y, np.r_[neg, pos]))
@@ -473,6 +526,53 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
         ratio[m.value] = float(corr_err[i] / max(1e-12, corrupt_err[i]))
     return {'thresholds': thresholds, 'auroc': aurocs, 'recon_error': recon,
             'correction_ratio': ratio}
+
+
+@torch.no_grad()
+def _calibrate_error_scale(net: LipfaultNet, data: _Data, cfg: TrainConfig,
+                           max_rows: int = 2048) -> None:
+    """Set the network's per-channel clean residual and change scales from the stage-1
+    reconstructions of (at most ``max_rows`` evenly spaced) training tuples, see
+    ``LipfaultNet.error_features``.
+
+    Residual scale: per channel, the mean over windows of the window's mean squared residual
+    (floored, so a channel that is reconstructed nearly perfectly does not turn the smallest
+    change into a huge standardised error).
+    Change scale: per channel, a low (5 %) percentile over windows of the window's mean squared
+    sample-to-sample change, the least a clean window of that channel moves; 0 for channels
+    that some clean windows hold flat (a joint at rest), which the flatness feature then
+    ignores. A mean would not do: contact events make the change heavy-tailed, and the
+    typical window would look "flatter than clean" all the time.
+    """
+    net.eval()
+    rows = np.unique(np.linspace(0, data.n - 1, min(data.n, max_rows)).astype(np.int64))
+    errs: list[list[torch.Tensor]] = [[], []]
+    changes: list[list[torch.Tensor]] = [[], []]
+    for b0 in range(0, len(rows), cfg.eval_batch_size):
+        inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
+        _, z = net.encode(*inputs, present)
+        recon = net.decode(z)
+        for k, i in enumerate((1, 2)):
+            keep = present[:, i] > 0.5
+            x = net.squash(inputs[i])[keep]
+            errs[k].append((recon[i][keep] - x).pow(2).mean(2).cpu())
+            changes[k].append((x[..., 1:] - x[..., :-1]).pow(2).mean(2).cpu())
+    scales = []
+    for k, size in enumerate((6, net.cfg.joints_channels)):
+        for acc, robust in ((errs[k], False), (changes[k], True)):
+            if not acc or sum(len(a) for a in acc) == 0:
+                scales.append(torch.ones(size))
+                continue
+            rows_k = torch.cat(acc).double()
+            if robust:
+                per = torch.quantile(rows_k, 0.05, dim=0)
+                per = torch.where(per > 1e-3 * float(per.max()) + 1e-12, per,
+                                  torch.zeros_like(per))
+            else:
+                per = rows_k.mean(dim=0).clamp_min(max(1e-6, 0.01 * float(rows_k.mean())))
+            scales.append(per.float())
+    net.set_error_scale(scales[0], scales[2], scales[1], scales[3])
+    log.debug('error scales: wrench %s joints %s', scales[0].tolist(), scales[2].tolist())
 
 
 def _clip(net: LipfaultNet, cfg: TrainConfig) -> None:
@@ -647,7 +747,8 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
                                 rng, present.cpu().numpy() > 0.5, config.fault_fraction, table,
                                 config.severity_range)
                             corrupt = _corrupt(inputs, kinds, sev, rng,
-                                               config.whole_window_fraction)
+                                               config.whole_window_fraction,
+                                               config.fault_scale_range)
                             loss, parts = model_for_step(inputs, corrupt, present,
                                                          torch.from_numpy(labels).to(device))
                     if not torch.isfinite(loss):
@@ -707,6 +808,7 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
     try:
         if state['stage'] == 1:
             run_stage(1)
+            _calibrate_error_scale(net, train_data, config)
             state.update(stage=2, epoch=0, batch=0, step=0, best=float('inf'))
         run_stage(2)
         state['stage'] = 3

@@ -8,7 +8,8 @@ import shutil
 import pytest
 import torch
 
-from lipfault_ros.artifact import (CONFIG_FILE, FORMAT_VERSION, WEIGHTS_FILE, load_artifact,
+from lipfault_ros.artifact import (CONFIG_FILE, FORMAT_VERSION, MIN_FORMAT_VERSION,
+                                   WEIGHTS_FILE, load_artifact,
                                    save_artifact, sha256_file)
 from lipfault_ros.errors import ArtifactError
 from lipfault_ros.model import LipfaultNet, ModelConfig
@@ -91,6 +92,15 @@ def test_newer_format_version_is_refused(artifact_dir):
     doc['format_version'] = FORMAT_VERSION + 1
     cfg.write_text(json.dumps(doc))
     with pytest.raises(ArtifactError, match='newer than this package supports'):
+        load_artifact(artifact_dir)
+
+
+def test_older_format_version_asks_for_retraining(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc['format_version'] = MIN_FORMAT_VERSION - 1
+    cfg.write_text(json.dumps(doc))
+    with pytest.raises(ArtifactError, match='older than this package reads.*lipfault train'):
         load_artifact(artifact_dir)
 
 

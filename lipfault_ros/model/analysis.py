@@ -335,7 +335,8 @@ def analyze(model: LipfaultNet, *, inputs: tuple[torch.Tensor, ...] | None = Non
     with torch.no_grad(), parametrize.cached():
         latents, z = model.encode(cam, wr, jo, present)
         recon = model.decode(z)
-        errors = model.error_features((cam, wr, jo), recon, present)
+        errors = model.error_features((cam, model.squash(wr), model.squash(jo)), recon,
+                                      present)
         feats = model.detector.features(latents, z, errors, present)
     patch = max(2, cfg.image_size // 16)
     span = max(2, cfg.wrench_window // 8)

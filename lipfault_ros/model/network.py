@@ -41,8 +41,9 @@ __all__ = [
     'SignalEncoder',
 ]
 
-#: Reconstruction-error features per modality fed to the detection head (mean, local max).
-N_ERROR_FEATURES = 2
+#: Residual features per modality fed to the detection head (mean, largest channel mean,
+#: local max of the standardised reconstruction error; flatness of the input).
+N_ERROR_FEATURES = 4
 
 
 class CameraEncoder(nn.Module):
@@ -186,6 +187,12 @@ class DetectionHead(nn.Module):
         self.trunk = nn.Sequential(*layers)
         self.embed = nn.Linear(cfg.detector_hidden, cfg.embed_dim)
         self.logits = nn.Linear(cfg.detector_hidden, 3)
+        # direct, non-negative path from a modality's own residual features to its logit
+        # (see ModelConfig.detector_error_skip)
+        # (softplus of a raw parameter; a plain parameter, outside the spectral normalisation)
+        self.error_offset = cfg.latent_camera + cfg.latent_wrench + cfg.latent_joints + cfg.latent
+        self.error_skip = (nn.Parameter(torch.full((3, N_ERROR_FEATURES), -1.0))
+                           if cfg.detector_error_skip else None)
 
     def features(self, latents: tuple[torch.Tensor, ...], z: torch.Tensor,
                  errors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -194,7 +201,12 @@ class DetectionHead(nn.Module):
 
     def forward(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         t = self.trunk(h)
-        return F.normalize(self.embed(t), dim=1), self.logits(t)  # (B,E), (B,3)
+        logits = self.logits(t)
+        if self.error_skip is not None:
+            errors = h[:, self.error_offset:self.error_offset + 3 * N_ERROR_FEATURES]
+            own = (errors.view(-1, 3, N_ERROR_FEATURES) * F.softplus(self.error_skip)).sum(2)
+            logits = logits + own
+        return F.normalize(self.embed(t), dim=1), logits  # (B,E), (B,3)
 
 
 class LipfaultOutput(NamedTuple):
@@ -243,6 +255,13 @@ class LipfaultNet(nn.Module):
         self.compute = ComputeBlock(cfg)
         self.detector = DetectionHead(cfg)
         self.register_buffer('thresholds', torch.full((3,), float('inf')))
+        # per-channel clean residual scales of the signal reconstructions (set after stage 1)
+        self.register_buffer('error_scale_wrench', torch.ones(6))
+        self.register_buffer('error_scale_joints', torch.ones(cfg.joints_channels))
+        # per-channel least clean mean squared sample-to-sample change of the (soft-clipped)
+        # inputs (a low percentile; 0: the channel is flat on some clean windows)
+        self.register_buffer('diff_scale_wrench', torch.ones(6))
+        self.register_buffer('diff_scale_joints', torch.ones(cfg.joints_channels))
         if cfg.modulation:
             it = cfg.power_iterations
             for enc in self.encoders.values():
@@ -285,38 +304,92 @@ class LipfaultNet(nn.Module):
 
     def encode(self, camera: torch.Tensor, wrench: torch.Tensor, joints: torch.Tensor,
                present: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
-        """Per-modality latents and the fused latent (B, L)."""
-        latents = (self.encoders['camera'](camera), self.encoders['wrench'](wrench),
-                   self.encoders['joints'](joints))
+        """Per-modality latents and the fused latent (B, L); signal inputs are soft-clipped
+        (:meth:`squash`) first."""
+        latents = (self.encoders['camera'](camera), self.encoders['wrench'](self.squash(wrench)),
+                   self.encoders['joints'](self.squash(joints)))
         return latents, self.fusion(latents, present)
 
     def decode(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return (self.decoders['camera'](z), self.decoders['wrench'](z),
                 self.decoders['joints'](z))
 
-    @staticmethod
-    def error_features(inputs: tuple[torch.Tensor, ...], recon: tuple[torch.Tensor, ...],
+    def squash(self, x: torch.Tensor) -> torch.Tensor:
+        """Soft clip of a normalised signal input to +-``input_clip`` (identity when None)."""
+        c = self.cfg.input_clip
+        return x if c is None else c * torch.tanh(x / c)
+
+    def set_error_scale(self, wrench: torch.Tensor, joints: torch.Tensor,
+                        diff_wrench: torch.Tensor | None = None,
+                        diff_joints: torch.Tensor | None = None) -> None:
+        """Set the per-channel clean residual scales (mean squared reconstruction error per
+        channel on clean data, measured after stage 1) and, when given, the clean mean squared
+        sample-to-sample changes of the inputs; see :meth:`error_features`."""
+        pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
+        if diff_wrench is not None:
+            pairs.append((self.diff_scale_wrench, diff_wrench))
+        if diff_joints is not None:
+            pairs.append((self.diff_scale_joints, diff_joints))
+        with torch.no_grad():
+            for buf, value in pairs:
+                value = torch.as_tensor(value, dtype=buf.dtype, device=buf.device).reshape(
+                    buf.shape)
+                if not bool(torch.isfinite(value).all()) or bool((value < 0).any()):
+                    raise InputError('error scales must be finite and non-negative')
+                buf.copy_(value)
+
+    def error_features(self, inputs: tuple[torch.Tensor, ...], recon: tuple[torch.Tensor, ...],
                        present: torch.Tensor) -> torch.Tensor:
         """Log reconstruction errors per modality: (B, 3 * N_ERROR_FEATURES).
 
-        For each modality the mean squared error and the largest local error (4x4 image blocks,
-        4-sample time blocks), so both global faults (noise, drift) and local ones (occlusion,
-        spikes) stand out. Missing modalities get 0.
+        Signal residuals are first divided per channel by the clean residual scale
+        (``error_scale_*``), so every channel reads ~1 on clean data: without it a fault on one
+        quiet channel (a joint position) drowns in the channel mean, which the noisy channels
+        (joint efforts, contact forces) dominate. Per modality: the mean error, the largest
+        per-channel mean (a fault on a few channels) and the largest local error (4x4 image
+        blocks of the channel mean, 4-sample blocks per channel), so global faults (noise,
+        drift), channel faults (bias, stuck) and local ones (occlusion, spikes) all stand out.
+        Faults that remove variation instead of adding it (stuck, saturation, cutout, a gain
+        below 1) lower the residual, so a fourth feature looks at the input alone: per channel,
+        how far (in log) its mean squared sample-to-sample change fell below the lowest level
+        clean windows show (``diff_scale_*``, a low percentile; 0 marks a channel that is flat
+        on some clean windows, e.g. a joint position at rest, and is left out), averaged over
+        channels. ~0 on clean data, it grows with the share of channels that went flat. 0 for
+        the camera: one frame has no time axis. Missing modalities get 0.
         """
+        scales = (None, self.error_scale_wrench, self.error_scale_joints)
+        diffs = (None, self.diff_scale_wrench, self.diff_scale_joints)
         feats = []
         for i, (x, r) in enumerate(zip(inputs, recon)):
-            err = (x - r).pow(2).mean(dim=1, keepdim=True)  # (B,1,...)
+            err = (x - r).pow(2)
+            if scales[i] is not None:
+                err = err / scales[i].view(1, -1, 1)
             mean = err.flatten(1).mean(1)
-            pooled = (F.avg_pool2d(err, 4) if err.dim() == 4 else F.avg_pool1d(err, 4))
-            local = pooled.flatten(1).amax(1)
+            channel = err.flatten(2).mean(2).amax(1)
+            if err.dim() == 4:
+                local = F.avg_pool2d(err.mean(dim=1, keepdim=True), 4).flatten(1).amax(1)
+            else:
+                local = F.avg_pool1d(err, 4).flatten(1).amax(1)
+            if diffs[i] is not None:
+                change = ((x[..., 1:] - x[..., :-1]).pow(2).mean(2)
+                          / diffs[i].clamp_min(1e-12).view(1, -1))
+                # channels that are flat on some clean windows (scale 0) never count
+                used = diffs[i].view(1, -1) > 0
+                flat = F.relu(-torch.log(change.masked_fill(~used, 1.0) + 1e-3))
+                quiet = flat.mean(1)
+            else:
+                quiet = torch.zeros_like(mean)
             p = present[:, i]
-            feats += [torch.log(mean + 1e-6) * p, torch.log(local + 1e-6) * p]
+            feats += [torch.log(mean + 1e-6) * p, torch.log(channel + 1e-6) * p,
+                      torch.log(local + 1e-6) * p, quiet * p]
         return torch.stack(feats, dim=1)
 
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],
                z: torch.Tensor, recon: tuple[torch.Tensor, ...], present: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Embedding (B,E) and per-modality fault logits (B,3)."""
+        """Embedding (B,E) and per-modality fault logits (B,3); residuals are taken against the
+        soft-clipped signal inputs, the targets the decoders learn."""
+        inputs = (inputs[0], self.squash(inputs[1]), self.squash(inputs[2]))
         errors = self.error_features(inputs, recon, present)
         return self.detector(self.detector.features(latents, z, errors, present))
 
