@@ -291,7 +291,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--config', type=Path, metavar='FILE',
                         help='YAML/JSON with model/train/data sections (see module docs)')
     parser.add_argument('--quick', action='store_true',
-                        help='small model, few epochs: about a minute on a 2-core CPU')
+                        help='small model, few epochs: one to two minutes on a 2-core CPU')
     parser.add_argument('--cache', type=Path, metavar='DIR',
                         help='tuple cache directory, reused across runs (default: none, '
                              'or ~/.cache/lipfault_ros/tuples under torchrun)')
