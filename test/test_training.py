@@ -155,7 +155,8 @@ train = synthetic_arrays(64, image_size=32, window=16, seed=1)
 val = synthetic_arrays(16, image_size=32, window=16, seed=2)
 res = fit(train, val, TrainConfig.tiny(stage1_epochs=1, stage2_epochs=1, device='cpu'),
           ModelConfig.tiny(), out=out, progress=False)
-print('rank', os.environ['RANK'], 'world', res.summary.get('world_size'), flush=True)
+# one write per process, so the two ranks' lines cannot interleave on the shared pipe
+os.write(1, f"rank {os.environ['RANK']} world {res.summary.get('world_size')}\\n".encode())
 '''
 
 
