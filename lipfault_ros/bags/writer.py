@@ -88,9 +88,7 @@ class SensorBagWriter:
             else:
                 raise BagError(f'{self.path} exists and is not a rosbag2 directory; refusing to '
                                f'delete it')
-        if not self.path.parent.is_dir():
-            raise FileNotFoundError(f'directory {self.path.parent} for bag {self.path} does '
-                                    f'not exist')
+        self.path.parent.mkdir(parents=True, exist_ok=True)  # like `ros2 bag record -o a/b`
         self._ts = _typestore()
         plugin = StoragePlugin.MCAP if self.storage == 'mcap' else StoragePlugin.SQLITE3
         try:

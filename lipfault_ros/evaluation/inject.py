@@ -228,6 +228,7 @@ def inject(clean_bag: str | Path, scenario: Any, out: str | Path, *, overwrite: 
         plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}.get(storage)
         if plugin is None:
             raise BagError(f'storage {storage!r} is not supported; use mcap or sqlite3')
+        out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + '.partial')
         if tmp.exists():
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()

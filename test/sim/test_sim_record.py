@@ -115,8 +115,9 @@ def test_recorder_and_writer_errors(tmp_path):
     with pytest.raises(BagError, match='is not a rosbag2 directory; refusing to delete it'):
         SensorBagWriter(tmp_path / 'notes', overwrite=True).open()
     assert (tmp_path / 'notes' / 'thesis.tex').exists()
-    with pytest.raises(FileNotFoundError, match='does not exist'):
-        SensorBagWriter(tmp_path / 'missing' / 'bag').open()
+    with SensorBagWriter(tmp_path / 'new' / 'folders' / 'bag'):  # parents are made
+        pass
+    assert (tmp_path / 'new' / 'folders' / 'bag' / 'metadata.yaml').is_file()
     with SensorBagWriter(tmp_path / 'c', storage='mcap') as writer:
         with pytest.raises(BagError, match='image must be'):
             from lipfault_ros.tuples import ImageSample
