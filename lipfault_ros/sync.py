@@ -44,7 +44,8 @@ from typing import Any, Iterable, Iterator, NamedTuple, Sequence
 import numpy as np
 
 from lipfault_ros.errors import ConfigError, SyncError
-from lipfault_ros.tuples import MODALITIES, JointSample, Modality, Sample, SensorTuple
+from lipfault_ros.tuples import (MODALITIES, ImageSample, JointSample, Modality, Sample,
+                                 SensorTuple, WrenchSample)
 
 __all__ = [
     'ApproximateTimeSync',
@@ -441,6 +442,7 @@ class TupleAssembler:
             Modality.WRENCH)), _History(4 * config.joints_window + config.queue_size(
                 Modality.JOINTS))]
         self._name_index: dict[tuple[str, ...], tuple[int, ...] | str] = {}
+        self._identity = tuple(range(len(self.joint_names)))
         self._newest: list[int | None] = [None, None, None]
         self._arrival: list[int | None] = [None, None, None]
         self._start_arrival: int | None = None
@@ -464,7 +466,9 @@ class TupleAssembler:
     # -- public API --
     def push(self, sample: Sample, *, arrival_ns: int | None = None) -> list[SensorTuple]:
         """Add one sample; return the tuples it completes (oldest first, increasing stamps)."""
-        m = _INDEX[sample.modality]
+        m = _TYPE_INDEX.get(type(sample))
+        if m is None:
+            m = _INDEX[sample.modality]
         stamp = sample.stamp_ns
         self._received[m] += 1
         if stamp <= 0:
@@ -679,7 +683,8 @@ class TupleAssembler:
         if items is None:
             missing.add(Modality.WRENCH)
         else:
-            wrench = np.array([s.values for s in items], np.float32)
+            wrench = np.concatenate([s.values for s in items]).reshape(
+                len(items), len(items[0].values)).astype(np.float32)
             last = items[-1]
             stamps[Modality.WRENCH] = last.stamp_ns
             frames[Modality.WRENCH] = last.frame_id
@@ -700,23 +705,31 @@ class TupleAssembler:
                            frozenset(missing))
 
     def _joint_window(self, items: list[tuple[JointSample, tuple[int, ...]]]) -> np.ndarray:
+        """(T, J, 3) float32 [position, velocity, effort] in ``joint_names`` order. One array
+        build for the whole window when every sample has the same name order (the usual case:
+        the index tuple is then the very same cached object)."""
         index = items[0][1]
+        if all(ix is index or ix == index for _, ix in items):
+            data = np.concatenate([a for s, _ in items for a in (s.position, s.velocity,
+                                                                 s.effort)])
+            width = len(items[0][0].names)
+            if data.size == len(items) * 3 * width:
+                data = data.reshape(len(items), 3, width)  # (T, 3, J')
+                if width != len(index) or index != self._identity:
+                    data = data[:, :, list(index)]
+                return np.ascontiguousarray(data.transpose(0, 2, 1), dtype=np.float32)
         out = np.empty((len(items), len(self.joint_names), 3), np.float32)
-        if all(it[1] == index for it in items):
-            idx = list(index)
-            out[:, :, 0] = np.array([it[0].position for it in items])[:, idx]
-            out[:, :, 1] = np.array([it[0].velocity for it in items])[:, idx]
-            out[:, :, 2] = np.array([it[0].effort for it in items])[:, idx]
-        else:
-            for t, (s, ix) in enumerate(items):
-                idx = list(ix)
-                out[t, :, 0] = s.position[idx]
-                out[t, :, 1] = s.velocity[idx]
-                out[t, :, 2] = s.effort[idx]
+        for t, (s, ix) in enumerate(items):
+            idx = list(ix)
+            out[t, :, 0] = s.position[idx]
+            out[t, :, 1] = s.velocity[idx]
+            out[t, :, 2] = s.effort[idx]
         return out
 
 
 _INDEX = {Modality.CAMERA: 0, Modality.WRENCH: 1, Modality.JOINTS: 2}
+# by exact type: hashing a Modality (an Enum) runs Python code, on every message
+_TYPE_INDEX = {ImageSample: 0, WrenchSample: 1, JointSample: 2}
 
 
 def assemble(samples: Iterable[Sample | tuple[str, Sample]], config: SyncConfig,
@@ -732,5 +745,7 @@ def assemble(samples: Iterable[Sample | tuple[str, Sample]], config: SyncConfig,
     for item in samples:
         if type(item) is tuple:
             item = item[1]
-        yield from push(item)
+        out = push(item)
+        if out:
+            yield from out
     yield from asm.flush()

@@ -415,7 +415,9 @@ def targets(head: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _fmt(v: Any) -> str:
-    if isinstance(v, bool) or v is None:
+    if v is None:
+        return '-'
+    if isinstance(v, bool):
         return str(v)
     if isinstance(v, (int, np.integer)):
         return f'{int(v):,}'
