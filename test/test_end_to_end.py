@@ -125,7 +125,7 @@ class Robot:
         from rclpy.parameter import Parameter
         from sensor_msgs.msg import Image, JointState
 
-        from lipfault_ros.nodes.pipeline import PipelineNode
+        from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
         from lipfault_ros.nodes.sim import SimNode
         from lipfault_ros.ros.qos import qos_profile
 
@@ -163,7 +163,7 @@ class Robot:
             self.listener.create_subscription(
                 kind, topic, lambda msg, key=key: self.got[key].append(msg), qos)
         self.executors = [MultiThreadedExecutor(num_threads=3, context=context),
-                          MultiThreadedExecutor(num_threads=4, context=context)]
+                          pipeline_executor(context)]
         self.executors[0].add_node(self.sim)
         self.executors[1].add_node(self.pipeline)
         self.executors[1].add_node(self.listener)

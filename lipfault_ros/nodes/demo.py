@@ -156,11 +156,10 @@ def main(args: argparse.Namespace) -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
     from lipfault_ros.errors import LipfaultError
-    from lipfault_ros.nodes.pipeline import PipelineNode
+    from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
 
     context = Context()
     rclpy.init(context=context)
@@ -179,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
                                     view.on_status, 50)
         monitor.create_subscription(DiagnosticArray, '/lipfault_sim/fault_truth',
                                     view.on_truth, 10)
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor = pipeline_executor(context)
         executor.add_node(node)
         executor.add_node(monitor)
         print(f'lipfault demo: model {model}, fault {args.fault} (modality:type:severity:'

@@ -40,7 +40,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
@@ -538,10 +538,11 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
                  for f in dataclasses.fields(ReplayParams)]
     node = ReplayNode(parameter_overrides=overrides, context=context)
     nodes: list[Any] = [node]
+    from lipfault_ros.nodes.pipeline import pipeline_executor
     try:
         if settings.start_pipeline:
             nodes.append(_pipeline_node(settings, node, context))
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor = pipeline_executor(context)
         for n in nodes:
             executor.add_node(n)
         spinner = threading.Thread(target=_spin, args=(executor,), daemon=True)

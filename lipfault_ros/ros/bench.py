@@ -1,7 +1,7 @@
 """The ROS side of :func:`lipfault_ros.bench.pipeline.run_pipeline_bench`.
 
 A separate process publishes the synthetic sensor stream; this process runs the pipeline node
-on a MultiThreadedExecutor, as ``pipeline_node`` does, and measures it. Both inherit the
+on the executor ``pipeline_node`` uses, and measures it. Both inherit the
 environment, so ``ROS_DOMAIN_ID`` and ``ROS_AUTOMATIC_DISCOVERY_RANGE`` apply to both.
 """
 
@@ -45,11 +45,10 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
     """See :func:`lipfault_ros.bench.pipeline.run_pipeline_bench`."""
     import rclpy
     from rclpy.context import Context
-    from rclpy.executors import MultiThreadedExecutor
     from rclpy.parameter import Parameter
 
     from lipfault_ros.errors import LipfaultError
-    from lipfault_ros.nodes.pipeline import PipelineNode, _Counters
+    from lipfault_ros.nodes.pipeline import PipelineNode, _Counters, pipeline_executor
 
     context = Context()
     rclpy.init(context=context)
@@ -65,7 +64,7 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
             Parameter('half', value=bool(half)), Parameter('num_threads', value=num_threads)])
         if node._state != 'active':
             raise LipfaultError(f'the pipeline did not start: {node._error}')
-        executor = MultiThreadedExecutor(num_threads=4, context=context)
+        executor = pipeline_executor(context)
         executor.add_node(node)
         ready.set()
 

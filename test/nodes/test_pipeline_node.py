@@ -11,13 +11,12 @@ import pytest
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
-from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.bench.pipeline import train_synthetic_model
-from lipfault_ros.nodes.pipeline import PipelineNode
+from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
 from lipfault_ros.ros.synthetic import SyntheticSensors
 from lipfault_ros.tuples import Modality
 
@@ -52,7 +51,7 @@ class Harness:
                                  ('diag', DiagnosticArray, '/diagnostics')):
             self.listener.create_subscription(kind, topic,
                                               lambda m, key=key: self.got[key].append(m), 100)
-        self.executor = MultiThreadedExecutor(num_threads=4, context=context)
+        self.executor = pipeline_executor(context)
         for node in (self.pipeline, self.sensors, self.listener):
             self.executor.add_node(node)
 
