@@ -40,6 +40,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.evaluation.metrics import nan_to_none
 
 __all__ = ['SECTIONS', 'TARGETS', 'add_arguments', 'machine_info', 'main', 'run_benchmarks']
 
@@ -490,20 +491,6 @@ def format_results(results: dict[str, Any]) -> str:
     return '\n'.join(parts)
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, float) and not np.isfinite(v):
-        return None
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    return str(v)
-
-
 # -- entry points -------------------------------------------------------------------------------
 
 def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path | None = None,
@@ -571,6 +558,6 @@ def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         doc = dict(results['headline'])
         doc.update({k: v for k, v in results.items() if k != 'headline'})
-        args.json.write_text(json.dumps(_jsonable(doc), indent=2) + '\n')
+        args.json.write_text(json.dumps(nan_to_none(doc), indent=2) + '\n')
         print(f'wrote {args.json}')
     return 1 if results['errors'] else 0

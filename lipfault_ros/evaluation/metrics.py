@@ -452,5 +452,7 @@ def nan_to_none(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         v = float(value)
         return v if math.isfinite(v) else None
-    return value
+    if value is None or isinstance(value, (str, int, bool)):
+        return value
+    return str(value)  # paths, enums, devices: their text
 
