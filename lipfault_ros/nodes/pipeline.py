@@ -537,7 +537,7 @@ def pipeline_executor(context: Any = None) -> SingleThreadedExecutor:
 def main(args: list[str] | None = None) -> int:
     """Console script ``pipeline_node``: spin the node on :func:`pipeline_executor`."""
     rclpy.init(args=args)
-    node = None
+    node = executor = None
     try:
         node = PipelineNode()
         executor = pipeline_executor()
@@ -546,6 +546,8 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if executor is not None:
+            executor.shutdown()  # no callback may still publish once the context is gone
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()

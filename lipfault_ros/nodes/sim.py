@@ -261,7 +261,7 @@ class SimNode(Node):
 
 def main(args: list[str] | None = None) -> int:
     rclpy.init(args=args)
-    node = None
+    node = executor = None
     try:
         node = SimNode()
         executor = MultiThreadedExecutor(num_threads=3)
@@ -274,6 +274,8 @@ def main(args: list[str] | None = None) -> int:
         print(f'{NODE_NAME}: error: {exc}', file=sys.stderr)
         return 2
     finally:
+        if executor is not None:
+            executor.shutdown()  # no callback may still publish once the context is gone
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
