@@ -47,7 +47,7 @@ __all__ = ['SECTIONS', 'TARGETS', 'add_arguments', 'machine_info', 'main', 'run_
 log = logging.getLogger(__name__)
 
 #: Benchmarks in the order they run (the long live run last).
-SECTIONS: tuple[str, ...] = ('model', 'sync', 'bag', 'training', 'pipeline')
+SECTIONS: tuple[str, ...] = ('model', 'sync', 'bag', 'training', 'memory', 'pipeline')
 
 #: (figure, comparison, limit, what it means): the CPU targets of a 2-core machine, 128x128 model.
 TARGETS: tuple[tuple[str, str, float, str], ...] = (
@@ -210,6 +210,15 @@ def _bag_and_training(sections: Sequence[str], quick: bool, device: str, threads
                                          device='cpu' if device == 'auto' else device,
                                          num_threads=threads)
     return out
+
+
+def _memory(quick: bool) -> dict[str, Any]:
+    """Peak RSS while streaming a bag larger than the memory the build is allowed."""
+    from lipfault_ros.bench.data import bench_streaming_memory
+
+    if quick:
+        return bench_streaming_memory(budget_mb=200.0, bag_mb=260.0)
+    return bench_streaming_memory(budget_mb=400.0, bag_mb=1000.0)
 
 
 class _Sampler:
@@ -469,7 +478,7 @@ def format_results(results: dict[str, Any]) -> str:
                             [[f"{r['image_size']}", r['params'], r.get('compiled'),
                               r.get('compiled_max_diff'), r.get('compiled_speedup'),
                               r['rss_growth_mb']] for r in model['rows']]))
-    for name in ('pipeline', 'sync', 'bag', 'training'):
+    for name in ('pipeline', 'sync', 'bag', 'training', 'memory'):
         sec = results.get(name)
         if not isinstance(sec, dict):
             continue
@@ -520,6 +529,8 @@ def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path 
                     results['model'] = _model(quick, dev, threads)
                 elif name == 'sync':
                     results['sync'] = _sync(quick)
+                elif name == 'memory':
+                    results['memory'] = _memory(quick)
                 elif name in ('bag', 'training'):
                     results.update(_bag_and_training(sections, quick, dev, threads, tmp))
                 elif name == 'pipeline':
