@@ -21,6 +21,7 @@ Timestamps are integer nanoseconds.
 from __future__ import annotations
 
 import math
+import struct
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,9 @@ __all__ = [
     'header_of',
     'image_sample',
     'joint_sample',
+    'joint_sample_cdr',
     'wrench_sample',
+    'wrench_sample_cdr',
 ]
 
 
@@ -190,13 +193,50 @@ def image_sample(msg: Any) -> ImageSample:
 def wrench_sample(msg: Any) -> WrenchSample:
     """A ``geometry_msgs/WrenchStamped`` as a :class:`WrenchSample`; NaN/Inf are kept as they
     are (the model scores non-finite input as a fault)."""
-    stamp, frame = header_of(msg)
-    f, t = msg.wrench.force, msg.wrench.torque
-    values = np.array([f.x, f.y, f.z, t.x, t.y, t.z], np.float64)
-    return WrenchSample(stamp, frame, values)
+    header = msg.header
+    wrench = msg.wrench
+    f, t = wrench.force, wrench.torque
+    values = np.array((f.x, f.y, f.z, t.x, t.y, t.z), np.float64)
+    return WrenchSample(stamp_to_ns(header.stamp.sec, header.stamp.nanosec),
+                        str(header.frame_id), values)
+
+
+_TIME_LEN = struct.Struct('<iII')  # stamp sec, stamp nanosec, frame_id length (with its NUL)
+_SIX_DOUBLES = struct.Struct('<6d')
+
+
+def wrench_sample_cdr(rawdata: Any) -> WrenchSample | None:
+    """A little-endian CDR serialised ``geometry_msgs/WrenchStamped`` (the standard definition)
+    read straight into a :class:`WrenchSample`, the same one :func:`wrench_sample` makes of the
+    deserialised message.
+
+    Returns None for anything it does not read exactly as a full deserialiser would (another
+    encapsulation, a bad string, a size mismatch): the caller then deserialises the message the
+    ordinary way, which also reports damage.
+    """
+    try:
+        data = memoryview(rawdata)
+        if data.ndim != 1 or data.itemsize != 1 or bytes(data[:2]) != b'\x00\x01':
+            return None
+        data = data[4:]
+        sec, nanosec, length = _TIME_LEN.unpack_from(data, 0)
+        end = 12 + length
+        if length < 1 or end > len(data) or data[end - 1] != 0:
+            return None
+        frame = bytes(data[12:end - 1]).decode()
+        pos = (end + 7) & -8
+        values = _SIX_DOUBLES.unpack_from(data, pos)
+        if pos + 48 + 3 < len(data):
+            return None
+    except (struct.error, UnicodeDecodeError, ValueError, TypeError):
+        return None
+    return WrenchSample(stamp_to_ns(sec, nanosec), frame, np.array(values, np.float64))
 
 
 def _field(values: Any, n: int, name: str, joint_names: tuple[str, ...]) -> np.ndarray:
+    if type(values) is np.ndarray and values.dtype == np.float64 and values.ndim == 1 \
+            and values.size == n and n:
+        return values.copy()  # the common case (a rosbags float64 array), checked cheaply
     arr = np.asarray(values, dtype=np.float64).reshape(-1)
     if arr.size == 0:
         return np.full(n, math.nan)
@@ -213,10 +253,69 @@ def joint_sample(msg: Any) -> JointSample:
     ``name`` raises InputError (it cannot be matched by name). Duplicate names raise too.
     """
     stamp, frame = header_of(msg)
-    names = tuple(str(n) for n in msg.name)
+    return _joint_sample(stamp, frame, tuple(map(str, msg.name)), msg.position, msg.velocity,
+                         msg.effort)
+
+
+def _joint_sample(stamp: int, frame: str, names: tuple[str, ...], position: Any, velocity: Any,
+                  effort: Any) -> JointSample:
     if len(set(names)) != len(names):
         raise InputError(f'joint_states has duplicate joint names {list(names)}')
     n = len(names)
-    return JointSample(stamp, frame, names, _field(msg.position, n, 'position', names),
-                       _field(msg.velocity, n, 'velocity', names),
-                       _field(msg.effort, n, 'effort', names))
+    return JointSample(stamp, frame, names, _field(position, n, 'position', names),
+                       _field(velocity, n, 'velocity', names),
+                       _field(effort, n, 'effort', names))
+
+
+_U32 = struct.Struct('<I')
+
+
+def joint_sample_cdr(rawdata: Any) -> JointSample | None:
+    """A little-endian CDR serialised ``sensor_msgs/JointState`` (the standard definition) read
+    straight into the :class:`JointSample` :func:`joint_sample` makes of the deserialised
+    message (raising the same InputError where that does).
+
+    Returns None for anything it does not read exactly as a full deserialiser would; the caller
+    then deserialises the message the ordinary way, which also reports damage.
+    """
+    try:
+        data = memoryview(rawdata)
+        if data.ndim != 1 or data.itemsize != 1 or bytes(data[:2]) != b'\x00\x01':
+            return None
+        data = data[4:]
+        size = len(data)
+        sec, nanosec, length = _TIME_LEN.unpack_from(data, 0)
+        end = 12 + length
+        if length < 1 or end > size or data[end - 1] != 0:
+            return None
+        frame = bytes(data[12:end - 1]).decode()
+        pos = (end + 3) & -4
+        count = _U32.unpack_from(data, pos)[0]
+        pos += 4
+        if pos + count * 5 > size:
+            return None
+        names = []
+        for _ in range(count):
+            pos = (pos + 3) & -4
+            length = _U32.unpack_from(data, pos)[0]
+            end = pos + 4 + length
+            if length < 1 or end > size or data[end - 1] != 0:
+                return None
+            names.append(bytes(data[pos + 4:end - 1]).decode())
+            pos = end
+        fields = []
+        for _ in range(3):
+            pos = (pos + 3) & -4
+            count = _U32.unpack_from(data, pos)[0]
+            pos += 4
+            if pos + count * 8 > size:
+                return None
+            if count:
+                pos = (pos + 7) & -8
+            fields.append(np.frombuffer(data, np.float64, count=count, offset=pos))
+            pos += count * 8
+        if pos + 3 < size:
+            return None
+    except (struct.error, UnicodeDecodeError, ValueError, TypeError):
+        return None
+    return _joint_sample(stamp_to_ns(sec, nanosec), frame, tuple(names), *fields)

@@ -50,6 +50,7 @@ import os
 import shutil
 import tempfile
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -271,13 +272,21 @@ class _NpyAppender:
             self.capacity = max(self.capacity * 2, self.n + k)
             with self.path.open('r+b') as fh:
                 fh.truncate(self.offset + self.capacity * self.row_bytes)
-        window = np.memmap(self.path, dtype=self.dtype, mode='r+',
-                           offset=self.offset + self.n * self.row_bytes,
-                           shape=(k, *self.row_shape))
-        window[:] = rows
-        window.flush()
-        del window
+        shape = (k, *self.row_shape)
+        data = np.asarray(rows)
+        if data.shape != shape:
+            data = np.broadcast_to(data, shape)
+        data = np.ascontiguousarray(data, dtype=self.dtype)
+        with self.path.open('r+b') as fh:
+            fh.seek(self.offset + self.n * self.row_bytes)
+            fh.write(memoryview(data).cast('B'))
         self.n += k
+
+    def read(self, start: int, count: int) -> np.ndarray:
+        """Rows ``start .. start + count`` as written so far."""
+        return np.fromfile(self.path, dtype=self.dtype, count=count * int(np.prod(
+            self.row_shape, dtype=np.int64)), offset=self.offset + start * self.row_bytes
+            ).reshape((count, *self.row_shape))
 
     def finish(self) -> None:
         with self.path.open('r+b') as fh:
@@ -370,7 +379,20 @@ def build_dataset(bags: str | Path | Iterable[str | Path], config: DatasetConfig
     for p in paths:
         if not p.exists():
             raise FileNotFoundError(f'bag {p} does not exist')
-    infos, first_names = check_bags(paths, topics=config.topics)
+    # The first bag is opened once, for the checks and (unless the cache holds it) the build.
+    first_reader = BagReader(paths[0], topics=config.topics, reorder_ns=config.reorder_ns)
+    first_reader.open()
+    try:
+        return _build_dataset(paths, config, first_reader, cache_dir=cache_dir,
+                              progress=progress, rebuild=rebuild)
+    finally:
+        first_reader.close()
+
+
+def _build_dataset(paths: Sequence[Path], config: DatasetConfig, first_reader: BagReader, *,
+                   cache_dir: str | Path | None, progress: bool, rebuild: bool) -> BagDataset:
+    infos, first_names = check_bags(paths, topics=config.topics,
+                                    readers={paths[0]: first_reader})
     joint_names = config.joint_names or first_names
     missing = sorted(set(joint_names) - set(first_names))
     if missing:
@@ -406,7 +428,8 @@ def build_dataset(bags: str | Path | Iterable[str | Path], config: DatasetConfig
         root.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f'{key}.partial-', dir=root))
         try:
-            _build_into(partial, paths, infos, digests, config, rates, settings, key, progress)
+            _build_into(partial, paths, infos, digests, config, rates, settings, key, progress,
+                        first_reader)
             if target.exists():
                 shutil.rmtree(target, ignore_errors=True)
             try:
@@ -425,7 +448,8 @@ def build_dataset(bags: str | Path | Iterable[str | Path], config: DatasetConfig
 
 def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
                 digests: Sequence[str], config: DatasetConfig, rates: Mapping[str, float],
-                settings: Mapping[str, Any], key: str, progress: bool) -> None:
+                settings: Mapping[str, Any], key: str, progress: bool,
+                first_reader: BagReader | None = None) -> None:
     from lipfault_ros import sync
 
     sync_config = config.sync_config(rates)
@@ -456,14 +480,23 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
     try:
         for b, (path, info, digest) in enumerate(zip(paths, infos, digests)):
             first_row = writers['stamps_ns'].n
-            with BagReader(path, topics=config.topics, reorder_ns=config.reorder_ns) as reader:
-                intervals = reader.truth()
-                samples = reader.samples(progress=bar.update if bar is not None else None)
-                chunk = _Chunk(writers, config, names, intervals, b)
+            if b == 0 and first_reader is not None:
+                # opened (and checked) already; its counters restart for the build
+                opened = nullcontext(first_reader)
+                first_reader.stats.update(dict.fromkeys(first_reader.stats, 0))
+            else:
+                opened = BagReader(path, topics=config.topics, reorder_ns=config.reorder_ns)
+            with opened as reader:
+                statuses: list[Any] = []
+                samples = reader.samples(progress=bar.update if bar is not None else None,
+                                         truth=statuses)
+                chunk = _Chunk(writers, config, names, b)
                 for t in sync.assemble(samples, sync_config, names):
                     chunk.add(t)
                 chunk.flush()
                 stats = dict(reader.stats)
+            intervals = _intervals(statuses)
+            _write_labels(writers, first_row, intervals, config.chunk_rows)
             rows = writers['stamps_ns'].n - first_row
             if rows == 0:
                 raise BagError(f'bag {path} gave no synchronised tuple: it is shorter than one '
@@ -490,15 +523,47 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
     _log.info('built %d tuples from %d bag(s) in %.1f s', n, len(paths), index['build_s'])
 
 
+def _intervals(statuses: Sequence[Any]) -> list[Any]:
+    if not statuses:
+        return []
+    from lipfault_ros import truth
+
+    return list(truth.intervals_from_statuses(statuses))
+
+
+def _write_labels(writers: Mapping[str, _NpyAppender], first_row: int, intervals: Sequence[Any],
+                  chunk_rows: int) -> None:
+    """Append the fault labels of the rows from ``first_row`` on (their stamps read back from
+    the stamps file, a chunk at a time)."""
+    from lipfault_ros import truth
+
+    stamps_w, labels_w = writers['stamps_ns'], writers['labels']
+    n = stamps_w.n
+    if not intervals:
+        start = labels_w.n
+        step = max(chunk_rows, 1 << 16)
+        while start < n:
+            k = min(step, n - start)
+            labels_w.append(np.zeros((k, 3), bool))
+            start += k
+        return
+    start = labels_w.n
+    while start < n:
+        k = min(chunk_rows, n - start)
+        stamps = stamps_w.read(start, k)
+        labels_w.append(np.asarray(truth.labels_at(stamps, list(intervals)), bool))
+        start += k
+
+
 class _Chunk:
     """``chunk_rows`` rows filled one tuple at a time (images resized on arrival, so no
     full-size frame is kept), then appended to the cache files in one write."""
 
     def __init__(self, writers: Mapping[str, _NpyAppender], config: DatasetConfig,
-                 names: tuple[str, ...], intervals: Sequence[Any], bag: int) -> None:
+                 names: tuple[str, ...], bag: int) -> None:
         k = config.chunk_rows
         size = config.image_size
-        self.writers, self.names, self.intervals, self.bag = writers, names, intervals, bag
+        self.writers, self.names, self.bag = writers, names, bag
         self.size = size
         self.k = 0
         self.stamps = np.zeros(k, np.int64)
@@ -527,21 +592,17 @@ class _Chunk:
             self.flush()
 
     def flush(self) -> None:
-        from lipfault_ros import truth
-
+        """Append the buffered rows (labels are appended per bag by :func:`_write_labels`)."""
         k = self.k
         if k == 0:
             return
         stamps = self.stamps[:k]
-        labels = (np.asarray(truth.labels_at(stamps, list(self.intervals)), bool)
-                  if self.intervals else np.zeros((k, 3), bool))
         w = self.writers
         w['stamps_ns'].append(stamps)
         w['images'].append(self.images[:k])
         w['wrench'].append(self.wrench[:k])
         w['joints'].append(self.joints[:k])
         w['missing'].append(self.missing[:k])
-        w['labels'].append(labels)
         w['bag_index'].append(np.full(k, self.bag, np.int32))
         self.k = 0
 

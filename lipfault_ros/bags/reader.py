@@ -21,10 +21,11 @@ naming the bag and the topic, and saying what to do; a path that does not exist 
 
 from __future__ import annotations
 
-import heapq
+from bisect import insort
 import logging
 import sqlite3
 import struct
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
@@ -226,8 +227,10 @@ class BagReader:
 
     # -- messages ------------------------------------------------------------------------------
 
-    def _messages(self, conns: list[Any]) -> Iterator[tuple[Any, int, Any]]:
-        """(connection, bag time ns, deserialised message); damage mid-file becomes BagError."""
+    def _messages(self, conns: list[Any], raw_topics: frozenset[str] = frozenset()
+                  ) -> Iterator[tuple[Any, int, Any]]:
+        """(connection, bag time ns, deserialised message); damage mid-file becomes BagError.
+        Messages on ``raw_topics`` come as their serialised bytes (see :meth:`_deserialize`)."""
         reader = self._open_reader()
         errors = _read_errors()
         gen = reader.messages(connections=conns)
@@ -249,6 +252,10 @@ class BagReader:
                                f'before the damage with `ros2 bag convert`') from None
             conn, t_ns, raw = item
             count += 1
+            if raw_topics and conn.topic in raw_topics:
+                self.stats['read'] += 1
+                yield conn, int(t_ns), raw
+                continue
             try:
                 msg = reader.deserialize(raw, conn.msgtype)
             except errors as exc:
@@ -257,6 +264,32 @@ class BagReader:
                                f'corrupt or was recorded with other message definitions') from None
             self.stats['read'] += 1
             yield conn, int(t_ns), msg
+
+    def _deserialize(self, conn: Any, t_ns: int, raw: Any) -> Any:
+        """One serialised message, deserialised as :meth:`_messages` does."""
+        try:
+            return self._open_reader().deserialize(raw, conn.msgtype)
+        except _read_errors() as exc:
+            raise BagError(f'bag {self.path}: a {conn.msgtype} message on {conn.topic} at '
+                           f'bag time {t_ns} ns cannot be deserialised ({exc}); the bag is '
+                           f'corrupt or was recorded with other message definitions') from None
+
+    def _standard_types(self, typenames: Sequence[str]) -> bool:
+        """Whether this bag's definitions of ``typenames`` are the standard ROS 2 ones (so their
+        serialised layout is known)."""
+        reader = self._open_reader()
+        if not getattr(reader, 'is2', False):
+            return False
+        store = getattr(reader, 'typestore', None)
+        if store is None:
+            return False
+        reference = _reference_fielddefs()
+        try:
+            if int(store.max_sequence_length) < 2**32 - 1:
+                return False
+            return all(store.fielddefs.get(t) == reference[t] for t in typenames)
+        except Exception:  # noqa: BLE001 - any doubt: take the ordinary path
+            return False
 
     def raw_messages(self, modalities: Sequence[Modality] = MODALITIES
                      ) -> Iterator[tuple[str, int, Any]]:
@@ -269,13 +302,20 @@ class BagReader:
             yield conn.topic, t_ns, msg
 
     def samples(self, modalities: Sequence[Modality] = MODALITIES, *,
-                progress: Callable[[int], None] | None = None) -> Iterator[Sample]:
+                progress: Callable[[int], None] | None = None,
+                truth: list[tuple[int, list[tuple[str, int, str, dict[str, str]]]]] | None = None
+                ) -> Iterator[Sample]:
         """Decoded :class:`~lipfault_ros.tuples.Sample` records in header-stamp order.
 
         ``progress`` (if given) is called with the number of bag messages consumed since its last
         call, for progress bars. Messages the codec cannot decode (an unknown image encoding,
         joint fields of the wrong length) are skipped and counted in ``stats['decode_errors']``,
         as the live node drops them.
+
+        ``truth`` (if given, a list) also reads the fault truth topic in the same pass: each of its
+        messages is appended as ``(stamp_ns, statuses)`` in bag order (the input of
+        :func:`lipfault_ros.truth.intervals_from_statuses`); they are not yielded and not counted
+        by ``progress``.
         """
         from lipfault_ros import codec
 
@@ -288,46 +328,92 @@ class BagReader:
             decoders[topic] = {Modality.CAMERA: codec.image_sample,
                                Modality.WRENCH: codec.wrench_sample,
                                Modality.JOINTS: codec.joint_sample}[m]
-        heap: list[tuple[int, int, Sample]] = []
+        # WrenchStamped (most of the messages) is read straight from its bytes when the bag
+        # uses the standard definition; anything that read does not accept is deserialised.
+        fast: dict[str, Callable[[Any], Sample | None]] = {}
+        wrench_topic = self.topics.of(Modality.WRENCH)
+        if wrench_topic in decoders and self._standard_types(_WRENCH_TYPES):
+            fast[wrench_topic] = codec.wrench_sample_cdr
+        joints_topic = self.topics.of(Modality.JOINTS)
+        if joints_topic in decoders and self._standard_types(_JOINT_TYPES):
+            fast[joints_topic] = codec.joint_sample_cdr
+        truth_topic = None
+        if truth is not None:
+            truth_conns = self._connections(self.topics.truth, TRUTH_TYPE, required=False)
+            if truth_conns and self.topics.truth not in decoders:
+                truth_topic = self.topics.truth
+                conns += truth_conns
+        stats = self.stats
+        reorder_ns = self.reorder_ns
+        max_buffer = self.max_buffer
+        jump_ns = self.jump_ns
+        # Held samples as (stamp, seq, sample), sorted, from index `head` on: a sample whose stamp
+        # is not older than the newest held is appended (the usual case), an older one is inserted
+        # by bisection; samples are released from the head. Seq is unique, so samples are never
+        # compared, and equal stamps keep their arrival order.
+        held: list[tuple[int, int, Sample]] = []
+        head = 0
         newest = None  # newest header stamp seen since the last flush
         released = None  # stamp of the last sample released
         seq = 0
         pending = 0
-        for conn, _t_ns, msg in self._messages(conns):
+        for conn, t_ns, msg in self._messages(conns, frozenset(fast)):
+            topic = conn.topic
+            if topic == truth_topic:
+                truth.append(_truth_entry(msg))  # type: ignore[union-attr]
+                continue
             pending += 1
             if progress is not None and pending >= 256:
                 progress(pending)
                 pending = 0
             try:
-                sample = decoders[conn.topic](msg)
+                if fast and topic in fast:
+                    sample = fast[topic](msg)
+                    if sample is None:
+                        sample = decoders[topic](self._deserialize(conn, t_ns, msg))
+                else:
+                    sample = decoders[topic](msg)
             except InputError as exc:
-                self.stats['decode_errors'] += 1
-                if self.stats['decode_errors'] == 1:
+                stats['decode_errors'] += 1
+                if stats['decode_errors'] == 1:
                     _log.warning('bag %s: skipping undecodable messages on %s (%s)', self.path,
-                                 conn.topic, exc)
+                                 topic, exc)
                 continue
-            self.stats['decoded'] += 1
+            stats['decoded'] += 1
             stamp = sample.stamp_ns
             if released is not None and stamp < released:
-                if released - stamp > self.jump_ns:
+                if released - stamp > jump_ns:
                     # Time went backwards (reset, loop): release what is held and start over.
-                    self.stats['time_jumps'] += 1
-                    while heap:
-                        yield heapq.heappop(heap)[2]
+                    stats['time_jumps'] += 1
+                    for i in range(head, len(held)):
+                        yield held[i][2]
+                    held = []
+                    head = 0
                     released = None
                     newest = None
                 else:
-                    self.stats['dropped_late'] += 1
+                    stats['dropped_late'] += 1
                     continue
             seq += 1
-            heapq.heappush(heap, (stamp, seq, sample))
-            newest = stamp if newest is None else max(newest, stamp)
-            while heap and (heap[0][0] <= newest - self.reorder_ns or len(heap) > self.max_buffer):
-                stamp_out, _, out = heapq.heappop(heap)
+            if newest is None or stamp > newest:
+                newest = stamp
+            if head == len(held) or stamp >= held[-1][0]:
+                held.append((stamp, seq, sample))
+            else:
+                insort(held, (stamp, seq, sample), head)
+            limit = newest - reorder_ns
+            while head < len(held):
+                stamp_out, _, out = held[head]
+                if stamp_out > limit and len(held) - head <= max_buffer:
+                    break
+                head += 1
                 released = stamp_out
                 yield out
-        while heap:
-            yield heapq.heappop(heap)[2]
+            if head >= 256:
+                del held[:head]
+                head = 0
+        for i in range(head, len(held)):
+            yield held[i][2]
         if progress is not None and pending:
             progress(pending)
 
@@ -353,14 +439,32 @@ class BagReader:
         if not conns:
             return []
 
-        def statuses() -> Iterator[tuple[int, list[tuple[str, int, str, dict[str, str]]]]]:
-            for _conn, _t, msg in self._messages(conns):
-                stamp = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
-                yield stamp, [(str(s.name), int(s.level), str(s.message),
-                               {str(kv.key): str(kv.value) for kv in s.values})
-                              for s in msg.status]
+        statuses = (_truth_entry(msg) for _conn, _t, msg in self._messages(conns))
+        return list(truth.intervals_from_statuses(statuses))
 
-        return list(truth.intervals_from_statuses(statuses()))
+
+_WRENCH_TYPES = ('geometry_msgs/msg/WrenchStamped', 'std_msgs/msg/Header',
+                 'builtin_interfaces/msg/Time', 'geometry_msgs/msg/Wrench',
+                 'geometry_msgs/msg/Vector3')
+_JOINT_TYPES = ('sensor_msgs/msg/JointState', 'std_msgs/msg/Header',
+                'builtin_interfaces/msg/Time')
+_REFERENCE: dict[str, Any] = {}
+
+
+def _reference_fielddefs() -> Mapping[str, Any]:
+    if not _REFERENCE:
+        from rosbags.typesys import Stores, get_typestore
+        store = get_typestore(Stores.ROS2_HUMBLE)
+        _REFERENCE.update({t: store.fielddefs[t] for t in _WRENCH_TYPES + _JOINT_TYPES})
+    return _REFERENCE
+
+
+def _truth_entry(msg: Any) -> tuple[int, list[tuple[str, int, str, dict[str, str]]]]:
+    """``(stamp_ns, statuses)`` of one fault truth (DiagnosticArray) message."""
+    stamp = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
+    return stamp, [(str(s.name), int(s.level), str(s.message),
+                    {str(kv.key): str(kv.value) for kv in s.values})
+                   for s in msg.status]
 
 
 def _as_paths(bags: str | Path | Iterable[str | Path]) -> list[Path]:
@@ -405,18 +509,23 @@ def read_truth(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig |
 
 
 def check_bags(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None,
-               modalities: Sequence[Modality] = MODALITIES, min_duration_ns: int = 0
+               modalities: Sequence[Modality] = MODALITIES, min_duration_ns: int = 0,
+               readers: Mapping[Path, BagReader] | None = None
                ) -> tuple[list[BagInfo], tuple[str, ...]]:
     """Validate bags before any long work: topics and types present, each bag at least
     ``min_duration_ns`` long, the same joints in every bag (matched by name, any order).
 
-    Returns the infos and the joint names of the first bag.
+    ``readers`` maps bag paths to readers the caller has already opened (with the same topics):
+    those are used as they are and left open. Returns the infos and the joint names of the first
+    bag.
     """
     infos: list[BagInfo] = []
     names: tuple[str, ...] | None = None
     first: Path | None = None
     for path in _as_paths(bags):
-        with BagReader(path, topics=topics) as reader:
+        given = readers.get(path) if readers else None
+        with (nullcontext(given) if given is not None
+              else BagReader(path, topics=topics)) as reader:
             info = reader.check(modalities)
             if info.duration_ns < min_duration_ns:
                 raise BagError(f'bag {path} spans {info.duration_ns / 1e9:.3f} s, shorter than '
