@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from lipfault_ros.errors import ArtifactError, ConfigError
+from lipfault_ros.fsutil import replace_dir
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
@@ -152,13 +153,7 @@ def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
             'weights_bytes': weights.stat().st_size,
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(_jsonable(doc), indent=2) + '\n')
-        if path.exists():
-            old = path.parent / f'.{path.name}.old-{uuid.uuid4().hex[:8]}'
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True) if old.is_dir() else old.unlink()
-        else:
-            os.replace(tmp, path)
+        replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

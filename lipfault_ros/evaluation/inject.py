@@ -362,29 +362,36 @@ def _apply(modality: Modality, msg: Any, t_s: int, faults: Sequence[_Timed],
     if modality is Modality.WRENCH:
         w = msg.wrench
         values = np.array([w.force.x, w.force.y, w.force.z, w.torque.x, w.torque.y, w.torque.z])
-        out = values
-        for f in faults:
-            out = f.apply_values(t_s, out)
-            if out is None:
-                # keep the other faults' state current, then drop
-                return None
-        if not any(f.active(t_s) for f in faults):
+        out = _apply_values(faults, t_s, values)
+        if out is None:
+            return None
+        if out is values:
             return msg
         force = dataclasses.replace(w.force, x=float(out[0]), y=float(out[1]), z=float(out[2]))
         torque = dataclasses.replace(w.torque, x=float(out[3]), y=float(out[4]), z=float(out[5]))
         return dataclasses.replace(msg, wrench=dataclasses.replace(w, force=force, torque=torque))
     vec, lengths = _joint_vector(msg)
-    out = vec
-    for f in faults:
-        out = f.apply_values(t_s, out)
-        if out is None:
-            return None
-    if not any(f.active(t_s) for f in faults):
+    out = _apply_values(faults, t_s, vec)
+    if out is None:
+        return None
+    if out is vec:
         return msg
     a, b = lengths[0], lengths[0] + lengths[1]
     return dataclasses.replace(msg, position=np.asarray(out[:a], np.float64),
                                velocity=np.asarray(out[a:b], np.float64),
                                effort=np.asarray(out[b:], np.float64))
+
+
+def _apply_values(faults: Sequence[Any], t_s: float, values: np.ndarray
+                  ) -> np.ndarray | None:
+    """Run every fault over one signal sample: ``None`` drops the message, ``values`` itself
+    (the same object) means no fault is active and the message goes out untouched."""
+    out = values
+    for f in faults:
+        out = f.apply_values(t_s, out)
+        if out is None:
+            return None
+    return out if any(f.active(t_s) for f in faults) else values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import uuid
 from pathlib import Path
 from typing import Any, Mapping
 
+from lipfault_ros.fsutil import replace_dir
 from lipfault_ros.evaluation.metrics import nan_to_none
 from lipfault_ros.tuples import MODALITIES
 
@@ -166,9 +166,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path, *, overwrite: bool
         doc = nan_to_none(report)
         (tmp / REPORT_JSON).write_text(json.dumps(doc, indent=1, allow_nan=False) + '\n')
         (tmp / REPORT_MD).write_text(markdown(doc, made))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
