@@ -15,7 +15,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +27,9 @@ from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
 __all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'resolve_device']
 
 log = logging.getLogger(__name__)
+
+#: Per-tuple fault flags (3,) bool -> the modalities to correct (3,) bool
+Decide = Callable[[np.ndarray], np.ndarray]
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -157,17 +160,6 @@ class _Compiled:
                 out = self.detect(cam, wr, jo, present, force, thresholds)
                 self.correct(out[2], out[3], out[4], present, out[1])
 
-    def __call__(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
-                 present: torch.Tensor, force: torch.Tensor) -> tuple[Any, ...]:
-        """scores (1,3), faults (1,3), bypassed (1,), corrected (camera, wrench, joints)."""
-        with torch.inference_mode():
-            out = self.detect(cam, wr, jo, present, force, self.thresholds)
-            scores, faults = out[0], out[1]
-            if bool(faults.any()):
-                corrected = self.correct(out[2], out[3], out[4], present, faults)
-                return scores, faults, torch.tensor([False]), corrected
-            return scores, faults, torch.tensor([True]), out[5:]
-
 
 class Engine:
     """A loaded model ready for inference (see module doc for the output policy)."""
@@ -188,6 +180,8 @@ class Engine:
         self._calls = 0
         self._compile_after = _COMPILE_AFTER  # 0: never
         self._compiled: _Compiled | None = None
+        self._eager = _Stages(self.model)
+        self._thresholds_t = self.model.thresholds.detach().clone()
         self._import_cv2()
 
     def _import_cv2(self) -> None:
@@ -277,29 +271,61 @@ class Engine:
             cam, wr, jo, present, force = tensors
             return self.model(cam, wr, jo, present, force_fault=force if force.any() else None)
 
-    def _forward_one(self, tensors: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
-        """One tuple through the network: scores, faults, bypassed, corrected. A CPU fp32
-        engine switches to the compiled stages after a few calls (live use); anything that
-        cannot be compiled stays eager."""
+    def _forward_one(self, tensors: tuple[torch.Tensor, ...],
+                     decide: Decide | None = None) -> tuple[Any, ...]:
+        """One tuple through the network: scores, per-tuple faults, bypassed, outputs, and the
+        (1,3) mask of modalities that were corrected. ``decide`` maps the per-tuple fault flags
+        (3,) to the modalities to correct (the fault lifecycle); NaN/Inf inputs are corrected
+        whatever it says. A CPU fp32 engine switches to the compiled stages after a few calls
+        (live use); anything that cannot be compiled stays eager."""
         self._calls += 1
         if self._compiled is None and self._calls == self._compile_after and \
                 self.device.type == 'cpu' and self.dtype == torch.float32:
             try:
                 self._compiled = _Compiled(self.model, tensors)
+                self._compiled.thresholds.copy_(self._thresholds_t)
             except (RuntimeError, TypeError, ValueError) as exc:
                 log.debug('batch-1 forward not compiled, staying eager: %s', exc)
-        if self._compiled is not None:
-            return self._compiled(*tensors)
-        out = self._run(*tensors)
-        return out.scores, out.faults, out.bypassed, out.corrected
+        stages = self._compiled if self._compiled is not None else self._eager
+        cam, wr, jo, present, force = tensors
+        with torch.inference_mode():
+            out = stages.detect(cam, wr, jo, present, force, self._thresholds_t)
+            scores, faults = out[0], out[1]
+            mask = faults
+            if decide is not None:
+                want = np.asarray(decide(faults[0].cpu().numpy()), bool).reshape(1, -1)
+                mask = (torch.from_numpy(want).to(faults.device) | force) & (present > 0.5)
+            if bool(mask.any()):
+                corrected = stages.correct(out[2], out[3], out[4], present, mask)
+                return scores, faults, torch.tensor([False]), corrected, mask
+            return scores, faults, torch.tensor([True]), out[5:], mask
+
+    def set_threshold_offsets(self, offsets: Sequence[float]) -> None:
+        """Thresholds = the artifact's calibrated ones + ``offsets`` (3,) in logit units: a
+        positive offset means fewer alarms (tuning without retraining). Applies to
+        :meth:`infer` and :meth:`infer_arrays` from the next call."""
+        off = np.asarray(offsets, np.float64).reshape(-1)
+        if off.shape != (3,) or not np.isfinite(off).all():
+            raise ConfigError(f'threshold offsets must be 3 finite numbers, got {offsets!r}')
+        self.thresholds = np.asarray(self.artifact.thresholds, np.float64) + off
+        t = torch.as_tensor(self.thresholds, dtype=self.model.thresholds.dtype)
+        with torch.no_grad():
+            self.model.thresholds.copy_(t.to(self.device))
+            self._thresholds_t.copy_(t.to(self._thresholds_t.device))
+            if self._compiled is not None:
+                self._compiled.thresholds.copy_(t)
 
     def _resize(self, image: np.ndarray, h: int, w: int, interp: int) -> np.ndarray:
         if image.shape[:2] == (h, w):
             return image
         return self._cv2.resize(image, (w, h), interpolation=interp)
 
-    def infer(self, t: SensorTuple) -> Inference:
-        """Judge and correct one tuple (see module doc)."""
+    def infer(self, t: SensorTuple, decide: Decide | None = None) -> Inference:
+        """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
+        per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
+        lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
+        flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
+        inputs are replaced whatever it returns."""
         cfg = self.artifact.config
         s = cfg.image_size
         missing = np.array([[m in t.missing or t.data(m) is None for m in MODALITIES]])
@@ -325,11 +351,11 @@ class Engine:
             joints = np.zeros((cfg.joints_window, j, 3), np.float32)
         start = time.perf_counter()
         tensors = self._prepare(small[None], wrench[None], joints[None], missing)
-        scores_t, faults_t, bypassed_t, corrected_t = self._forward_one(tensors)
+        scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(tensors, decide)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
         corrected = [c[0].float().cpu().numpy() for c in corrected_t]
-        replace = faults | missing[0]
+        replace = mask_t[0].cpu().numpy() | missing[0]
         # outputs: pass-through for clean modalities, model estimate otherwise
         if replace[0]:
             est = (np.clip(corrected[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(

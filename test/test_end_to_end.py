@@ -275,21 +275,25 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
     flagged_before = [_values(st[modality])['fault'] == 'true' for st in before]
     assert len(before) >= 20
     assert np.mean(flagged_before) <= 0.1, flagged_before
+    assert np.mean([_values(st[modality])['active'] == 'true' for st in before]) <= 0.1
 
-    # (c) after it, the camera's status flips to fault within a few tuples, stays there, and
-    # the published image is the model's estimate instead of the black frame
+    # (c) after it, the camera's raw verdict flips within a few tuples, the fault lifecycle
+    # raises the alarm (3 of 5 flagged) and keeps it up, and while it is up the published
+    # image is the model's estimate instead of the black frame
     after = [(s, st) for s, st in statuses if s > onset and present(st)]
     flags = [_values(st[modality])['fault'] == 'true' for _, st in after]
+    up = [_values(st[modality])['active'] == 'true' for _, st in after]
     assert len(after) >= 10
     assert True in flags[:3], flags
-    first = flags.index(True)
-    assert np.mean(flags[first:]) >= 0.9, flags
-    for _, st in after[first:]:
-        if _values(st[modality])['fault'] == 'true':
+    assert True in up[:5], up
+    first = up.index(True)
+    assert np.mean(up[first:]) >= 0.9, up
+    for (_, st), alarm in zip(after[first:], up[first:]):
+        if alarm:
             assert st[modality].level == b'\x01'  # WARN
             assert _values(st[modality])['corrected'] == 'true'
     images_by_stamp = {_stamp(msg): msg for msg in robot.got['image']}
     corrected = [np.frombuffer(bytes(images_by_stamp[s].data), np.uint8).mean()
                  for s, st in after[first:] if s in images_by_stamp
-                 and _values(st[modality])['fault'] == 'true']
+                 and _values(st[modality])['active'] == 'true']
     assert corrected and min(corrected) > 5.0, corrected  # not the black input

@@ -113,7 +113,7 @@ class _View:
         for s in msg.status:
             values = {kv.key: kv.value for kv in s.values}
             self.last[s.name] = values
-            if values.get('fault') == 'true':
+            if values.get('active') == 'true':  # the fault lifecycle's alarm, not one tuple
                 self.faults[s.name] = self.faults.get(s.name, 0) + 1
 
     def on_truth(self, msg: Any) -> None:
@@ -128,8 +128,9 @@ class _View:
                 parts.append(f'{name:6s} --')
             elif v.get('missing') == 'true':
                 parts.append(f'{name:6s} MISSING (reconstructed)')
-            elif v.get('fault') == 'true':
-                parts.append(f'{name:6s} FAULT -> corrected ({self.faults.get(name, 0)})')
+            elif v.get('active') == 'true':
+                parts.append(f'{name:6s} FAULT {v.get("alarm", "")} -> corrected '
+                             f'({self.faults.get(name, 0)})')
             else:
                 parts.append(f'{name:6s} ok')
         self.faults.clear()

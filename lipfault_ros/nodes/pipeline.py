@@ -26,7 +26,6 @@ import collections
 import dataclasses
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,83 +37,20 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
+from std_srvs.srv import Trigger
 
+from lipfault_ros.alarm import FaultAlarms
 from lipfault_ros.errors import LipfaultError
-from lipfault_ros.ros import convert, params
-from lipfault_ros.ros.params import param
-from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
-from lipfault_ros.sync import Headerless, SyncConfig, TupleAssembler
+from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
+from lipfault_ros.ros import convert, params, statuses
+from lipfault_ros.ros.qos import qos_profile
+from lipfault_ros.sync import Headerless, TupleAssembler
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['NODE_NAME', 'PipelineNode', 'PipelineParams', 'main']
 
 NODE_NAME = 'lipfault_pipeline'
 _TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped, Modality.JOINTS: JointState}
-
-
-@dataclass(frozen=True)
-class PipelineParams:
-    """Every parameter of the pipeline node (``config/pipeline.yaml`` mirrors this)."""
-
-    model: str = param('', 'path of the model artifact directory written by lipfault train')
-    device: str = param('auto', 'where the model runs; auto picks cuda when available',
-                        choices=('auto', 'cpu', 'cuda'))
-    half: bool = param(False, 'run the model in float16 (CUDA only; ignored on CPU)')
-    autostart: bool = param(True, 'configure and activate at start-up, without a lifecycle '
-                                  'manager')
-    num_threads: int = param(1, 'torch CPU threads for inference (0: torch default; more '
-                                'threads than free cores slows small models down)',
-                             low=0, high=256)
-    warmup: int = param(3, 'inferences on a blank tuple during activation, before subscribing',
-                        low=0, high=100)
-    camera_topic: str = param('camera/image_raw', 'input sensor_msgs/Image topic')
-    wrench_topic: str = param('wrench', 'input geometry_msgs/WrenchStamped topic')
-    joints_topic: str = param('joint_states', 'input sensor_msgs/JointState topic')
-    input_qos: str = param('sensor_data', 'QoS of the input subscriptions', choices=QOS_NAMES)
-    input_depth: int = param(50, 'history depth of each input subscription', low=1, high=10000)
-    output_qos: str = param('reliable', 'QoS of the corrected outputs and fault status',
-                            choices=QOS_NAMES)
-    sync_backend: str = param('auto', 'synchroniser: builtin (reset on time jumps, ordered '
-                                      'output, counters), message_filters (when installed), or '
-                                      'auto (= builtin)',
-                              choices=('auto', 'builtin', 'message_filters'))
-    slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
-                              'nearest wrench/joint message', low=0.0, high=1.0)
-    queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
-                                   'rates', low=0.01, high=10.0)
-    camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
-    wrench_rate: float = param(500.0, 'nominal wrench rate (Hz)', low=0.1, high=100000.0)
-    joints_rate: float = param(250.0, 'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
-    settle: float = param(0.0, 'extra wait (s) past a frame stamp for out-of-order messages',
-                          low=0.0, high=1.0)
-    silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
-                                        'marked missing', low=1.0, high=100000.0)
-    silent_min: float = param(0.3, 'but never before this many seconds (executor hiccups are '
-                                   'not a dead sensor)', low=0.0, high=3600.0)
-    jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
-                                  'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
-    headerless: str = param('drop', 'messages with a zero stamp: drop (counted), arrival '
-                                    '(stamp with arrival time) or refuse',
-                            choices=tuple(h.value for h in Headerless))
-    watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
-    diagnostics_period: float = param(1.0, '/diagnostics summary period (s)', low=0.05,
-                                      high=60.0)
-    no_tuple_timeout: float = param(2.0, 'no tuple for this long (s) while active is an ERROR',
-                                    low=0.1, high=3600.0)
-    hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
-
-    def sync_config(self, wrench_window: int, joints_window: int) -> SyncConfig:
-        return SyncConfig(camera_rate=self.camera_rate, wrench_rate=self.wrench_rate,
-                          joints_rate=self.joints_rate, slop=self.slop,
-                          queue_span=self.queue_span, wrench_window=wrench_window,
-                          joints_window=joints_window, silent_periods=self.silent_periods,
-                          silent_min=self.silent_min,
-                          settle=self.settle, jump_back=self.jump_back,
-                          headerless=Headerless(self.headerless))
-
-    def topic(self, modality: Modality) -> str:
-        return {Modality.CAMERA: self.camera_topic, Modality.WRENCH: self.wrench_topic,
-                Modality.JOINTS: self.joints_topic}[modality]
 
 
 class _Counters:
@@ -134,6 +70,7 @@ class _Counters:
         self.worker_ms_total = 0.0
         self.last_tuple_mono: int | None = None
         self.last_results: dict[Modality, Any] = {}
+        self.flagged = {m: 0 for m in MODALITIES}  # tuples over threshold (before the alarm)
 
 
 class PipelineNode(LifecycleNode):
@@ -164,6 +101,10 @@ class PipelineNode(LifecycleNode):
         self._activated_mono = time.monotonic_ns()
         self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
         self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
+        self.alarms = FaultAlarms()
+        self._reset_srv = self.create_service(Trigger, '~/reset_faults', self._on_reset_faults,
+                                              callback_group=self._diag_group)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                qos_profile('reliable', 10))
         period = float(self.get_parameter('diagnostics_period').value)
@@ -209,18 +150,20 @@ class PipelineNode(LifecycleNode):
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         from lipfault_ros.inference import Engine
 
-        p = self.p
         try:
+            p = self.p = params.read(self, PipelineParams)  # live settings changed since
             if p.num_threads:
                 import torch
                 torch.set_num_threads(p.num_threads)
             engine = Engine(self._artifact, device=p.device, half=p.half)
+            engine.set_threshold_offsets(p.threshold_offsets)
             self._warm_up(engine, p.warmup)
         except (LipfaultError, RuntimeError) as exc:
             self._error = f'activate failed: {exc}'
             self.get_logger().error(self._error)
             return TransitionCallbackReturn.FAILURE
         self._engine = engine
+        self.alarms = FaultAlarms(p.alarm_config())
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None
@@ -372,8 +315,15 @@ class PipelineNode(LifecycleNode):
             return
         t, arrival = item
         start = time.monotonic_ns()
+        missing = [m in t.missing or t.data(m) is None for m in MODALITIES]
+        alarms: dict[Modality, Any] = {}
+
+        def decide(flags: np.ndarray) -> np.ndarray:
+            alarms.update(self.alarms.update(flags, missing, t.stamp_ns))
+            return np.array([alarms[m].active for m in MODALITIES])
+
         try:
-            result = engine.infer(t)
+            result = engine.infer(t, decide=decide)
         except LipfaultError as exc:
             with self._lock:
                 self.counters.infer_errors += 1
@@ -381,7 +331,7 @@ class PipelineNode(LifecycleNode):
             self._say_once(f'infer:{str(exc)[:40]}',
                            f'tuple at {t.stamp_ns} not inferred: {exc}')
             return
-        self._publish(t, result)
+        self._publish(t, result, alarms)
         done = time.monotonic_ns()
         with self._lock:
             c = self.counters
@@ -392,13 +342,14 @@ class PipelineNode(LifecycleNode):
             c.last_tuple_mono = done
             c.last_results = dict(result.results)
             for m in MODALITIES:
-                c.faults[m] += bool(result.results[m].fault)
+                c.faults[m] += bool(alarms[m].active)
+                c.flagged[m] += bool(result.results[m].fault)
 
     def _hdr(self, t: SensorTuple, m: Modality) -> Any:
         return convert.header(t.stamps_ns.get(m, t.stamp_ns),
                               t.frame_ids.get(m, self._frames.get(m, '')))
 
-    def _publish(self, t: SensorTuple, r: Any) -> None:
+    def _publish(self, t: SensorTuple, r: Any, alarms: Any) -> None:
         names = self._engine.joint_names if self._engine is not None else t.joint_names
         self._pubs['image'].publish(convert.image_msg(r.image, self._hdr(t, Modality.CAMERA),
                                                       self._encoding))
@@ -406,19 +357,37 @@ class PipelineNode(LifecycleNode):
         self._pubs['joints'].publish(convert.joint_state_msg(
             names, r.joint_position, r.joint_velocity, r.joint_effort,
             self._hdr(t, Modality.JOINTS)))
-        hw = self.p.hardware_id
-        statuses = []
-        for m in MODALITIES:
-            res = r.results[m]
-            message = 'missing' if res.missing else ('fault' if res.fault else 'ok')
-            if res.corrected:
-                message += ', corrected'
-            statuses.append(convert.diagnostic_status(
-                m.value, convert.level_of(res.fault, res.missing), message, hardware_id=hw,
-                values={'score': res.score, 'threshold': res.threshold, 'fault': res.fault,
-                        'missing': res.missing, 'corrected': res.corrected,
-                        'bypassed': r.bypassed, 'latency_ms': r.latency_ms}))
-        self._pubs['status'].publish(convert.diagnostic_array(t.stamp_ns, statuses))
+        self._pubs['status'].publish(convert.diagnostic_array(
+            t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id)))
+
+    # -- fault lifecycle: reset service and live parameters --
+    def _on_reset_faults(self, request: Any, response: Any) -> Any:
+        """``~/reset_faults`` (std_srvs/Trigger): drop every alarm (latched or raised) and its
+        evidence; a fault that persists is raised again after alarm_raise_k tuples."""
+        was = self.alarms.reset()
+        response.success = True
+        response.message = (f'reset {", ".join(m.value for m in was)}' if was
+                            else 'no alarm was up')
+        self.get_logger().info(f'~/reset_faults: {response.message}')
+        return response
+
+    def _on_set_parameters(self, changes: list[Any]) -> Any:
+        """Validated changes; lifecycle and threshold settings apply at once (see
+        :func:`~lipfault_ros.nodes.pipeline_params.apply_changes`)."""
+        from rcl_interfaces.msg import SetParametersResult
+
+        try:
+            current = self.p or params.read(self, PipelineParams)
+            new = apply_changes(current, {c.name: c.value for c in changes},
+                                active=self._state == 'active')
+        except LipfaultError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        self.alarms.reconfigure(new.alarm_config())
+        if self._engine is not None:
+            self._engine.set_threshold_offsets(new.threshold_offsets)
+        if self.p is not None:
+            self.p = new
+        return SetParametersResult(successful=True)
 
     # -- diagnostics --
     @property
@@ -446,87 +415,48 @@ class PipelineNode(LifecycleNode):
         now = time.monotonic_ns()
         name = self.get_name()
         hw = self.get_parameter('hardware_id').value
-        OK, WARN, ERROR = convert.OK, convert.WARN, convert.ERROR
-        statuses = []
         with self._lock:
             c = self.counters
             tuples_out, dropped, tuples_in = c.tuples_out, c.dropped, c.tuples_in
             last = c.last_tuple_mono
             lat = list(c.latency_ms)[-200:]
-            faults = dict(c.faults)
+            flagged = dict(c.flagged)
             bad = dict(c.bad_input)
             problems = dict(c.problems)
             results = dict(c.last_results)
             model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
             infer_errors, model_problem = c.infer_errors, c.model_problem
-        prev = self._prev_diag or (now, tuples_out, dropped, faults)
+        prev = self._prev_diag or (now, tuples_out, dropped, flagged)
         dt = max((now - prev[0]) / 1e9, 1e-9)
-        self._prev_diag = (now, tuples_out, dropped, faults)
-        rate = (tuples_out - prev[1]) / dt
+        self._prev_diag = (now, tuples_out, dropped, flagged)
         sync_stats = self._asm.stats if self._asm is not None else None
-        # model / lifecycle
-        level, message = OK, self._state
-        if self._error:
-            level, message = ERROR, self._error
-        elif self._state != 'active':
-            level = WARN
-        elif model_problem:
-            level, message = WARN, model_problem
-        statuses.append(convert.diagnostic_status(
-            f'{name}: model', level, message, hardware_id=hw, values={
-                'state': self._state, 'artifact': self.p.model if self.p else '',
-                'device': str(self._engine.device) if self._engine is not None else '',
-                'latency_p50_ms': float(np.percentile(lat, 50)) if lat else 0.0,
-                'latency_p99_ms': float(np.percentile(lat, 99)) if lat else 0.0,
-                'model_time_fraction': model_frac, 'refused_tuples': infer_errors}))
-        # synchroniser / throughput
+        out = [statuses.model_diagnostic(
+            f'{name}: model', state=self._state, error=self._error, model_problem=model_problem,
+            artifact=self.p.model if self.p else '',
+            device=str(self._engine.device) if self._engine is not None else '',
+            latency_ms=lat, model_fraction=model_frac, refused=infer_errors, hardware_id=hw)]
         if self._state == 'active':
-            idle_s = (now - (last or self._activated_mono)) / 1e9
-            level, message = OK, f'{rate:.1f} tuples/s'
-            if idle_s > self.p.no_tuple_timeout:
-                level = ERROR
-                message = (f'no tuples for {idle_s:.1f} s (QoS mismatch, wrong topic or a '
-                           f'dead sensor?)')
-            values: dict[str, Any] = {'tuples_per_s': rate, 'tuples_published': tuples_out,
-                                      'tuples_synced': tuples_in,
-                                      'dropped_latest_only': dropped,
-                                      'drop_rate_per_s': (dropped - prev[2]) / dt}
-            if sync_stats is not None:
-                for m in MODALITIES:
-                    values[f'{m}_received'] = sync_stats.received[m]
-                    values[f'{m}_queue_dropped'] = sync_stats.dropped[m]
-                    values[f'{m}_late'] = sync_stats.late[m]
-                    values[f'{m}_headerless'] = sync_stats.headerless[m]
-                values['unmatched_frames'] = sync_stats.unmatched
-                values['resets'] = sync_stats.resets
-            statuses.append(convert.diagnostic_status(f'{name}: sync', level, message,
-                                                      hardware_id=hw, values=values))
-            # per modality
+            out.append(statuses.sync_diagnostic(
+                f'{name}: sync', rate=(tuples_out - prev[1]) / dt,
+                idle_s=(now - (last or self._activated_mono)) / 1e9,
+                no_tuple_timeout=self.p.no_tuple_timeout, published=tuples_out,
+                synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
+                sync_stats=sync_stats, hardware_id=hw))
+            alarms = self.alarms.status
             for m in MODALITIES:
                 silent = sync_stats is not None and m in sync_stats.silent
                 res = results.get(m)
-                missing = silent or (res is not None and res.missing)
-                new_faults = faults[m] - prev[3][m]
-                problem = problems.get(m) or (sync_stats.problems.get(m) if sync_stats else '')
-                if missing:
-                    level = ERROR
-                    message = f'missing: {problem}' if problem else (
-                        f'missing: no usable message for {self.p.silent_periods:g} periods')
-                elif new_faults:
-                    level, message = WARN, f'fault detected in {new_faults} tuples'
-                else:
-                    level, message = OK, 'ok'
-                statuses.append(convert.diagnostic_status(
-                    f'{name}: {m}', level, message, hardware_id=hw, values={
-                        'topic': self.p.topic(m), 'missing': missing,
-                        'faults_in_period': new_faults,
-                        'score': res.score if res is not None else float('nan'),
-                        'threshold': res.threshold if res is not None else float('nan'),
-                        'bad_messages': bad[m],
-                        'rejected': sync_stats.rejected[m] if sync_stats else 0,
-                        'last_problem': problem or ''}))
+                out.append(statuses.modality_diagnostic(
+                    f'{name}: {m}', self.p.topic(m),
+                    missing=silent or (res is not None and res.missing),
+                    problem=problems.get(m) or (sync_stats.problems.get(m) if sync_stats
+                                                else ''),
+                    silent_periods=self.p.silent_periods, alarm=alarms[m],
+                    flagged_in_period=flagged[m] - prev[3][m], result=res,
+                    bad_messages=bad[m],
+                    rejected=sync_stats.rejected[m] if sync_stats else 0, hardware_id=hw))
         self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds,
-                                                        statuses))
+                                                        out))
 
 
 def pipeline_executor(context: Any = None) -> SingleThreadedExecutor:

@@ -18,7 +18,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['declare', 'param', 'parameter_names', 'read']
+__all__ = ['check', 'declare', 'param', 'parameter_names', 'read']
 
 T = TypeVar('T')
 
@@ -77,21 +77,32 @@ def declare(node: Any, cls: type) -> None:
         node.declare_parameter(f.name, default, _descriptor(f, kind))
 
 
+def check(cls: type, name: str, value: Any) -> Any:
+    """``value`` for the field ``name`` of ``cls``, validated as :func:`read` does (ints widen
+    to floats); ConfigError naming the parameter otherwise (also for an unknown name)."""
+    for f, kind in _fields(cls):
+        if f.name == name:
+            return _checked(f, kind, value)
+    raise ConfigError(f'{cls.__name__} has no parameter {name}')
+
+
+def _checked(f: dataclasses.Field, kind: type, value: Any) -> Any:
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise ConfigError(f'parameter {f.name} must be {kind.__name__}, got {value!r}')
+    meta = f.metadata
+    if meta.get('choices') and value not in meta['choices']:
+        raise ConfigError(f'parameter {f.name} must be one of {list(meta["choices"])}, '
+                          f'got {value!r}')
+    low, high = meta.get('low'), meta.get('high')
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f'parameter {f.name} must be in [{low}, {high}], got {value!r}')
+    return value
+
+
 def read(node: Any, cls: type[T]) -> T:
     """The dataclass ``cls`` filled from ``node``'s parameter values (validated)."""
-    values = {}
-    for f, kind in _fields(cls):
-        value = node.get_parameter(f.name).value
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise ConfigError(f'parameter {f.name} must be {kind.__name__}, got {value!r}')
-        meta = f.metadata
-        if meta.get('choices') and value not in meta['choices']:
-            raise ConfigError(f'parameter {f.name} must be one of {list(meta["choices"])}, '
-                              f'got {value!r}')
-        low, high = meta.get('low'), meta.get('high')
-        if (low is not None and value < low) or (high is not None and value > high):
-            raise ConfigError(f'parameter {f.name} must be in [{low}, {high}], got {value!r}')
-        values[f.name] = value
+    values = {f.name: _checked(f, kind, node.get_parameter(f.name).value)
+              for f, kind in _fields(cls)}
     return cls(**values)

@@ -120,8 +120,9 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     assert h.got['joints'][0].name == [f'panda_joint{i}' for i in range(1, 8)]
     # the status of each tuple carries the tuple stamp and one entry per modality
     assert all(set(v) == {'camera', 'wrench', 'joints'} for v in by_stamp.values())
-    assert set(h.statuses()['wrench'].values[i].key for i in range(7)) == {
-        'score', 'threshold', 'fault', 'missing', 'corrected', 'bypassed', 'latency_ms'}
+    assert {kv.key for kv in h.statuses()['wrench'].values} == {
+        'score', 'threshold', 'fault', 'missing', 'corrected', 'bypassed', 'latency_ms',
+        'alarm', 'active', 'alarm_onset_ns', 'alarm_duration_s', 'alarm_count'}
     assert any(v['wrench']['missing'] == 'false' for v in by_stamp.values())
     # latest-only: every synchronised tuple is either published or counted as dropped
     stats = h.pipeline.stats()
@@ -140,6 +141,10 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     assert flagged and all(values(st['wrench'])['fault'] == 'true'
                            and values(st['wrench'])['corrected'] == 'true'
                            and st['wrench'].level == b'\x01' for st in flagged)
+    # by then the fault lifecycle has raised the wrench alarm, once, with its onset stamp
+    last = values(flagged[-1]['wrench'])
+    assert (last['alarm'], last['active'], last['alarm_count']) == ('raised', 'true', '1')
+    assert int(last['alarm_onset_ns']) > 0
     assert np.isfinite([h.got['wrench'][-1].wrench.force.z]).all()  # corrected, not NaN
     # one tuple per camera frame: once the sensors stop, every frame has made its tuple (or
     # was counted: late after a watchdog tuple, or pushed out of a full queue)
@@ -256,3 +261,68 @@ def test_deactivate_unsubscribes_and_activate_resumes(harness):
     h.pipeline.trigger_activate()
     n = len(h.got['status'])
     assert h.spin_until(lambda: len(h.got['status']) >= n + 3, 10.0)
+
+
+def _call(h: Harness, client, request, timeout: float = 5.0):
+    assert client.wait_for_service(timeout_sec=timeout)
+    future = client.call_async(request)
+    assert h.spin_until(future.done, timeout)
+    return future.result()
+
+
+def test_a_latched_alarm_holds_until_reset_faults_over_dds(ros_context, tiny_artifact):
+    from std_srvs.srv import Trigger
+
+    # a large wrench offset: clean tuples never cross the threshold; NaN input always does
+    h = Harness(ros_context, tiny_artifact, alarm_latch=True, alarm_clear_n=3,
+                threshold_offset_wrench=50.0)
+    try:
+        client = h.listener.create_client(Trigger, f'{NS}/reset_faults')
+        h.sensors.start()
+        assert h.spin_until(lambda: len(h.got['status']) >= 5, 15.0)
+        assert values(h.statuses()['wrench'])['alarm'] == 'clear'
+        h.sensors.mode['wrench'] = 'nan'
+        assert h.spin_until(lambda: values(h.statuses()['wrench'])['alarm'] == 'raised', 5.0)
+        h.sensors.mode.pop('wrench')
+        # the evidence is gone, the alarm stays up (latched) and the output stays corrected
+        assert h.spin_until(lambda: values(h.statuses()['wrench'])['alarm'] == 'latched', 5.0)
+        st = values(h.statuses()['wrench'])
+        assert (st['fault'], st['active'], st['corrected']) == ('false', 'true', 'true')
+        assert h.statuses()['wrench'].level == b'\x01'
+        assert h.spin_until(lambda: (d := h.diag('wrench')) is not None
+                            and 'latched' in d.message, 3.0)
+        reply = _call(h, client, Trigger.Request())
+        assert reply.success and 'wrench' in reply.message
+        n = len(h.got['status'])
+        assert h.spin_until(lambda: len(h.got['status']) > n + 2, 5.0)
+        st = values(h.statuses()['wrench'])
+        assert (st['alarm'], st['active'], st['corrected']) == ('clear', 'false', 'false')
+        assert st['alarm_count'] == '0'
+        assert _call(h, client, Trigger.Request()).message == 'no alarm was up'
+    finally:
+        h.close()
+
+
+def test_parameter_changes_are_validated_and_lifecycle_settings_apply_live(harness):
+    from rcl_interfaces.msg import Parameter as ParameterMsg
+    from rcl_interfaces.srv import SetParameters
+
+    h = harness
+    client = h.listener.create_client(SetParameters, f'{NS}/set_parameters')
+
+    def put(name: str, value):
+        req = SetParameters.Request(parameters=[Parameter(name, value=value).to_parameter_msg()])
+        assert isinstance(req.parameters[0], ParameterMsg)
+        return _call(h, client, req).results[0]
+
+    bad = put('input_qos', 'bogus')
+    assert not bad.successful and 'one of' in bad.reason
+    assert h.pipeline.get_parameter('input_qos').value == 'sensor_data'
+    live = put('slop', 0.05)  # in range, but only read on configure
+    assert not live.successful and 'configure' in live.reason
+    assert not put('alarm_raise_k', 9).successful  # more than alarm_raise_n = 5
+    assert not put('alarm_clear_n', 0).successful  # out of the declared range
+    ok = put('alarm_raise_k', 1)
+    assert ok.successful and h.pipeline.alarms.config.raise_k == 1
+    assert put('threshold_offset_camera', 2.5).successful
+    assert h.pipeline.get_parameter('threshold_offset_camera').value == 2.5

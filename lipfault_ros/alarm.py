@@ -1,0 +1,195 @@
+"""The fault lifecycle of one modality: from per-tuple verdicts to an alarm an operator can trust.
+
+The model judges every tuple on its own. A single tuple over threshold is weak evidence: at a
+1 % per-tuple false-alarm rate a 30 Hz camera would cry wolf every three seconds, and each cry
+would swap a clean signal for the model's estimate. A real fault is persistent, so the alarm
+asks for persistence:
+
+- **raise** when ``raise_k`` of the last ``raise_n`` tuples were flagged (k-of-n; with
+  independent 1 % flags, 3 of 5 is ~1e-5 per tuple while a lasting fault is still raised on
+  its third flagged tuple);
+- **clear** with hysteresis, after ``clear_n`` consecutive unflagged tuples (a fault that
+  flickers under the threshold does not flap the output between raw and estimate);
+- optionally **latch**: a cleared alarm stays up until :meth:`FaultAlarms.reset` (the node's
+  ``~/reset_faults`` service), for cells where a human must acknowledge every sensor fault.
+
+While an alarm is up the modality's output is the model's estimate; the raw per-tuple score is
+still reported beside the state. A missing modality does not advance its alarm (there is no
+verdict on data that is not there); its output is replaced for as long as it is missing anyway.
+The same code runs in the live node and in the offline evaluation, so the figures in a report
+are the behaviour the operator sees.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from lipfault_ros.errors import ConfigError
+from lipfault_ros.tuples import MODALITIES, Modality
+
+__all__ = ['AlarmConfig', 'AlarmState', 'AlarmStatus', 'FaultAlarms', 'ModalityAlarm',
+           'alarm_series']
+
+
+class AlarmState(str, enum.Enum):
+    """``clear``: no alarm; ``raised``: the fault is present; ``latched``: the evidence has
+    cleared but the alarm holds until reset (only with ``latch``)."""
+
+    CLEAR = 'clear'
+    RAISED = 'raised'
+    LATCHED = 'latched'
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    """How per-tuple flags become an alarm (see the module docstring)."""
+
+    #: flagged tuples among the last ``raise_n`` that raise the alarm (1 of 1: every flag)
+    raise_k: int = 3
+    #: length of the raise window, in tuples
+    raise_n: int = 5
+    #: consecutive unflagged tuples that clear a raised alarm (hysteresis)
+    clear_n: int = 10
+    #: keep a cleared alarm up until reset
+    latch: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.raise_n <= 1000:
+            raise ConfigError(f'raise_n must be in [1, 1000], got {self.raise_n}')
+        if not 1 <= self.raise_k <= self.raise_n:
+            raise ConfigError(f'raise_k must be in [1, raise_n={self.raise_n}], got '
+                              f'{self.raise_k}')
+        if not 1 <= self.clear_n <= 100000:
+            raise ConfigError(f'clear_n must be in [1, 100000], got {self.clear_n}')
+
+    def as_dict(self) -> dict[str, int | bool]:
+        return {'raise_k': self.raise_k, 'raise_n': self.raise_n, 'clear_n': self.clear_n,
+                'latch': self.latch}
+
+
+@dataclass(frozen=True)
+class AlarmStatus:
+    """Where one modality's alarm stands after a tuple.
+
+    ``onset_ns`` is the stamp of the tuple that raised the current (or last) alarm, 0 when none
+    was ever raised; ``duration_s`` runs from onset to the current tuple while the alarm is up
+    and is the length of the last alarm once it cleared; ``count`` is the number of alarms
+    raised since start or the last reset.
+    """
+
+    state: AlarmState = AlarmState.CLEAR
+    onset_ns: int = 0
+    duration_s: float = 0.0
+    count: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.state is not AlarmState.CLEAR
+
+
+@dataclass
+class ModalityAlarm:
+    """The lifecycle of one modality's alarm (a small state machine; not thread-safe)."""
+
+    config: AlarmConfig = field(default_factory=AlarmConfig)
+
+    def __post_init__(self) -> None:
+        self._recent: collections.deque[bool] = collections.deque(maxlen=self.config.raise_n)
+        self._flagged_in_window = 0
+        self._clean_run = 0
+        self.status = AlarmStatus()
+
+    def update(self, flagged: bool, stamp_ns: int) -> AlarmStatus:
+        """Feed one tuple's verdict; returns the status after it."""
+        flagged = bool(flagged)
+        if len(self._recent) == self._recent.maxlen and self._recent[0]:
+            self._flagged_in_window -= 1
+        self._recent.append(flagged)
+        self._flagged_in_window += flagged
+        self._clean_run = 0 if flagged else self._clean_run + 1
+        s = self.status
+        state, onset, count = s.state, s.onset_ns, s.count
+        if state is AlarmState.CLEAR:
+            if self._flagged_in_window >= self.config.raise_k:
+                state, onset, count = AlarmState.RAISED, int(stamp_ns), count + 1
+        elif state is AlarmState.RAISED and self._clean_run >= self.config.clear_n:
+            state = AlarmState.LATCHED if self.config.latch else AlarmState.CLEAR
+        elif state is AlarmState.LATCHED:
+            if self._flagged_in_window >= self.config.raise_k:
+                state = AlarmState.RAISED  # the same unacknowledged alarm: not a new one
+            elif not self.config.latch:
+                state = AlarmState.CLEAR  # latching was switched off since
+        if state is AlarmState.RAISED or (state is AlarmState.LATCHED and
+                                          s.state is AlarmState.RAISED):
+            duration = max(0.0, (int(stamp_ns) - onset) / 1e9)
+        else:
+            duration = s.duration_s
+        self.status = AlarmStatus(state, onset, duration, count)
+        return self.status
+
+    def reset(self) -> bool:
+        """Forget the evidence and drop the alarm; True when an alarm was up. A fault that
+        persists is raised again after ``raise_k`` flagged tuples."""
+        was = self.status.active
+        self._recent.clear()
+        self._flagged_in_window = 0
+        self._clean_run = 0
+        self.status = AlarmStatus()
+        return was
+
+
+class FaultAlarms:
+    """One :class:`ModalityAlarm` per modality, updated together once per tuple."""
+
+    def __init__(self, config: AlarmConfig | None = None) -> None:
+        self.config = config or AlarmConfig()
+        self._alarms = {m: ModalityAlarm(self.config) for m in MODALITIES}
+
+    def update(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int
+               ) -> dict[Modality, AlarmStatus]:
+        """Feed one tuple: ``flags`` and ``missing`` in ``MODALITIES`` order. A missing
+        modality keeps its status (see the module docstring)."""
+        out = {}
+        for i, m in enumerate(MODALITIES):
+            alarm = self._alarms[m]
+            out[m] = alarm.status if missing[i] else alarm.update(bool(flags[i]), stamp_ns)
+        return out
+
+    def active(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int
+               ) -> np.ndarray:
+        """:meth:`update`, returning only whether each alarm is up, (3,) bool."""
+        status = self.update(flags, missing, stamp_ns)
+        return np.array([status[m].active for m in MODALITIES])
+
+    @property
+    def status(self) -> Mapping[Modality, AlarmStatus]:
+        return {m: a.status for m, a in self._alarms.items()}
+
+    def reset(self, modalities: Iterable[Modality] = MODALITIES) -> list[Modality]:
+        """Drop the alarms of ``modalities``; returns those that were up."""
+        return [m for m in modalities if self._alarms[m].reset()]
+
+    def reconfigure(self, config: AlarmConfig) -> None:
+        """New settings; the history starts afresh but raised alarms stay raised (a settings
+        change is not an acknowledgement)."""
+        old = self.status
+        self.config = config
+        self._alarms = {m: ModalityAlarm(config) for m in MODALITIES}
+        for m, s in old.items():
+            self._alarms[m].status = s
+
+
+def alarm_series(flags: np.ndarray, missing: np.ndarray, stamps_ns: np.ndarray,
+                 config: AlarmConfig) -> np.ndarray:
+    """(N, 3) bool: whether each modality's alarm is up after each of N tuples in order
+    (what the live node would have shown for these per-tuple flags)."""
+    f = np.asarray(flags, bool)
+    miss = np.asarray(missing, bool)
+    alarms = FaultAlarms(config)
+    return np.array([alarms.active(f[i], miss[i], int(s)) for i, s in enumerate(stamps_ns)],
+                    bool).reshape(len(f), len(MODALITIES))

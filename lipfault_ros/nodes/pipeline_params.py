@@ -1,0 +1,133 @@
+"""Every parameter of the pipeline node, declared once (``config/pipeline.yaml`` mirrors it).
+
+The ``alarm_*`` and ``threshold_offset_*`` settings apply live (``ros2 param set``); every
+other one is read on configure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.errors import LipfaultError
+from lipfault_ros.ros.params import check, param, parameter_names
+from lipfault_ros.ros.qos import QOS_NAMES
+from lipfault_ros.sync import Headerless, SyncConfig
+from lipfault_ros.tuples import Modality
+
+__all__ = ['LIVE_PREFIXES', 'PipelineParams', 'apply_changes']
+
+#: parameters whose name starts with one of these apply while the node is active
+LIVE_PREFIXES = ('alarm_', 'threshold_offset_')
+
+
+@dataclass(frozen=True)
+class PipelineParams:
+    """Every parameter of the pipeline node (``config/pipeline.yaml`` mirrors this)."""
+
+    model: str = param('', 'path of the model artifact directory written by lipfault train')
+    device: str = param('auto', 'where the model runs; auto picks cuda when available',
+                        choices=('auto', 'cpu', 'cuda'))
+    half: bool = param(False, 'run the model in float16 (CUDA only; ignored on CPU)')
+    autostart: bool = param(True, 'configure and activate at start-up, without a lifecycle '
+                                  'manager')
+    num_threads: int = param(1, 'torch CPU threads for inference (0: torch default; more '
+                                'threads than free cores slows small models down)',
+                             low=0, high=256)
+    warmup: int = param(3, 'inferences on a blank tuple during activation, before subscribing',
+                        low=0, high=100)
+    camera_topic: str = param('camera/image_raw', 'input sensor_msgs/Image topic')
+    wrench_topic: str = param('wrench', 'input geometry_msgs/WrenchStamped topic')
+    joints_topic: str = param('joint_states', 'input sensor_msgs/JointState topic')
+    input_qos: str = param('sensor_data', 'QoS of the input subscriptions', choices=QOS_NAMES)
+    input_depth: int = param(50, 'history depth of each input subscription', low=1, high=10000)
+    output_qos: str = param('reliable', 'QoS of the corrected outputs and fault status',
+                            choices=QOS_NAMES)
+    sync_backend: str = param('auto', 'synchroniser: builtin (reset on time jumps, ordered '
+                                      'output, counters), message_filters (when installed), or '
+                                      'auto (= builtin)',
+                              choices=('auto', 'builtin', 'message_filters'))
+    slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
+                              'nearest wrench/joint message', low=0.0, high=1.0)
+    queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
+                                   'rates', low=0.01, high=10.0)
+    camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
+    wrench_rate: float = param(500.0, 'nominal wrench rate (Hz)', low=0.1, high=100000.0)
+    joints_rate: float = param(250.0, 'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
+    settle: float = param(0.0, 'extra wait (s) past a frame stamp for out-of-order messages',
+                          low=0.0, high=1.0)
+    silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
+                                        'marked missing', low=1.0, high=100000.0)
+    silent_min: float = param(0.3, 'but never before this many seconds (executor hiccups are '
+                                   'not a dead sensor)', low=0.0, high=3600.0)
+    jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
+                                  'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
+    headerless: str = param('drop', 'messages with a zero stamp: drop (counted), arrival '
+                                    '(stamp with arrival time) or refuse',
+                            choices=tuple(h.value for h in Headerless))
+    watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
+    diagnostics_period: float = param(1.0, '/diagnostics summary period (s)', low=0.05,
+                                      high=60.0)
+    no_tuple_timeout: float = param(2.0, 'no tuple for this long (s) while active is an ERROR',
+                                    low=0.1, high=3600.0)
+    hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
+    alarm_raise_k: int = param(AlarmConfig.raise_k, 'a fault alarm is raised when this many of '
+                               'the last alarm_raise_n tuples are over threshold (live)',
+                               low=1, high=1000)
+    alarm_raise_n: int = param(AlarmConfig.raise_n, 'length of the raise window in tuples '
+                               '(live)', low=1, high=1000)
+    alarm_clear_n: int = param(AlarmConfig.clear_n, 'consecutive tuples under threshold that '
+                               'clear a raised alarm (live)', low=1, high=100000)
+    alarm_latch: bool = param(AlarmConfig.latch, 'keep a cleared alarm up until the '
+                              '~/reset_faults service is called (live)')
+    threshold_offset_camera: float = param(0.0, 'added to the stored camera threshold (logit '
+                                           'units; > 0: fewer alarms; live)', low=-100.0,
+                                           high=100.0)
+    threshold_offset_wrench: float = param(0.0, 'added to the stored wrench threshold (live)',
+                                           low=-100.0, high=100.0)
+    threshold_offset_joints: float = param(0.0, 'added to the stored joints threshold (live)',
+                                           low=-100.0, high=100.0)
+
+    def alarm_config(self) -> AlarmConfig:
+        return AlarmConfig(raise_k=self.alarm_raise_k, raise_n=self.alarm_raise_n,
+                           clear_n=self.alarm_clear_n, latch=self.alarm_latch)
+
+    @property
+    def threshold_offsets(self) -> tuple[float, float, float]:
+        return (self.threshold_offset_camera, self.threshold_offset_wrench,
+                self.threshold_offset_joints)
+
+    def sync_config(self, wrench_window: int, joints_window: int) -> SyncConfig:
+        return SyncConfig(camera_rate=self.camera_rate, wrench_rate=self.wrench_rate,
+                          joints_rate=self.joints_rate, slop=self.slop,
+                          queue_span=self.queue_span, wrench_window=wrench_window,
+                          joints_window=joints_window, silent_periods=self.silent_periods,
+                          silent_min=self.silent_min,
+                          settle=self.settle, jump_back=self.jump_back,
+                          headerless=Headerless(self.headerless))
+
+    def topic(self, modality: Modality) -> str:
+        return {Modality.CAMERA: self.camera_topic, Modality.WRENCH: self.wrench_topic,
+                Modality.JOINTS: self.joints_topic}[modality]
+
+
+def apply_changes(current: PipelineParams, changes: Mapping[str, Any], *, active: bool
+                  ) -> PipelineParams:
+    """``current`` with ``changes`` (parameter name -> value) applied, each validated against
+    its declared range or choices. A change to a setting that is only read on configure is
+    refused while the node is active (LipfaultError with the reason); names this node does not
+    declare (``use_sim_time``) are left to rclpy."""
+    names = set(parameter_names(PipelineParams))
+    values = {}
+    for name, value in changes.items():
+        if name not in names:
+            continue
+        values[name] = check(PipelineParams, name, value)
+        if active and not name.startswith(LIVE_PREFIXES):
+            raise LipfaultError(f'{name} cannot change while active: deactivate, cleanup and '
+                                f'configure again (ros2 lifecycle set)')
+    new = dataclasses.replace(current, **values)
+    new.alarm_config()  # raise_k <= raise_n and friends
+    return new
