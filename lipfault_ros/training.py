@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lipfault_ros.artifact import save_artifact
+from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.errors import ConfigError, InputError, LipfaultError
 from lipfault_ros.inference import resolve_device
 from lipfault_ros.model.config import ModelConfig
@@ -437,29 +438,6 @@ def _load_checkpoint(path: Path) -> dict[str, Any]:
         raise LipfaultError(f'checkpoint {path} cannot be loaded: {exc}') from exc
 
 
-def _threshold(clean: np.ndarray, rate: float, confidence: float = 0.9) -> float:
-    """A score threshold whose false-alarm rate on clean data stays at or below ``rate`` with
-    probability ``confidence``, from the clean validation scores ``clean``.
-
-    The plain (1 - rate) quantile of a few hundred scores is the second or third largest of
-    them and lands below the true quantile about half the time, so a deployed model would
-    false-alarm more often than asked. Instead take the order statistic that is exceeded by
-    at most k clean scores, with k the largest count a rate-``rate`` detector would stay
-    under with probability ``1 - confidence`` (binomial tail): the largest score when the
-    set is too small for any k.
-    """
-    from scipy.stats import binom
-
-    n = len(clean)
-    if n == 0:
-        return float('inf')
-    k = int(binom.ppf(1.0 - confidence, n, rate))  # exceedances allowed
-    if binom.cdf(k, n, rate) > 1.0 - confidence:
-        k -= 1
-    k = max(0, min(k, n - 1))
-    return float(np.sort(clean)[n - 1 - k])
-
-
 @torch.no_grad()
 def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[int, tuple[str, ...]]
               ) -> dict[str, Any]:
@@ -512,11 +490,13 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
     net.thresholds.copy_(saved)
     clean = np.concatenate(clean_scores)
     pres = np.concatenate(present_all)
+    stamps = np.asarray(data.arrays.stamps_ns, np.int64)[:len(clean)]
+    rule = CalibrationRule(cfg.false_alarm_rate)
     thresholds, aurocs, recon, ratio = {}, {}, {}, {}
     for i, m in enumerate(MODALITIES):
         neg = clean[pres[:, i], i]
         pos = np.concatenate(fault_scores[i])
-        thresholds[m.value] = _threshold(neg, cfg.false_alarm_rate)
+        thresholds[m.value] = calibrate(neg, stamps[pres[:, i]], rule)
         if len(neg) and len(pos):
             y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
             aurocs[m.value] = float(roc_auc_score(y, np.r_[neg, pos]))
@@ -525,7 +505,7 @@ def _evaluate(net: LipfaultNet, data: _Data, cfg: TrainConfig, table: Mapping[in
         recon[m.value] = float(recon_err[i] / max(1.0, recon_n[i]))
         ratio[m.value] = float(corr_err[i] / max(1e-12, corrupt_err[i]))
     return {'thresholds': thresholds, 'auroc': aurocs, 'recon_error': recon,
-            'correction_ratio': ratio}
+            'correction_ratio': ratio, 'calibration': rule.recipe()}
 
 
 @torch.no_grad()
