@@ -42,10 +42,11 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
-#: detection head; a version 1 network cannot be rebuilt from its weights, so it is retrained.
-MIN_FORMAT_VERSION = 2
+#: detection head, version 3 the cross-modal residual features and their scales; an older
+#: network cannot be rebuilt from its weights, so it is retrained.
+MIN_FORMAT_VERSION = 3
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
 

@@ -528,18 +528,21 @@ def _calibrate_error_scale(net: LipfaultNet, data: _Data, cfg: TrainConfig,
     rows = np.unique(np.linspace(0, data.n - 1, min(data.n, max_rows)).astype(np.int64))
     errs: list[list[torch.Tensor]] = [[], []]
     changes: list[list[torch.Tensor]] = [[], []]
+    crosses: list[list[torch.Tensor]] = [[], []]
     for b0 in range(0, len(rows), cfg.eval_batch_size):
         inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
-        _, z = net.encode(*inputs, present)
+        latents, z = net.encode(*inputs, present)
         recon = net.decode(z)
+        cross = net.cross_reconstruction(latents, present)
         for k, i in enumerate((1, 2)):
             keep = present[:, i] > 0.5
             x = net.squash(inputs[i])[keep]
             errs[k].append((recon[i][keep] - x).pow(2).mean(2).cpu())
             changes[k].append((x[..., 1:] - x[..., :-1]).pow(2).mean(2).cpu())
+            crosses[k].append((cross[i][keep] - x).pow(2).mean(2).cpu())
     scales = []
     for k, size in enumerate((6, net.cfg.joints_channels)):
-        for acc, robust in ((errs[k], False), (changes[k], True)):
+        for acc, robust in ((errs[k], False), (changes[k], True), (crosses[k], False)):
             if not acc or sum(len(a) for a in acc) == 0:
                 scales.append(torch.ones(size))
                 continue
@@ -551,8 +554,8 @@ def _calibrate_error_scale(net: LipfaultNet, data: _Data, cfg: TrainConfig,
             else:
                 per = rows_k.mean(dim=0).clamp_min(max(1e-6, 0.01 * float(rows_k.mean())))
             scales.append(per.float())
-    net.set_error_scale(scales[0], scales[2], scales[1], scales[3])
-    log.debug('error scales: wrench %s joints %s', scales[0].tolist(), scales[2].tolist())
+    net.set_error_scale(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5])
+    log.debug('error scales: wrench %s joints %s', scales[0].tolist(), scales[3].tolist())
 
 
 def _clip(net: LipfaultNet, cfg: TrainConfig) -> None:

@@ -336,7 +336,7 @@ def analyze(model: LipfaultNet, *, inputs: tuple[torch.Tensor, ...] | None = Non
         latents, z = model.encode(cam, wr, jo, present)
         recon = model.decode(z)
         errors = model.error_features((cam, model.squash(wr), model.squash(jo)), recon,
-                                      present)
+                                      present, model.cross_reconstruction(latents, present))
         feats = model.detector.features(latents, z, errors, present)
     patch = max(2, cfg.image_size // 16)
     span = max(2, cfg.wrench_window // 8)

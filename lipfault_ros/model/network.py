@@ -42,8 +42,9 @@ __all__ = [
 ]
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
-#: local max of the standardised reconstruction error; flatness of the input).
-N_ERROR_FEATURES = 4
+#: local max of the standardised reconstruction error; flatness of the input; mean and largest
+#: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``).
+N_ERROR_FEATURES = 6
 
 
 class CameraEncoder(nn.Module):
@@ -262,6 +263,9 @@ class LipfaultNet(nn.Module):
         # inputs (a low percentile; 0: the channel is flat on some clean windows)
         self.register_buffer('diff_scale_wrench', torch.ones(6))
         self.register_buffer('diff_scale_joints', torch.ones(cfg.joints_channels))
+        # per-channel clean residual scales of the cross-modal estimates (set after stage 1)
+        self.register_buffer('cross_scale_wrench', torch.ones(6))
+        self.register_buffer('cross_scale_joints', torch.ones(cfg.joints_channels))
         if cfg.modulation:
             it = cfg.power_iterations
             for enc in self.encoders.values():
@@ -321,15 +325,20 @@ class LipfaultNet(nn.Module):
 
     def set_error_scale(self, wrench: torch.Tensor, joints: torch.Tensor,
                         diff_wrench: torch.Tensor | None = None,
-                        diff_joints: torch.Tensor | None = None) -> None:
+                        diff_joints: torch.Tensor | None = None,
+                        cross_wrench: torch.Tensor | None = None,
+                        cross_joints: torch.Tensor | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
-        sample-to-sample changes of the inputs; see :meth:`error_features`."""
+        sample-to-sample changes of the inputs and the clean residual scales of the cross-modal
+        estimates; see :meth:`error_features`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
-        if diff_wrench is not None:
-            pairs.append((self.diff_scale_wrench, diff_wrench))
-        if diff_joints is not None:
-            pairs.append((self.diff_scale_joints, diff_joints))
+        for buf, value in ((self.diff_scale_wrench, diff_wrench),
+                           (self.diff_scale_joints, diff_joints),
+                           (self.cross_scale_wrench, cross_wrench),
+                           (self.cross_scale_joints, cross_joints)):
+            if value is not None:
+                pairs.append((buf, value))
         with torch.no_grad():
             for buf, value in pairs:
                 value = torch.as_tensor(value, dtype=buf.dtype, device=buf.device).reshape(
@@ -338,8 +347,24 @@ class LipfaultNet(nn.Module):
                     raise InputError('error scales must be finite and non-negative')
                 buf.copy_(value)
 
+    def cross_reconstruction(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor
+                             ) -> tuple[torch.Tensor | None, ...]:
+        """Each signal modality estimated from the *other* modalities only (leave-one-out
+        fusion; stage 1's modality dropout trains the decoders for exactly this): (None,
+        wrench (B,6,T_w), joints (B,C,T_j)). A scaled, flipped, offset or swapped signal is
+        reconstructed well from its own latent, but it disagrees with what the camera and the
+        other sensor imply. The camera is left out (its faults show in its own residual, and
+        its decoder is the costly one)."""
+        out: list[torch.Tensor | None] = [None]
+        for i, name in ((1, 'wrench'), (2, 'joints')):
+            keep = present.clone()
+            keep[:, i] = 0.0
+            out.append(self.decoders[name](self.fusion(latents, keep)))
+        return tuple(out)
+
     def error_features(self, inputs: tuple[torch.Tensor, ...], recon: tuple[torch.Tensor, ...],
-                       present: torch.Tensor) -> torch.Tensor:
+                       present: torch.Tensor,
+                       cross: tuple[torch.Tensor | None, ...] | None = None) -> torch.Tensor:
         """Log reconstruction errors per modality: (B, 3 * N_ERROR_FEATURES).
 
         Signal residuals are first divided per channel by the clean residual scale
@@ -355,8 +380,15 @@ class LipfaultNet(nn.Module):
         clean windows show (``diff_scale_*``, a low percentile; 0 marks a channel that is flat
         on some clean windows, e.g. a joint position at rest, and is left out), averaged over
         channels. ~0 on clean data, it grows with the share of channels that went flat. 0 for
-        the camera: one frame has no time axis. Missing modalities get 0.
+        the camera: one frame has no time axis. Two more features compare the signal with its
+        cross-modal estimate (``cross``, :meth:`cross_reconstruction`), standardised per channel
+        by ``cross_scale_*``: the mean and the largest channel mean (0 for the camera, for a
+        modality with no other modality present, and when ``cross`` is None). Missing
+        modalities get 0.
         """
+        crosses = cross if cross is not None else (None, None, None)
+        cross_scales = (None, self.cross_scale_wrench, self.cross_scale_joints)
+        others = present.sum(dim=1, keepdim=True) - present  # (B,3) other modalities present
         scales = (None, self.error_scale_wrench, self.error_scale_joints)
         diffs = (None, self.diff_scale_wrench, self.diff_scale_joints)
         feats = []
@@ -382,6 +414,14 @@ class LipfaultNet(nn.Module):
             p = present[:, i]
             feats += [torch.log(mean + 1e-6) * p, torch.log(channel + 1e-6) * p,
                       torch.log(local + 1e-6) * p, quiet * p]
+            if crosses[i] is not None:
+                cerr = (x - crosses[i]).pow(2) / cross_scales[i].view(1, -1, 1)
+                per_channel = cerr.mean(2)
+                use = p * (others[:, i] > 0.5).to(p.dtype)
+                feats += [torch.log(per_channel.mean(1) + 1e-6) * use,
+                          torch.log(per_channel.amax(1) + 1e-6) * use]
+            else:
+                feats += [torch.zeros_like(mean), torch.zeros_like(mean)]
         return torch.stack(feats, dim=1)
 
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],
@@ -390,7 +430,8 @@ class LipfaultNet(nn.Module):
         """Embedding (B,E) and per-modality fault logits (B,3); residuals are taken against the
         soft-clipped signal inputs, the targets the decoders learn."""
         inputs = (inputs[0], self.squash(inputs[1]), self.squash(inputs[2]))
-        errors = self.error_features(inputs, recon, present)
+        errors = self.error_features(inputs, recon, present,
+                                     self.cross_reconstruction(latents, present))
         return self.detector(self.detector.features(latents, z, errors, present))
 
     def correct(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor,
