@@ -1,0 +1,107 @@
+"""The quality run's figures from hand-made reports: families cover the library, attribution,
+leave-family-out AUROC, false-alarm events per hour, verdicts, the table and the plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lipfault_ros.bench.quality import QualityConfig
+from lipfault_ros.bench.quality_report import (FAMILIES, attribution, detector_rows,
+                                               events_per_hour, family_auroc, format_quality,
+                                               plot, verdicts)
+from lipfault_ros.errors import ConfigError
+from lipfault_ros.faults import FAULTS
+
+
+def test_every_fault_of_the_library_is_in_exactly_one_family():
+    kinds = [f'{m.value}:{k}' for m, ks in FAULTS.items() for k in ks]
+    members = [k for fam in FAMILIES.values() for k in fam]
+    assert sorted(members) == sorted(kinds)
+
+
+def test_training_and_held_out_episodes_never_share_a_seed():
+    cfg = QualityConfig(train_episodes=4, heldout_episodes=3)
+    assert not set(cfg.train_seeds()) & set(cfg.heldout_seeds())
+    full = QualityConfig.full()
+    assert not set(full.train_seeds()) & set(full.heldout_seeds())
+    with pytest.raises(ConfigError):
+        QualityConfig(families=('nonsense',))
+    with pytest.raises(ConfigError):
+        QualityConfig(train_episodes=1)
+
+
+def _report(n: int = 600) -> dict:
+    """30 Hz tuples; a wrench 'stuck' fault on 100..199 and a camera 'blur' on 300..399, the
+    model flags the wrench fault (and, once, the joints) and its scores separate them."""
+    stamps = (np.arange(n) * 33_333_333).astype(np.int64)
+    labels = {m: np.zeros(n, bool) for m in ('camera', 'wrench', 'joints')}
+    kinds = {m: [''] * n for m in labels}
+    labels['wrench'][100:200] = True
+    labels['camera'][300:400] = True
+    for i in range(100, 200):
+        kinds['wrench'][i] = 'stuck'
+    for i in range(300, 400):
+        kinds['camera'][i] = 'blur'
+    rng = np.random.default_rng(0)
+    scores = {m: rng.normal(size=n) + 5.0 * labels[m] for m in labels}
+    flags = {m: labels[m].copy() for m in labels}
+    flags['joints'][150:160] = True  # blamed together with the wrench on 10 of 100 tuples
+    flags['joints'][500:510] = True  # one clean false-alarm event
+    return {'series': {'stamps_ns': stamps.tolist(),
+                       'labels': {m: v.tolist() for m, v in labels.items()},
+                       'flags': {m: v.tolist() for m, v in flags.items()},
+                       'scores': {m: v.tolist() for m, v in scores.items()},
+                       'settling': {m: [False] * n for m in labels},
+                       'kinds': kinds},
+            'camera': {'auroc': 0.9}, 'wrench': {'auroc': 0.8}, 'joints': {'auroc': 0.7},
+            'overall': {'auroc': 0.85},
+            'effective': {m: {'auroc': a, 'false_alarms_per_1000': 1.0,
+                              'detection_latency_tuples_p95': 2.0}
+                          for m, a in (('camera', 0.99), ('wrench', 0.98), ('joints', 0.5),
+                                       ('overall', 0.9))},
+            'baselines': {'pca': {'effective': {'overall': {'auroc': 0.8}}}}}
+
+
+def test_attribution_counts_tuples_where_only_the_faulty_modality_is_flagged():
+    # 200 faulty tuples with an alarm; on 10 the joints were blamed too
+    assert attribution(_report()) == pytest.approx(190 / 200)
+
+
+def test_family_auroc_scores_only_that_familys_tuples_against_clean_ones():
+    got = family_auroc(_report(), 'stale')
+    assert got['wrench'] == pytest.approx(1.0, abs=0.01)
+    assert got['joints'] is None and got['camera'] is None  # no tuple of the family there
+    assert 'camera' in family_auroc(_report(), 'lens')
+
+
+def test_events_per_hour_counts_rising_edges_of_the_alarm():
+    per = events_per_hour(_report())
+    hours = 599 * 33_333_333 / 3.6e12
+    assert per['joints'] == pytest.approx(2 / hours)
+    assert per['wrench'] == pytest.approx(1 / hours)
+
+
+def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
+    rows = detector_rows([_report(), _report()])
+    assert rows['model']['camera']['auroc'] == pytest.approx(0.99)
+    assert rows['pca']['overall']['auroc'] == pytest.approx(0.8)
+    result = {'detectors': rows, 'events_per_hour': events_per_hour(_report()),
+              'attribution': attribution(_report()),
+              'leave_family_out': {'stale': {'wrench': {'unseen': 0.7, 'trained_on': 0.9}}},
+              'correction': {'wrench': {'raw_faulty': 10.0, 'model': 1.0,
+                                        'hold_last_value_detected': 2.0,
+                                        'hold_last_value': 1.5, 'median_filter': 8.0,
+                                        'clean_tuples_model_vs_raw': 0.0}},
+              'timing': {'total_s': 12.0}}
+    result['verdicts'] = verdicts(result)
+    by = {v['target']: v for v in result['verdicts']}
+    assert by['AUROC camera (kinds trained on)']['met'] is True
+    assert by['AUROC joints (kinds trained on)']['met'] is False
+    assert by['AUROC wrench, stale left out']['met'] is False
+    assert by['overall AUROC margin over the best baseline']['value'] == pytest.approx(0.1)
+    assert by['correction wrench: raw / model error']['value'] == pytest.approx(10.0)
+    text = format_quality(result)
+    assert '| model |' in text and '| pca |' in text and '**no**' in text
+    plot(result, tmp_path / 'q.png')
+    assert (tmp_path / 'q.png').stat().st_size > 1000
