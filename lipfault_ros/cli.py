@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'eval': ('lipfault_ros.evaluation.cli', 'score a model artifact on a bag, offline'),
     'replay': ('lipfault_ros.nodes.replay', 'play a bag into the running pipeline and score it'),
     'bench': ('lipfault_ros.bench.cli', 'measure latency, throughput and memory'),
+    'quality': ('lipfault_ros.bench.quality', 'detection quality on held-out episodes: train, '
+                'inject, score, leave-family-out'),
     'analyze': ('lipfault_ros.model.analysis', 'Lipschitz/Jacobian sensitivity of an artifact'),
     'faults': ('lipfault_ros.faults', 'list the fault library'),
 }
