@@ -71,8 +71,22 @@ class SimNodeParams:
     image_height: int = param(128, 'camera image height (pixels)', low=8, high=1024)
     visual_meshes: str = param('collision', 'Panda meshes the camera renders: light collision '
                                'meshes (fast) or detailed visual meshes', choices=VISUAL_MESHES)
-    wrench_source: str = param('contact', 'force/torque model: contact forces on the hand, or '
-                               "pybullet's joint sensor", choices=WRENCH_SOURCES)
+    wrench_source: str = param('ft_sensor', 'force/torque model: a real wrist sensor (tool '
+                               'weight, contact, offset, noise), the ideal tared contact forces, '
+                               "or pybullet's joint sensor", choices=WRENCH_SOURCES)
+    tool_mass_kg: float = param(0.73, 'ft_sensor: tool mass on the sensor (kg)', low=0.0,
+                                high=20.0)
+    tool_com_offset_m: float = param(0.03, "ft_sensor: tool's centre of mass along the tool "
+                                     'axis (m)', low=-0.5, high=0.5)
+    force_bias_n: float = param(0.5, 'ft_sensor: per-episode force offset, standard deviation '
+                                'per axis (N)', low=0.0, high=100.0)
+    torque_bias_nm: float = param(0.02, 'ft_sensor: per-episode torque offset (Nm)', low=0.0,
+                                  high=10.0)
+    force_drift_n_per_min: float = param(0.0, 'ft_sensor: thermal drift rate of the force '
+                                         'offset, standard deviation (N/min)', low=0.0,
+                                         high=100.0)
+    torque_drift_nm_per_min: float = param(0.0, 'ft_sensor: thermal drift rate of the torque '
+                                           'offset (Nm/min)', low=0.0, high=10.0)
     camera_offset_s: float = param(0.004, 'camera clock offset: stamp minus true time (s)',
                                    low=-1.0, high=1.0)
     wrench_offset_s: float = param(-0.001, 'force/torque clock offset (s)', low=-1.0, high=1.0)
@@ -84,7 +98,7 @@ class SimNodeParams:
     image_noise: float = param(2.0, 'camera pixel noise, standard deviation (grey levels)',
                                low=0.0, high=100.0)
     force_noise_n: float = param(0.05, 'force noise, standard deviation (N)', low=0.0, high=100.0)
-    torque_noise_nm: float = param(0.005, 'torque noise, standard deviation (Nm)', low=0.0,
+    torque_noise_nm: float = param(0.002, 'torque noise, standard deviation (Nm)', low=0.0,
                                    high=10.0)
     position_noise_rad: float = param(1e-4, 'joint position noise (rad)', low=0.0, high=1.0)
     velocity_noise_rad_s: float = param(1e-3, 'joint velocity noise (rad/s)', low=0.0, high=10.0)
@@ -110,7 +124,9 @@ class SimNodeParams:
         """The simulation part of the parameters."""
         names = ('camera_rate_hz', 'wrench_rate_hz', 'joints_rate_hz', 'physics_rate_hz',
                  'control_rate_hz', 'image_width', 'image_height', 'visual_meshes',
-                 'wrench_source', 'camera_offset_s', 'wrench_offset_s', 'joints_offset_s',
+                 'wrench_source', 'tool_mass_kg', 'tool_com_offset_m', 'force_bias_n',
+                 'torque_bias_nm', 'force_drift_n_per_min', 'torque_drift_nm_per_min',
+                 'camera_offset_s', 'wrench_offset_s', 'joints_offset_s',
                  'camera_jitter_s', 'wrench_jitter_s', 'joints_jitter_s', 'image_noise',
                  'force_noise_n', 'torque_noise_nm', 'position_noise_rad',
                  'velocity_noise_rad_s', 'effort_noise_nm', 'seed', 'camera_frame_id',

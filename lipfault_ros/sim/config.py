@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.faults import FaultSpec
+from lipfault_ros.sim.ft_sensor import FTSensorConfig
 
 __all__ = ['IMAGE_SIZE_RANGE', 'SimConfig', 'VISUAL_MESHES', 'WRENCH_SOURCES']
 
@@ -26,7 +27,7 @@ IMAGE_SIZE_RANGE: tuple[int, int] = (8, 1024)
 VISUAL_MESHES: tuple[str, ...] = ('collision', 'visual')
 
 #: Where the wrist wrench comes from (see ``SimConfig.wrench_source``).
-WRENCH_SOURCES: tuple[str, ...] = ('contact', 'joint_sensor')
+WRENCH_SOURCES: tuple[str, ...] = ('ft_sensor', 'contact', 'joint_sensor')
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,27 @@ class SimConfig:
     image_width: int = 128
     image_height: int = 128
     visual_meshes: str = 'collision'
-    #: how the wrist force/torque is measured: 'contact' sums the contact forces on the hand and
-    #: fingers (an ideal tared sensor); 'joint_sensor' reads pybullet's joint force/torque sensor
-    #: on panda_hand_joint minus the tool weight, which also shows velocity-dependent solver
-    #: artefacts of tens of newtons while the arm moves
-    wrench_source: str = 'contact'
+    #: how the wrist force/torque is measured: 'ft_sensor' reads like a real wrist sensor (the
+    #: tool weight turning with the hand, plus contact forces, a per-episode offset and noise;
+    #: never zero, so sign and gain faults show in free space too); 'contact' sums only the
+    #: contact forces on the hand and fingers (an ideal tared sensor, zero in free space);
+    #: 'joint_sensor' reads pybullet's joint force/torque sensor on panda_hand_joint minus the
+    #: tool weight, which also shows velocity-dependent solver artefacts of tens of newtons
+    #: while the arm moves
+    wrench_source: str = 'ft_sensor'
+    # the 'ft_sensor' model (see sim/ft_sensor.py)
+    #: tool mass on the sensor (kg): the Franka Hand weighs 0.73 kg
+    tool_mass_kg: float = 0.73
+    #: the tool's centre of mass along the tool (hand z) axis from the sensor origin (m); it
+    #: makes a tilted tool load the sensor with a torque
+    tool_com_offset_m: float = 0.03
+    #: spread (standard deviation per axis) of the offset drawn once per episode from the seed:
+    #: a real sensor's zero point differs after every power-up or re-bias
+    force_bias_n: float = 0.5          # N
+    torque_bias_nm: float = 0.02       # Nm
+    #: spread of the per-episode linear drift rate of that offset (thermal drift; 0: none)
+    force_drift_n_per_min: float = 0.0      # N per minute
+    torque_drift_nm_per_min: float = 0.0    # Nm per minute
     # per-stream clock offset (s): header stamp minus the true sample time
     camera_offset_s: float = 0.004
     wrench_offset_s: float = -0.001
@@ -58,10 +75,10 @@ class SimConfig:
     camera_jitter_s: float = 0.001
     wrench_jitter_s: float = 0.0001
     joints_jitter_s: float = 0.0002
-    # sensor noise (standard deviations)
+    # sensor noise (standard deviations); the wrench noise is per sample (a 500 Hz F/T sensor)
     image_noise: float = 2.0           # grey levels (0-255)
     force_noise_n: float = 0.05        # N
-    torque_noise_nm: float = 0.005     # Nm
+    torque_noise_nm: float = 0.002     # Nm
     position_noise_rad: float = 1e-4   # rad (m for the fingers)
     velocity_noise_rad_s: float = 1e-3  # rad/s
     effort_noise_nm: float = 0.02      # Nm (N for the fingers)
@@ -109,9 +126,14 @@ class SimConfig:
             if jitter < 0:
                 raise ConfigError(f'{stream}_jitter_s must be >= 0, got {jitter}')
         for name in ('image_noise', 'force_noise_n', 'torque_noise_nm', 'position_noise_rad',
-                     'velocity_noise_rad_s', 'effort_noise_nm'):
-            if self._number(name) < 0:
-                raise ConfigError(f'{name} must be >= 0, got {getattr(self, name)}')
+                     'velocity_noise_rad_s', 'effort_noise_nm', 'tool_mass_kg', 'force_bias_n',
+                     'torque_bias_nm', 'force_drift_n_per_min', 'torque_drift_nm_per_min'):
+            value = self._number(name)
+            if value < 0 or math.isinf(value):
+                raise ConfigError(f'{name} must be >= 0 and finite, got {value}')
+        if abs(self._number('tool_com_offset_m')) > 0.5:
+            raise ConfigError(f'tool_com_offset_m must be within +-0.5 m, got '
+                              f'{self.tool_com_offset_m}')
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f'seed must be a non-negative integer, got {self.seed!r}')
         faults = tuple(self.faults)
@@ -132,6 +154,15 @@ class SimConfig:
             raise ConfigError(f'{name} is NaN')
         object.__setattr__(self, name, number)
         return number
+
+    def ft_sensor_config(self) -> FTSensorConfig:
+        """The wrist sensor model's parameters (``wrench_source='ft_sensor'``)."""
+        return FTSensorConfig(
+            tool_mass_kg=self.tool_mass_kg, tool_com_m=(0.0, 0.0, self.tool_com_offset_m),
+            force_bias_n=self.force_bias_n, torque_bias_nm=self.torque_bias_nm,
+            force_noise_n=self.force_noise_n, torque_noise_nm=self.torque_noise_nm,
+            force_drift_n_per_min=self.force_drift_n_per_min,
+            torque_drift_nm_per_min=self.torque_drift_nm_per_min)
 
     def rate(self, stream: str) -> float:
         """Rate (Hz) of ``'camera'``, ``'wrench'`` or ``'joints'``."""

@@ -1,15 +1,19 @@
-"""The simulated robot: a pybullet Franka Panda on a table that reaches, presses, slides and
-pushes objects, seen by a fixed camera and felt by a wrist force/torque sensor.
+"""The simulated robot: a pybullet Franka Panda on a table that reaches, presses, wipes,
+inserts and pushes, seen by a camera and felt by a wrist force/torque sensor.
 
 pybullet runs headless (DIRECT mode, TinyRenderer), so no display or GL is needed. The arm
-repeats a task with random variation (free reaches, presses and slides on the table, pushes of a
-cube), so the force/torque stream shows real contact events and the camera sees motion.
+repeats a randomised task (:mod:`lipfault_ros.sim.task`) that is in contact with the table or the
+cube about 40 % of the time, so the force/torque stream shows real contact events and the camera
+sees motion. Cube and clutter placement, lighting and the camera pose vary per seed
+(:mod:`lipfault_ros.sim.scene`).
 
-The wrist wrench is, by default, the sum of the contact forces on the hand and fingers expressed
-in the hand frame: what a tared force/torque sensor reads. pybullet's joint force/torque sensor
-(enabled on ``panda_hand_joint``, ``SimConfig.wrench_source='joint_sensor'``) is available too,
-but while the arm moves it reports velocity-proportional solver forces of tens of newtons (about
-85 N per m/s, measured) that no real sensor shows.
+The wrist wrench (``SimConfig.wrench_source``) is by default that of a real wrist sensor
+(``'ft_sensor'``, :mod:`lipfault_ros.sim.ft_sensor`): the tool's weight turning with the hand,
+plus the contact forces, a per-episode offset and noise. ``'contact'`` is the ideal tared sensor:
+only the sum of the contact forces on the hand and fingers in the hand frame, zero in free space.
+pybullet's joint force/torque sensor on ``panda_hand_joint`` (``'joint_sensor'``) is available
+too, but while the arm moves it reports velocity-proportional solver forces of tens of newtons
+(about 85 N per m/s, measured) that no real sensor shows.
 
 Streams are sampled at their own rates from one physics clock, stamped with per-stream clock
 offsets and jitter, and pass through the fault library's
@@ -27,15 +31,17 @@ import logging
 import math
 import re
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
 from lipfault_ros.errors import SimError
 from lipfault_ros.faults import FaultSpec, StreamFault
 from lipfault_ros.sim.config import SimConfig
+from lipfault_ros.sim.ft_sensor import FTSensorModel, cross3
+from lipfault_ros.sim.scene import CLUTTER, SceneVariation
+from lipfault_ros.sim.task import TABLE_TOP_Z, WORKSPACE, Task, TaskStyle
 from lipfault_ros.truth import FaultInterval
 from lipfault_ros.tuples import ImageSample, JointSample, Modality, Sample, WrenchSample
 
@@ -47,18 +53,11 @@ ARM_JOINTS: tuple[str, ...] = tuple(f'panda_joint{i}' for i in range(1, 8))
 FINGER_JOINTS: tuple[str, ...] = ('panda_finger_joint1', 'panda_finger_joint2')
 #: Names of the joint_states message, in order.
 JOINT_NAMES: tuple[str, ...] = ARM_JOINTS + FINGER_JOINTS
-#: Height of the table surface in the world frame (m); the arm's base stands on it.
-TABLE_TOP_Z = 0.0
 
 _HOME = (0.0, -0.3, 0.0, -2.2, 0.0, 2.0, 0.785, 0.04, 0.04)
 _FT_JOINT = 'panda_hand_joint'   # fixed joint between the flange and the hand: the wrist sensor
 _TIP_LINK = 'panda_grasptarget'  # the point between the fingertips the task moves
-_DOWN = (math.pi, 0.0)           # roll, pitch of a hand pointing down
-_WORKSPACE = ((0.35, 0.68), (-0.28, 0.28))  # x, y range of task targets (m)
 _STREAMS = ('camera', 'wrench', 'joints')
-#: how far the fingertips reach below the tip point (m): a press to depth d commands the tip
-#: point to ``top + clearance - d``
-_TIP_CLEARANCE = 0.0075
 _CONTACT_STIFFNESS = 4000.0  # N/m
 _CONTACT_DAMPING = 200.0     # N s/m
 _POSITION_GAIN = 0.08
@@ -67,90 +66,6 @@ _VELOCITY_GAIN = 1.0
 _WRENCH_SCALE = np.array([5.0, 5.0, 5.0, 0.5, 0.5, 0.5])
 _JOINT_SCALE = np.concatenate([np.full(9, 0.3), np.full(9, 0.3),
                                np.r_[np.full(7, 5.0), np.full(2, 1.0)]])
-
-
-def _min_jerk(tau: float) -> float:
-    tau = min(max(tau, 0.0), 1.0)
-    return tau ** 3 * (10 - 15 * tau + 6 * tau * tau)
-
-
-@dataclass(frozen=True)
-class _Segment:
-    """Move the fingertip point to ``pos`` (m) with hand yaw ``yaw`` (rad) and finger opening
-    ``grip`` (m) over ``duration`` seconds, on a minimum-jerk path."""
-
-    duration: float
-    pos: tuple[float, float, float]
-    yaw: float
-    grip: float
-
-
-class _Task:
-    """The scripted, randomised task: an endless series of cycles, each a free reach, a
-    press-and-slide on the table or a push of the cube."""
-
-    def __init__(self, rng: np.random.Generator, start: tuple[float, float, float],
-                 cube_position: Callable[[], tuple[float, float, float]]) -> None:
-        self._rng = rng
-        self._cube = cube_position
-        self._queue: list[_Segment] = []
-        self._from = _Segment(0.0, start, 0.0, 0.04)
-        self._t0 = 0.0
-        self.cycles = 0
-
-    def _plan(self) -> list[_Segment]:
-        rng = self._rng
-        (x0, x1), (y0, y1) = _WORKSPACE
-        top = TABLE_TOP_Z
-        yaw = float(rng.uniform(-0.6, 0.6))
-        above = float(rng.uniform(0.15, 0.3))
-        # the first cycle is always a press, so even a short recording holds a contact
-        choice = 'press' if self.cycles == 0 else \
-            str(rng.choice(['reach', 'press', 'push'], p=[0.15, 0.5, 0.35]))
-        self.cycles += 1
-        if choice == 'reach':
-            p = (float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1)), top + above)
-            return [_Segment(float(rng.uniform(1.0, 1.8)), p, yaw, float(rng.uniform(0, 0.04))),
-                    _Segment(float(rng.uniform(0.2, 0.6)), p, yaw, float(rng.uniform(0, 0.04)))]
-        if choice == 'press':
-            x, y = float(rng.uniform(x0, x1)), float(rng.uniform(y0, y1))
-            depth = float(rng.uniform(0.002, 0.005)) - _TIP_CLEARANCE
-            angle = float(rng.uniform(0, 2 * math.pi))
-            length = float(rng.uniform(0.05, 0.15))
-            x2 = float(np.clip(x + length * math.cos(angle), x0, x1))
-            y2 = float(np.clip(y + length * math.sin(angle), y0, y1))
-            return [_Segment(float(rng.uniform(1.0, 1.6)), (x, y, top + above), yaw, 0.0),
-                    _Segment(float(rng.uniform(0.6, 1.0)), (x, y, top - depth), yaw, 0.0),
-                    _Segment(float(rng.uniform(0.3, 0.8)), (x, y, top - depth), yaw, 0.0),
-                    _Segment(float(rng.uniform(0.8, 1.4)), (x2, y2, top - depth), yaw, 0.0),
-                    _Segment(float(rng.uniform(0.5, 0.8)), (x2, y2, top + above), yaw, 0.0)]
-        cx, cy, _ = self._cube()
-        angle = float(rng.uniform(0, 2 * math.pi))
-        d = np.array([math.cos(angle), math.sin(angle)])
-        start = np.array([cx, cy]) - 0.12 * d
-        end = np.array([cx, cy]) + float(rng.uniform(0.05, 0.12)) * d
-        start = np.clip(start, (x0, y0), (x1, y1))
-        end = np.clip(end, (x0, y0), (x1, y1))
-        z = top + 0.03
-        push_yaw = angle - math.pi / 2
-        push_yaw = (push_yaw + math.pi / 2) % math.pi - math.pi / 2
-        return [_Segment(float(rng.uniform(1.0, 1.6)), (*start, top + above), push_yaw, 0.0),
-                _Segment(float(rng.uniform(0.6, 1.0)), (*start, z), push_yaw, 0.0),
-                _Segment(float(rng.uniform(1.0, 1.6)), (*end, z), push_yaw, 0.0),
-                _Segment(float(rng.uniform(0.5, 0.8)), (*end, top + above), push_yaw, 0.0)]
-
-    def target(self, t_s: float) -> tuple[np.ndarray, float, float]:
-        """Fingertip position, hand yaw and finger opening commanded at ``t_s``."""
-        while not self._queue or t_s >= self._t0 + self._queue[0].duration:
-            if self._queue:
-                self._t0 += self._queue[0].duration
-                self._from = self._queue.pop(0)
-            if not self._queue:
-                self._queue = self._plan()
-        seg, prev = self._queue[0], self._from
-        s = _min_jerk((t_s - self._t0) / seg.duration)
-        pos = np.asarray(prev.pos) + s * (np.asarray(seg.pos) - np.asarray(prev.pos))
-        return pos, prev.yaw + s * (seg.yaw - prev.yaw), prev.grip + s * (seg.grip - prev.grip)
 
 
 def _light_urdf(data_path: Path, out_dir: Path) -> Path:
@@ -192,10 +107,14 @@ class SimRobot:
         if self._client is not None:
             return
         cfg = self.config
-        seeds = np.random.SeedSequence(cfg.seed).spawn(5)
+        # one child stream per purpose, so adding draws to one never shifts another
+        seeds = np.random.SeedSequence(cfg.seed).spawn(8)
         self._task_rng, self._noise_rng, self._jitter_rng, self._fault_seq, scene_seq = (
             np.random.default_rng(seeds[0]), np.random.default_rng(seeds[1]),
             np.random.default_rng(seeds[2]), seeds[3], np.random.default_rng(seeds[4]))
+        self._ft_model = FTSensorModel(cfg.ft_sensor_config(), np.random.default_rng(seeds[5]))
+        self._style = TaskStyle.draw(np.random.default_rng(seeds[6]))
+        self._scene = SceneVariation.draw(np.random.default_rng(seeds[7]))
         self._pb = pb
         self._client = pb.connect(pb.DIRECT)
         if self._client < 0:
@@ -252,15 +171,15 @@ class SimRobot:
         pb.changeDynamics(self._table, -1, contactStiffness=_CONTACT_STIFFNESS,
                           contactDamping=_CONTACT_DAMPING, lateralFriction=0.4,
                           physicsClientId=cid)
+        # a 0.4 kg block with grip on the table: pushing it takes ~1 N the wrist sensor can feel
         self._cube = box([0.025, 0.025, 0.025], self._random_cube_pos(rng), [0.85, 0.15, 0.1, 1],
-                         mass=0.2)
-        pb.changeDynamics(self._cube, -1, lateralFriction=0.5,
+                         mass=0.4)
+        pb.changeDynamics(self._cube, -1, lateralFriction=0.8,
                           contactStiffness=_CONTACT_STIFFNESS, contactDamping=_CONTACT_DAMPING,
                           physicsClientId=cid)
         # static clutter the camera sees and the arm avoids
-        for pos, rgba in (([0.78, 0.32, TABLE_TOP_Z + 0.04], [0.1, 0.3, 0.8, 1]),
-                          ([0.8, -0.35, TABLE_TOP_Z + 0.03], [0.15, 0.65, 0.2, 1])):
-            box([0.04, 0.04, pos[2] - TABLE_TOP_Z], pos, rgba)
+        for (x, y, height), (_, rgba) in zip(self._scene.clutter, CLUTTER):
+            box([0.04, 0.04, height / 2], [x, y, TABLE_TOP_Z + height / 2], rgba)
 
         if self.config.visual_meshes == 'collision':
             self._tmp = tempfile.TemporaryDirectory(prefix='lipfault_sim_')
@@ -288,10 +207,11 @@ class SimRobot:
             pb.resetJointState(self._robot, j, q, physicsClientId=cid)
         pb.enableJointForceTorqueSensor(self._robot, self._ft, True, physicsClientId=cid)
 
-        # camera: fixed, in front of the robot, looking at the workspace
-        self._view = pb.computeViewMatrix([1.45, 0.75, TABLE_TOP_Z + 0.8],
-                                          [0.4, 0.0, TABLE_TOP_Z + 0.1], [0, 0, 1],
+        # camera: fixed, in front of the robot, looking at the workspace (pose varies by seed)
+        scene = self._scene
+        self._view = pb.computeViewMatrix(scene.camera_eye, scene.camera_target, scene.camera_up,
                                           physicsClientId=cid)
+        self._light = scene.light_kwargs()
         self._proj = pb.computeProjectionMatrixFOV(
             55.0, cfg.image_width / cfg.image_height, 0.05, 6.0, physicsClientId=cid)
 
@@ -305,7 +225,7 @@ class SimRobot:
                                                         'panda_rightfinger'))
         self._tool_weight = float(np.linalg.norm(self._joint_sensor_reading()[:3]))
         start = pb.getLinkState(self._robot, self._tip, physicsClientId=cid)[4]
-        self._task = _Task(self._task_rng, tuple(start), self._cube_position)
+        self._task = Task(self._task_rng, tuple(start), self._cube_position, self._style)
         self._step = 0
         self._control_every = max(1, int(round(cfg.physics_rate_hz / cfg.control_rate_hz)))
         self._next = {s: 0 for s in _STREAMS}
@@ -316,14 +236,14 @@ class SimRobot:
         self._wrench_sd = np.r_[np.full(3, cfg.force_noise_n), np.full(3, cfg.torque_noise_nm)]
 
     def _random_cube_pos(self, rng: np.random.Generator) -> list[float]:
-        (x0, x1), (y0, y1) = _WORKSPACE
+        (x0, x1), (y0, y1) = WORKSPACE
         return [float(rng.uniform(x0 + 0.05, x1 - 0.05)), float(rng.uniform(y0 + 0.05, y1 - 0.05)),
                 TABLE_TOP_Z + 0.025]
 
     def _cube_position(self) -> tuple[float, float, float]:
         pb = self._pb
         pos, _ = pb.getBasePositionAndOrientation(self._cube, physicsClientId=self._client)
-        (x0, x1), (y0, y1) = _WORKSPACE
+        (x0, x1), (y0, y1) = WORKSPACE
         if not (x0 <= pos[0] <= x1 and y0 <= pos[1] <= y1) or pos[2] < TABLE_TOP_Z:
             new = self._random_cube_pos(self._task_rng)
             pb.resetBasePositionAndOrientation(self._cube, new, [0, 0, 0, 1],
@@ -344,8 +264,8 @@ class SimRobot:
 
     def _control(self, t_s: float) -> None:
         pb, cid = self._pb, self._client
-        pos, yaw, grip = self._task.target(t_s)
-        orn = pb.getQuaternionFromEuler([_DOWN[0], _DOWN[1], yaw])
+        pos, euler, grip = self._task.target(t_s)
+        orn = pb.getQuaternionFromEuler(euler)
         q = pb.calculateInverseKinematics(
             self._robot, self._tip, list(pos), orn, lowerLimits=self._lower,
             upperLimits=self._upper, jointRanges=self._ranges, restPoses=list(_HOME),
@@ -386,23 +306,35 @@ class SimRobot:
         rot = np.asarray(pb.getMatrixFromQuaternion(state[5]), np.float64).reshape(3, 3)
         return np.asarray(state[4], np.float64), rot
 
-    def _raw_wrench(self) -> np.ndarray:
-        """[fx, fy, fz, tx, ty, tz] on the tool in the hand frame, tared (tool weight removed)."""
+    def _wrench_values(self, t_s: float) -> np.ndarray:
+        """The wrist reading [fx, fy, fz, tx, ty, tz] in the hand frame, as the configured
+        ``wrench_source`` measures it, noise included."""
         origin, rot = self._hand_frame()
-        if self.config.wrench_source == 'joint_sensor':
-            reading = self._joint_sensor_reading()
-            reading[:3] -= rot.T @ np.array([0.0, 0.0, self._tool_weight])
-            return reading
-        force = np.zeros(3)
-        torque = np.zeros(3)
-        for c in self._pb.getContactPoints(bodyA=self._robot, physicsClientId=self._client):
-            if c[3] not in self._tool_links:
-                continue
-            f = (c[9] * np.asarray(c[7]) + c[10] * np.asarray(c[11])
-                 + c[12] * np.asarray(c[13]))
-            force += f
-            torque += np.cross(np.asarray(c[5]) - origin, f)
-        return np.concatenate([rot.T @ force, rot.T @ torque])
+        source = self.config.wrench_source
+        if source == 'ft_sensor':
+            return self._ft_model.read(rot, self._contact_wrench(origin, rot), t_s,
+                                       self._noise_rng)
+        if source == 'joint_sensor':  # tared: tool weight removed
+            raw = self._joint_sensor_reading()
+            raw[:3] -= rot.T @ np.array([0.0, 0.0, self._tool_weight])
+        else:
+            raw = self._contact_wrench(origin, rot)
+        return raw + self._noise_rng.normal(0.0, 1.0, 6) * self._wrench_sd
+
+    def _contact_wrench(self, origin: np.ndarray, rot: np.ndarray) -> np.ndarray:
+        """The summed contact wrench on hand and fingers, in the hand frame about its origin."""
+        points = [c for c in self._pb.getContactPoints(bodyA=self._robot,
+                                                       physicsClientId=self._client)
+                  if c[3] in self._tool_links]
+        if not points:
+            return np.zeros(6)
+        # normal force and the two friction forces along their directions, per point
+        size = np.array([(c[9], c[10], c[12]) for c in points])
+        axes = np.array([(c[7], c[11], c[13]) for c in points])
+        forces = np.einsum('nk,nkj->nj', size, axes)
+        arms = np.array([c[5] for c in points]) - origin
+        return np.concatenate([rot.T @ forces.sum(axis=0),
+                               rot.T @ cross3(arms, forces).sum(axis=0)])
 
     def _stamp(self, stream: str, t_s: float) -> int:
         cfg = self.config
@@ -421,7 +353,7 @@ class SimRobot:
 
     def _wrench_sample(self, t_s: float) -> WrenchSample | None:
         cfg = self.config
-        values = self._raw_wrench() + self._noise_rng.normal(0.0, 1.0, 6) * self._wrench_sd
+        values = self._wrench_values(t_s)
         stamp = self._stamp('wrench', t_s)
         for fault in self._faulted(Modality.WRENCH):
             values = fault.apply_values(self._fault_time(stamp), values)
@@ -450,7 +382,7 @@ class SimRobot:
         _, _, rgba, _, _ = pb.getCameraImage(
             cfg.image_width, cfg.image_height, self._view, self._proj,
             renderer=pb.ER_TINY_RENDERER, flags=pb.ER_NO_SEGMENTATION_MASK, shadow=0,
-            physicsClientId=self._client)
+            physicsClientId=self._client, **self._light)
         image = np.asarray(rgba, np.uint8).reshape(cfg.image_height, cfg.image_width, 4)[..., :3]
         if cfg.image_noise > 0:
             # a bank of pre-drawn noise frames, picked and rolled at random: a fresh draw per

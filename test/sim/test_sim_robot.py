@@ -62,8 +62,8 @@ def test_streams_have_rates_offsets_frames_and_joint_names():
     assert joints[0].position.shape == joints[0].velocity.shape == joints[0].effort.shape == (9,)
 
 
-def test_wrench_reads_contact_forces_and_is_quiet_in_free_space():
-    config = SimConfig(seed=1, **FAST)
+def test_contact_wrench_reads_contact_forces_and_is_quiet_in_free_space():
+    config = SimConfig(seed=1, wrench_source='contact', **FAST)
     forces, contact = [], []
     with SimRobot(config) as robot:
         for sample in robot.stream(12.0):
@@ -72,7 +72,8 @@ def test_wrench_reads_contact_forces_and_is_quiet_in_free_space():
                 contact.append(robot.in_contact)
     forces, contact = np.array(forces), np.array(contact)
     assert 0.05 < contact.mean() < 0.8, 'the task should touch the table part of the time'
-    assert np.median(forces[contact]) > 2.0
+    # presses, wipes and insertions read tens of newtons; pushing the light cube only ~1 N
+    assert np.percentile(forces[contact], 75) > 2.0
     assert np.median(forces[~contact]) < 0.5
 
 
