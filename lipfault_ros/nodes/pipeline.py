@@ -40,6 +40,7 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 
 from lipfault_ros.alarm import FaultAlarms
+from lipfault_ros.anchor import OutputAnchor
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, params, statuses
@@ -102,6 +103,7 @@ class PipelineNode(LifecycleNode):
         self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
         self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
         self.alarms = FaultAlarms()
+        self.anchor = OutputAnchor()
         self._reset_srv = self.create_service(Trigger, '~/reset_faults', self._on_reset_faults,
                                               callback_group=self._diag_group)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -164,6 +166,7 @@ class PipelineNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         self._engine = engine
         self.alarms = FaultAlarms(p.alarm_config())
+        self.anchor = OutputAnchor(p.anchor_tau_s)
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None
@@ -331,6 +334,9 @@ class PipelineNode(LifecycleNode):
             self._say_once(f'infer:{str(exc)[:40]}',
                            f'tuple at {t.stamp_ns} not inferred: {exc}')
             return
+        result = self.anchor.apply(result, [
+            not (missing[i] or result.results[m].fault or alarms[m].active)
+            for i, m in enumerate(MODALITIES)])
         self._publish(t, result, alarms)
         done = time.monotonic_ns()
         with self._lock:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.anchor import DEFAULT_TAU_S
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names
 from lipfault_ros.ros.qos import QOS_NAMES
@@ -89,6 +90,10 @@ class PipelineParams:
                                            low=-100.0, high=100.0)
     threshold_offset_joints: float = param(0.0, 'added to the stored joints threshold (live)',
                                            low=-100.0, high=100.0)
+    anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
+                                'trusted value and follows the model estimate, the offset '
+                                'decaying with this time constant (s; 0: the bare estimate)',
+                                low=0.0, high=3600.0)
 
     def alarm_config(self) -> AlarmConfig:
         return AlarmConfig(raise_k=self.alarm_raise_k, raise_n=self.alarm_raise_n,
