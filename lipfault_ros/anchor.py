@@ -25,7 +25,7 @@ import numpy as np
 
 from lipfault_ros.tuples import MODALITIES, Modality
 
-__all__ = ['DEFAULT_TAU_S', 'OutputAnchor']
+__all__ = ['DEFAULT_TAU_S', 'OutputAnchor', 'trusted']
 
 #: decay time constant (s) of the anchor offset (the node's ``anchor_tau_s``)
 DEFAULT_TAU_S = 1.0
@@ -74,3 +74,10 @@ class OutputAnchor:
 
     def reset(self) -> None:
         self._state = {m: _State() for m in _FIELDS}
+
+
+def trusted(inference: Any, active: Sequence[bool]) -> list[bool]:
+    """Per modality, whether this tuple's raw values may anchor later corrections: present,
+    under threshold on this tuple alone, and no alarm up (``active``, ``MODALITIES`` order)."""
+    return [not (inference.results[m].missing or inference.results[m].fault or active[i])
+            for i, m in enumerate(MODALITIES)]

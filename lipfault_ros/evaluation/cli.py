@@ -2,8 +2,11 @@
 
 Writes ``DIR/report.json`` (every number), ``DIR/report.md`` and PNG plots. Pass the clean bag
 the evaluated one was injected from (``--clean``) to get correction errors against the clean
-signal, and the bags the model was trained on (``--train-bag``) to fit the classical baselines on
-the same clean training tuples.
+signal and the effective labels (was the data actually changed?), and the bags the model was
+trained on (``--train-bag``) to fit the classical baselines on the same clean training tuples.
+``--raise-k/--raise-n/--clear-n/--latch`` set the fault lifecycle every detector's decisions go
+through (defaults: the node's), ``--threshold-offset`` shifts the stored thresholds as the node's
+``threshold_offset_*`` parameters do.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lipfault_ros.errors import InputError
+from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.errors import ConfigError, InputError
 
 __all__ = ['add_arguments', 'main']
 
@@ -36,6 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--truth-topic', default=None)
     parser.add_argument('--device', default='cpu', help="torch device ('cpu', 'cuda', 'auto')")
     parser.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
+    life = parser.add_argument_group('fault lifecycle (as the pipeline node\'s alarm_* '
+                                     'parameters)')
+    life.add_argument('--raise-k', type=int, default=AlarmConfig.raise_k, metavar='K',
+                      help='raise an alarm when K of the last N tuples are over threshold '
+                           '(default %(default)s)')
+    life.add_argument('--raise-n', type=int, default=AlarmConfig.raise_n, metavar='N',
+                      help='length of the raise window in tuples (default %(default)s)')
+    life.add_argument('--clear-n', type=int, default=AlarmConfig.clear_n, metavar='N',
+                      help='consecutive tuples under threshold that clear an alarm '
+                           '(default %(default)s)')
+    life.add_argument('--latch', action='store_true', default=AlarmConfig.latch,
+                      help='keep a cleared alarm up (until reset: the whole evaluation)')
+    life.add_argument('--threshold-offset', type=float, nargs=3, default=[0.0, 0.0, 0.0],
+                      metavar=('C', 'W', 'J'),
+                      help='logit units added to the stored camera, wrench, joints thresholds '
+                           '(> 0: fewer alarms; default 0 0 0)')
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -52,6 +72,35 @@ def topics_from_args(args: argparse.Namespace):
     return TopicConfig.from_mapping({**dataclasses.asdict(base), **values})
 
 
+def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
+    """The lifecycle of ``--raise-k/--raise-n/--clear-n/--latch`` (InputError when invalid)."""
+    try:
+        return AlarmConfig(raise_k=args.raise_k, raise_n=args.raise_n, clear_n=args.clear_n,
+                           latch=args.latch)
+    except ConfigError as exc:
+        raise InputError(f'--raise-k/--raise-n/--clear-n: {exc}') from None
+
+
+def _summary(report: dict) -> list[str]:
+    """The printed lines: effective figures when the report has them, else interval ones."""
+    which = 'effective' if report.get('effective') else 'interval'
+    blocks = report.get(which) or {r: report.get(r) for r in ('camera', 'wrench', 'joints',
+                                                              'overall')}
+    lc = report.get('lifecycle') or {}
+    lines = [f'  {which} labels; lifecycle {lc.get("raise_k")} of {lc.get("raise_n")} raise, '
+             f'{lc.get("clear_n")} clear, latch {"on" if lc.get("latch") else "off"}']
+    for row in ('camera', 'wrench', 'joints', 'overall'):
+        b = blocks.get(row) or {}
+
+        def f(key: str) -> str:
+            v = b.get(key)
+            return 'n/a' if v is None else f'{v:.3f}'
+        lines.append(f'  {row:<8} auroc {f("auroc")}  aupr {f("aupr")}  f1 {f("f1")}  '
+                     f'fa/1000 {f("false_alarms_per_1000")}  detection rate '
+                     f'{f("detection_rate")}  latency p50 {f("detection_latency_ms_p50")} ms')
+    return lines
+
+
 def main(args: argparse.Namespace) -> int:
     from lipfault_ros.evaluation.offline import evaluate
 
@@ -61,17 +110,11 @@ def main(args: argparse.Namespace) -> int:
                       train_bags=args.train_bag, baselines=not args.no_baselines,
                       baseline_artifact=args.baseline_artifact, topics=topics_from_args(args),
                       device=args.device, overwrite=args.overwrite, plots=not args.no_plots,
-                      progress=True)
+                      progress=True, alarm=alarm_from_args(args),
+                      threshold_offsets=tuple(args.threshold_offset))
     print(f'report: {args.out / "report.md"}')
-    for row in ('camera', 'wrench', 'joints', 'overall'):
-        b = report.get(row) or {}
-
-        def f(key: str) -> str:
-            v = b.get(key)
-            return 'n/a' if v is None else f'{v:.3f}'
-        print(f'  {row:<8} auroc {f("auroc")}  aupr {f("aupr")}  f1 {f("f1")}  '
-              f'fa/1000 {f("false_alarms_per_1000")}  latency p50 '
-              f'{f("detection_latency_ms_p50")} ms')
+    for line in _summary(report):
+        print(line)
     for note in report.get('not_computed', []):
         print(f'  not computed: {note}')
     return 0

@@ -17,6 +17,10 @@ Conventions (the report repeats them, so a reader of ``report.json`` need not re
   stamp of the first flagged tuple inside it (ms), and, in tuples, the index of that tuple minus
   the index of the first tuple inside the interval (0 = caught on the first faulty tuple).
   Events with no tuple inside (shorter than the tuple period) are counted as unobservable.
+  With effective labels (:mod:`lipfault_ros.evaluation.labels`) the onset is the event's first
+  *affected* tuple instead (``FaultEvent.onset_ns``), and an event without one is unobservable.
+- ``tpr_at_1pct_fpr``: the true positive rate of the raw scores at a 1 % false positive rate,
+  linearly interpolated on the ROC curve (no point adjustment, no lifecycle).
 - False alarms per 1000 = 1000 * flagged clean tuples / clean tuples.
 - Signal errors are standardised: the squared (absolute) error of each channel divided by the
   variance (standard deviation) of that channel over the clean reference, averaged over channels
@@ -29,13 +33,15 @@ Everything here is NumPy / scikit-learn; stamps are integer nanoseconds.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from lipfault_ros.errors import InputError
+from lipfault_ros.evaluation.error_metrics import (  # noqa: F401  (re-exported)
+    correction_block, hold_last_value, image_errors, median_filter_images, median_filter_windows,
+    per_tuple_image_mse, per_tuple_signal_mse, signal_errors)
 from lipfault_ros.tuples import MODALITIES, Modality
 
 __all__ = [
@@ -59,6 +65,7 @@ __all__ = [
     'settle_mask',
     'signal_errors',
     'threshold_metrics',
+    'tpr_at_fpr',
 ]
 
 
@@ -68,7 +75,8 @@ class FaultEvent:
 
     ``first`` .. ``last`` are the indices (inclusive) of the tuples inside ``[start_ns, end_ns)``;
     both are -1 when no tuple falls inside (the event is unobservable at this tuple rate).
-    ``modality`` is the modality the fault was injected into.
+    ``modality`` is the modality the fault was injected into. ``onset_ns``, when >= 0, is the
+    stamp latency is measured from (the first affected tuple); -1: ``start_ns``.
     """
 
     modality: Modality
@@ -78,10 +86,16 @@ class FaultEvent:
     end_ns: int
     first: int
     last: int
+    onset_ns: int = -1
 
     @property
     def observable(self) -> bool:
         return self.first >= 0
+
+    @property
+    def onset(self) -> int:
+        """The stamp detection latency counts from."""
+        return self.onset_ns if self.onset_ns >= 0 else self.start_ns
 
 
 @dataclass(frozen=True)
@@ -172,18 +186,35 @@ def ranking_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float |
     if s.shape != y.shape:
         raise InputError(f'scores {s.shape} and labels {y.shape} differ in shape')
     out: dict[str, float | None] = {'auroc': None, 'aupr': None, 'f1_max_oracle': None,
+                                    'tpr_at_1pct_fpr': None,
                                     'positive_fraction': float(y.mean()) if y.size else None}
     finite = np.isfinite(s)
     if not finite.any() or y.all() or not y.any():
         return out
     s[~finite] = np.max(s[finite]) + 1.0
     out['auroc'] = float(roc_auc_score(y, s))
+    out['tpr_at_1pct_fpr'] = tpr_at_fpr(s, y, 0.01)
     out['aupr'] = float(average_precision_score(y, s))
     p, r, _ = precision_recall_curve(y, s)
     with np.errstate(invalid='ignore', divide='ignore'):
         f1 = np.where(p + r > 0, 2 * p * r / (p + r), 0.0)
     out['f1_max_oracle'] = float(np.max(f1))
     return out
+
+
+def tpr_at_fpr(scores: np.ndarray, labels: np.ndarray, fpr: float) -> float | None:
+    """True positive rate at false positive rate ``fpr``, linearly interpolated between the
+    points of the ROC curve of finite ``scores`` (None when a class is absent)."""
+    from sklearn.metrics import roc_curve
+
+    y = np.asarray(labels, bool)
+    if y.all() or not y.any():
+        return None
+    f, t, _ = roc_curve(y, np.asarray(scores, np.float64))
+    i = int(np.searchsorted(f, fpr, side='right')) - 1  # last point at or left of fpr
+    if i + 1 >= len(f) or f[i] == fpr:
+        return float(t[i])
+    return float(t[i] + (t[i + 1] - t[i]) * (fpr - f[i]) / (f[i + 1] - f[i]))
 
 
 def threshold_metrics(flags: np.ndarray, labels: np.ndarray) -> dict[str, float | int | None]:
@@ -226,7 +257,7 @@ def detect_events(stamps_ns: np.ndarray, flags: np.ndarray,
             outcomes.append(EventOutcome(ev, False, None, None))
             continue
         i = ev.first + int(hits[0])
-        outcomes.append(EventOutcome(ev, True, int(stamps[i]) - ev.start_ns, int(hits[0])))
+        outcomes.append(EventOutcome(ev, True, int(stamps[i]) - ev.onset, int(hits[0])))
     return outcomes
 
 
@@ -271,6 +302,7 @@ def detection_block(scores: np.ndarray, flags: np.ndarray, labels: np.ndarray,
     outcomes = detect_events(stamps_ns, f, events)
     summary = latency_summary(outcomes)
     block.update(summary)
+    block['events_unobservable'] = summary['events'] - summary['events_observable']
     per_fault: dict[str, Any] = {}
     for kind in sorted({o.event.kind for o in outcomes}):
         mine = [o for o in outcomes if o.event.kind == kind]
@@ -283,157 +315,10 @@ def detection_block(scores: np.ndarray, flags: np.ndarray, labels: np.ndarray,
     block['per_fault'] = per_fault
     block['events_list'] = [
         {'modality': o.event.modality.value, 'kind': o.event.kind, 'start_ns': o.event.start_ns,
-         'end_ns': o.event.end_ns, 'observable': o.event.observable, 'detected': o.detected,
+         'end_ns': o.event.end_ns, 'onset_ns': o.event.onset, 'observable': o.event.observable,
+         'detected': o.detected,
          'latency_ms': None if o.latency_ns is None else o.latency_ns / 1e6,
          'latency_tuples': o.latency_tuples} for o in outcomes]
-    return block
-
-
-# --- correction -----------------------------------------------------------------------------
-
-def _finite_rows(*arrays: np.ndarray) -> np.ndarray:
-    ok = np.ones(len(arrays[0]), bool)
-    for a in arrays:
-        ok &= np.isfinite(a.reshape(len(a), -1)).all(axis=1)
-    return ok
-
-
-def per_tuple_signal_mse(pred: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """(N,) standardised squared error per tuple: mean over channels of ((p - r) / scale)^2.
-
-    ``pred`` and ``ref`` are (N, C) (or (N, ..., C)), ``scale`` (C,) the clean per-channel std.
-    Rows with a non-finite prediction give NaN, never a silent number.
-    """
-    p = np.asarray(pred, np.float64)
-    r = np.asarray(ref, np.float64)
-    if p.shape != r.shape:
-        raise InputError(f'prediction {p.shape} and reference {r.shape} differ in shape')
-    d = (p - r) / np.asarray(scale, np.float64)
-    return np.mean(d.reshape(len(d), -1) ** 2, axis=1)
-
-
-def signal_errors(pred: np.ndarray, ref: np.ndarray, scale: np.ndarray) -> dict[str, Any]:
-    """Standardised MSE and MAE of (N, C) signal values against the clean reference.
-
-    Rows where the prediction is not finite (a NaN-producing fault left uncorrected) are counted
-    in ``n_nonfinite`` and left out of the means.
-    """
-    p = np.asarray(pred, np.float64)
-    r = np.asarray(ref, np.float64)
-    if p.shape != r.shape:
-        raise InputError(f'prediction {p.shape} and reference {r.shape} differ in shape')
-    n = len(p)
-    ok = _finite_rows(p, r)
-    if not ok.any():
-        return {'mse': None, 'mae': None, 'n': n, 'n_nonfinite': int(n - ok.sum())}
-    sc = np.asarray(scale, np.float64)
-    d = (p[ok] - r[ok]) / sc
-    d = d.reshape(len(d), -1)
-    return {'mse': float(np.mean(d ** 2)), 'mae': float(np.mean(np.abs(d))), 'n': n,
-            'n_nonfinite': int(n - ok.sum())}
-
-
-def per_tuple_image_mse(pred: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """(N,) MSE per image on [0, 1] intensities; ``pred``/``ref`` are (N, H, W, 3) uint8."""
-    p = np.asarray(pred, np.float64) / 255.0
-    r = np.asarray(ref, np.float64) / 255.0
-    if p.shape != r.shape:
-        raise InputError(f'images {p.shape} and reference {r.shape} differ in shape')
-    return np.mean((p - r).reshape(len(p), -1) ** 2, axis=1)
-
-
-def image_errors(pred: np.ndarray, ref: np.ndarray) -> dict[str, Any]:
-    """MSE / MAE on [0, 1], mean PSNR (dB, capped at 100 for identical images) and mean SSIM."""
-    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
-
-    p = np.asarray(pred)
-    r = np.asarray(ref)
-    if p.shape != r.shape:
-        raise InputError(f'images {p.shape} and reference {r.shape} differ in shape')
-    n = len(p)
-    if n == 0:
-        return {'mse': None, 'mae': None, 'psnr': None, 'ssim': None, 'n': 0}
-    mse = per_tuple_image_mse(p, r)
-    mae = np.mean(np.abs(p.astype(np.float64) - r.astype(np.float64)).reshape(n, -1),
-                  axis=1) / 255.0
-    psnr, ssim = [], []
-    win = min(7, *p.shape[1:3])
-    win -= 1 - win % 2
-    for a, b in zip(p, r):
-        if np.array_equal(a, b):
-            psnr.append(100.0)
-        else:
-            psnr.append(min(100.0, float(peak_signal_noise_ratio(b, a, data_range=255))))
-        ssim.append(float(structural_similarity(b, a, data_range=255, channel_axis=-1,
-                                                win_size=win)))
-    return {'mse': float(mse.mean()), 'mae': float(mae.mean()), 'psnr': float(np.mean(psnr)),
-            'ssim': float(np.mean(ssim)), 'n': n}
-
-
-def hold_last_value(values: np.ndarray, faulty: np.ndarray) -> np.ndarray:
-    """Replace each faulty row by the last row before it that was not faulty.
-
-    The trivial correction baseline: it is given the true fault labels, so it measures
-    correction alone. Rows faulty from the very start have nothing to hold and stay as they are.
-    """
-    v = np.array(values, copy=True)
-    f = np.asarray(faulty, bool)
-    last = None
-    for i in range(len(v)):
-        if f[i]:
-            if last is not None:
-                v[i] = v[last]
-        else:
-            last = i
-    return v
-
-
-def median_filter_windows(windows: np.ndarray) -> np.ndarray:
-    """The median over each tuple's history window: (N, T, ...) -> (N, ...), NaN-aware."""
-    w = np.asarray(windows, np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore', RuntimeWarning)  # all-NaN windows stay NaN
-        return np.nanmedian(w, axis=1)
-
-
-def median_filter_images(images: np.ndarray, ksize: int = 5) -> np.ndarray:
-    """A spatial median filter (``cv2.medianBlur``, ``ksize``) of each (H, W, 3) uint8 image."""
-    import cv2
-
-    return np.stack([cv2.medianBlur(np.ascontiguousarray(im), ksize) for im in images]) \
-        if len(images) else np.asarray(images)
-
-
-def correction_block(modality: Modality, *, raw: np.ndarray, corrected: np.ndarray,
-                     clean: np.ndarray, faulty: np.ndarray, clean_rows: np.ndarray,
-                     scale: np.ndarray | None = None,
-                     baselines: Mapping[str, np.ndarray] | None = None) -> dict[str, Any]:
-    """Correction errors of one modality.
-
-    ``raw`` is the (faulty) input, ``corrected`` the model's output and ``clean`` the clean
-    reference, all (N, C) for signals or (N, H, W, 3) uint8 for the camera; ``faulty`` and
-    ``clean_rows`` (N,) select the faulty and the clean tuples. ``error_faulty`` = raw vs clean
-    on faulty tuples, ``error_corrected`` = output vs clean on faulty tuples, ``error_clean`` =
-    output vs input on clean tuples (does the bypass preserve them?).
-    """
-    f = np.asarray(faulty, bool)
-    c = np.asarray(clean_rows, bool)
-    if Modality(modality) == Modality.CAMERA:
-        def err(a, b):
-            return image_errors(a, b)
-    else:
-        if scale is None:
-            raise InputError(f'{modality}: signal errors need the clean per-channel scale')
-
-        def err(a, b):
-            return signal_errors(a, b, scale)
-    block = {
-        'error_faulty': err(raw[f], clean[f]),
-        'error_corrected': err(corrected[f], clean[f]),
-        'error_clean': err(corrected[c], raw[c]),
-    }
-    block['error_baselines'] = {name: err(values[f], clean[f])
-                                for name, values in (baselines or {}).items()}
     return block
 
 

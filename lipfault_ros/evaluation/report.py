@@ -54,14 +54,66 @@ def _err(block: Mapping[str, Any] | None, key: str) -> str:
     return _fmt(block[key], 4)
 
 
-def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) -> str:
-    """The human-readable summary of a report dict."""
+def _lifecycle_line(report: Mapping[str, Any]) -> str:
+    lc = report.get('lifecycle') or {}
+    if not lc:
+        return '- lifecycle: not recorded'
+    off = lc.get('threshold_offsets') or {}
+    text = (f'- lifecycle (model and every baseline): an alarm is raised when '
+            f'{lc.get("raise_k")} of the last {lc.get("raise_n")} tuples are over threshold, '
+            f'cleared after {lc.get("clear_n")} tuples under it, latch '
+            f'{"on" if lc.get("latch") else "off"}; threshold offsets (logit units) '
+            + ', '.join(f'{k} {_fmt(v, 2)}' for k, v in off.items()))
+    return text + (f' ({lc["note"]})' if lc.get('note') else '')
+
+
+def _excluded_line(report: Mapping[str, Any]) -> str:
+    eff = (report.get('tuples') or {}).get('effective')
+    if not eff:
+        settling = (report.get('tuples') or {}).get('settling_excluded')
+        return ('- excluded tuples: effective labels not computed (no clean reference); the '
+                f'interval labels leave out the settling tuples after a fault {settling}')
+    ex = eff.get('excluded') or {}
+    parts = [f'{m}: {ex.get("no_effect", {}).get(m, 0)} no_effect (in a fault interval, data '
+             f'unchanged), {ex.get("window_tail", {}).get(m, 0)} window_tail (after a fault, '
+             f'window still changed), {ex.get("no_clean_partner", {}).get(m, 0)} without a clean '
+             f'partner' for m in _ROWS[:3]]
+    unobs = eff.get('events_without_affected_tuple') or {}
+    return ('- excluded from the effective sets: ' + '; '.join(parts) +
+            f'; overall {ex.get("overall", 0)}. Events the fault never changed: '
+            + ', '.join(f'{k} {v}' for k, v in unobs.items()))
+
+
+def _side_by_side(report: Mapping[str, Any]) -> list[str]:
+    """One row per detector: AUROC and false alarms per 1000 per modality, effective labels
+    (interval labels when there is no effective block)."""
+    which = 'effective' if report.get('effective') else 'interval'
+    title = ('effective labels' if which == 'effective' else
+             'interval labels: no clean reference, effective labels not computed')
+    head = ' | '.join(f'{r} AUROC | {r} false alarms /1000' for r in _ROWS)
+    lines = [f'## Detectors side by side ({title}; decisions after the lifecycle)', '',
+             _lifecycle_line(report), _excluded_line(report), '', f'| detector | {head} |',
+             '|---|' + '---|' * (2 * len(_ROWS))]
+    detectors = [('model', report)] + list((report.get('baselines') or {}).items())
+    for name, rep in detectors:
+        blocks = rep.get(which) if isinstance(rep, Mapping) else None
+        if not isinstance(blocks, Mapping):
+            continue
+        cells = ' | '.join(f'{_fmt((blocks.get(r) or {}).get("auroc"))} | '
+                           f'{_fmt((blocks.get(r) or {}).get("false_alarms_per_1000"), 1)}'
+                           for r in _ROWS)
+        lines.append(f'| {name} | {cells} |')
+    return lines + ['']
+
+
+def _header(report: Mapping[str, Any]) -> list[str]:
     lines = [f'# Fault detection and correction report ({report.get("mode", "offline")})', '']
     inputs = report.get('inputs', {})
     if inputs:
         lines += [f'- bag: `{inputs.get("bag")}`', f'- clean reference: '
                   f'`{inputs.get("clean_bag")}`' if inputs.get('clean_bag') else
-                  '- clean reference: none (correction errors against clean not computed)',
+                  '- clean reference: none (correction errors against clean and effective '
+                  'labels not computed)',
                   f'- artifact: `{inputs.get("artifact")}`']
     tuples = report.get('tuples', {})
     lines += [f'- tuples: {tuples.get("n")} over {_fmt(tuples.get("duration_s"), 1)} s; '
@@ -72,14 +124,19 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) 
                   f'{live.get("tuples_received")} received, {live.get("tuples_dropped")} '
                   f'dropped; end-to-end latency p50 {_fmt(live.get("end_to_end_ms_p50"), 1)} ms, '
                   f'p95 {_fmt(live.get("end_to_end_ms_p95"), 1)} ms']
-    lines += [f'- bypass rate: {_fmt(report.get("bypass_rate"))}; inference latency per tuple '
-              f'p50 {_fmt((report.get("inference_latency_ms") or {}).get("p50"), 2)} ms, p95 '
-              f'{_fmt((report.get("inference_latency_ms") or {}).get("p95"), 2)} ms', '']
-    lines += ['## Detection', '',
-              '| detector | modality | AUROC | AUPR | F1 | precision | recall | false alarms '
-              '/1000 | detection rate | latency p50 ms | latency p95 ms | latency p50 tuples | '
-              'F1-max (oracle) |',
-              '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
+    lat = report.get('inference_latency_ms') or {}
+    return lines + [f'- bypass rate: {_fmt(report.get("bypass_rate"))}; inference latency per '
+                    f'tuple p50 {_fmt(lat.get("p50"), 2)} ms, p95 {_fmt(lat.get("p95"), 2)} ms',
+                    '']
+
+
+def _detection(report: Mapping[str, Any]) -> list[str]:
+    """Every detection figure of every detector, interval labels (the top-level rows)."""
+    lines = ['## Detection (interval labels)', '',
+             '| detector | modality | AUROC | AUPR | F1 | precision | recall | false alarms '
+             '/1000 | detection rate | latency p50 ms | latency p95 ms | latency p50 tuples | '
+             'F1-max (oracle) |',
+             '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
     detectors = [('model', report)] + list((report.get('baselines') or {}).items())
     for name, rep in detectors:
         for row in _ROWS:
@@ -94,22 +151,28 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) 
                          f'{_fmt(b.get("detection_latency_ms_p95"), 1)} | '
                          f'{_fmt(b.get("detection_latency_tuples_p50"), 1)} | '
                          f'{_fmt(b.get("f1_max_oracle"))} |')
-    lines += ['', '## Detection rate per fault type (model, events detected / observable)', '',
+    which = 'effective' if report.get('effective') else 'interval'
+    source = report.get('effective') or {m.value: report.get(m.value) for m in MODALITIES}
+    lines += ['', f'## Detection rate per fault type (model, {which} labels, events detected / '
+              f'observable)', '',
               '| modality | fault | events | detected | rate | latency p50 ms | tuple recall |',
               '|---|---|---|---|---|---|---|']
     for m in MODALITIES:
-        for kind, e in ((report.get(m.value) or {}).get('per_fault') or {}).items():
+        for kind, e in ((source.get(m.value) or {}).get('per_fault') or {}).items():
             lines.append(f'| {m.value} | {kind} | {e.get("events_observable")} | '
                          f'{e.get("events_detected")} | {_fmt(e.get("detection_rate"), 2)} | '
                          f'{_fmt(e.get("detection_latency_ms_p50"), 1)} | '
                          f'{_fmt(e.get("tuple_recall"), 2)} |')
-    lines += ['', '## Correction', '',
-              'Signals: standardised MSE (1.0 = predicting the channel mean). Images: MSE on '
-              '[0, 1], PSNR dB, SSIM.', '',
-              '| modality | measure | raw faulty vs clean | model output vs clean | '
-              'hold-last-value '
-              '| median filter | output vs input on clean tuples |',
-              '|---|---|---|---|---|---|---|']
+    return lines
+
+
+def _correction(report: Mapping[str, Any]) -> list[str]:
+    lines = ['', '## Correction', '',
+             'Signals: standardised MSE (1.0 = predicting the channel mean). Images: MSE on '
+             '[0, 1], PSNR dB, SSIM.', '',
+             '| modality | measure | raw faulty vs clean | model output vs clean | '
+             'hold-last-value | median filter | output vs input on clean tuples |',
+             '|---|---|---|---|---|---|---|']
     for m in MODALITIES:
         b = report.get(m.value) or {}
         base = b.get('error_baselines') or {}
@@ -134,6 +197,12 @@ def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) 
                     lines.append(f'| {name} | {m.value} | {k} | {_err(e.get("error_faulty"), k)} '
                                  f'| {_err(e.get("error_corrected"), k)} | '
                                  f'{_err(e.get("error_clean"), k)} |')
+    return lines
+
+
+def markdown(report: Mapping[str, Any], plots: Mapping[str, str] | None = None) -> str:
+    """The human-readable summary of a report dict."""
+    lines = _header(report) + _side_by_side(report) + _detection(report) + _correction(report)
     notes = report.get('not_computed') or []
     if notes:
         lines += ['', '## Not computed', ''] + [f'- {n}' for n in notes]

@@ -40,7 +40,7 @@ from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 
 from lipfault_ros.alarm import FaultAlarms
-from lipfault_ros.anchor import OutputAnchor
+from lipfault_ros.anchor import OutputAnchor, trusted
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, params, statuses
@@ -334,9 +334,8 @@ class PipelineNode(LifecycleNode):
             self._say_once(f'infer:{str(exc)[:40]}',
                            f'tuple at {t.stamp_ns} not inferred: {exc}')
             return
-        result = self.anchor.apply(result, [
-            not (missing[i] or result.results[m].fault or alarms[m].active)
-            for i, m in enumerate(MODALITIES)])
+        result = self.anchor.apply(result, trusted(result, [alarms[m].active
+                                                             for m in MODALITIES]))
         self._publish(t, result, alarms)
         done = time.monotonic_ns()
         with self._lock:

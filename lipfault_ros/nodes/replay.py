@@ -15,7 +15,8 @@ what a looped ``ros2 bag play`` does to it).
 Recording: the pipeline's ``fault_status`` (one DiagnosticArray per tuple) and its corrected
 topics. Scoring: the bag is also assembled offline with the same synchroniser, giving the tuples
 the pipeline *should* have answered; each answer is joined to its tuple by stamp and scored with
-exactly the code of offline evaluation (:func:`lipfault_ros.evaluation.offline.score_outputs`).
+exactly the code of offline evaluation (:func:`lipfault_ros.evaluation.live.score_live`), the
+flags being the pipeline's lifecycle output (``active`` of its fault status).
 Tuples never answered (dropped by the transport, the synchroniser or the latest-only inference
 slot) are counted and reported; end-to-end latency is from publishing the tuple's camera frame to
 receiving its fault status (it includes the synchroniser's wait for the other streams).
@@ -34,7 +35,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator
 
 import numpy as np
 import rclpy
@@ -46,11 +47,12 @@ from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.errors import BagError, ConfigError, LipfaultError
+from lipfault_ros.evaluation.live import score_live
 from lipfault_ros.ros import params
 from lipfault_ros.ros.params import param
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.topics import TopicConfig
-from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, stamp_to_ns
+from lipfault_ros.tuples import MODALITIES, Modality, stamp_to_ns
 
 __all__ = ['NODE_NAME', 'ReplayNode', 'ReplayParams', 'add_arguments', 'main', 'replay',
            'score_live']
@@ -343,180 +345,6 @@ def _time(stamp_ns: int) -> Any:
     return Time(sec=int(stamp_ns // 1_000_000_000), nanosec=int(stamp_ns % 1_000_000_000))
 
 
-def _values(status: Any) -> dict[str, str]:
-    return {kv.key: kv.value for kv in status.values}
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return float('nan')
-
-
-def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | None = None,
-               out_dir: str | Path | None = None, overwrite: bool = False,
-               plots: bool = True) -> dict[str, Any]:
-    """Score what the pipeline published during a replay (see the module docstring)."""
-    from lipfault_ros import codec
-    from lipfault_ros.artifact import load_artifact
-    from lipfault_ros.bags.reader import read_truth
-    from lipfault_ros.evaluation import offline
-    from lipfault_ros.evaluation.report import write_report
-    from lipfault_ros.truth import FaultInterval
-
-    artifact = load_artifact(model)
-    topics = node.sensor_topics
-    sync = offline._sync_config(artifact, node.bag, topics)
-    played = node.played
-    if played.first_stamp is None:
-        raise BagError(f'nothing was played from {node.bag}')
-    lo, hi = played.first_stamp, played.last_stamp
-    loops = max(played.loops_done, 1)
-    shift = played.shift_ns
-    restamp = node.p.restamp
-    expected = [t for t in offline.assemble_bag(node.bag, artifact, topics, sync)
-                if lo <= t.stamp_ns <= hi]
-    clean_tuples = None
-    if clean_bag:
-        clean_tuples = [t for t in offline.assemble_bag(Path(clean_bag), artifact, topics, sync)
-                        if lo <= t.stamp_ns <= hi]
-    intervals = [iv for iv in read_truth(node.bag, topics=topics)
-                 if iv.end_ns > lo and iv.start_ns <= hi]
-
-    with node._lock:
-        status = list(node.status)
-        corrected = {k: list(v) for k, v in node.corrected.items()}
-        camera_wall = {k: list(v) for k, v in played.camera_wall.items()}
-
-    def loop_of(stamp: int, received: int) -> tuple[int, int]:
-        """(loop, stamp as in the bag) of an answer with wire stamp ``stamp``."""
-        if restamp:
-            k = int(max(0, min(loops - 1, (stamp - lo) // shift))) if shift else 0
-            return k, stamp - k * shift
-        walls = [w for w in camera_wall.get(stamp, []) if w[1] <= received]
-        return (walls[-1][0] if walls else 0), stamp
-
-    # analysis stamp (bag stamp + loop * shift) -> (status msg, end-to-end ns, receive ns)
-    answers: dict[int, tuple[Any, int, int]] = {}
-    duplicates = 0
-    for received, msg in status:
-        s = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
-        k, orig = loop_of(s, received)
-        key = orig + k * shift
-        sent = [w for (kk, w) in camera_wall.get(s, []) if kk == k]
-        e2e = received - sent[-1] if sent else -1
-        if key in answers:
-            duplicates += 1
-        answers[key] = (msg, e2e, received)
-    # corrected outputs by wire stamp; joined to an answer by the nearest receive time
-    outs: dict[str, dict[int, list[tuple[int, Any]]]] = {'image': {}, 'wrench': {},
-                                                         'joints': {}}
-    for name, items in corrected.items():
-        for received, msg in items:
-            s = stamp_to_ns(msg.header.stamp.sec, msg.header.stamp.nanosec)
-            outs[name].setdefault(s, []).append((received, msg))
-
-    def output(name: str, wire: int, when: int) -> Any:
-        found = outs[name].get(wire)
-        if not found:
-            return None
-        return min(found, key=lambda item: abs(item[0] - when))[1]
-
-    names = tuple(artifact.joint_names)
-
-    def shifted(ts: Sequence[SensorTuple]) -> Iterator[SensorTuple]:
-        for k in range(loops):
-            for t in ts:
-                yield dataclasses.replace(
-                    t, stamp_ns=t.stamp_ns + k * shift,
-                    stamps_ns={m: v + k * shift for m, v in t.stamps_ns.items()})
-
-    def judge(t: SensorTuple) -> Any:
-        found = answers.get(t.stamp_ns)
-        if found is None:
-            return None
-        msg, _, when = found
-        k = int(max(0, min(loops - 1, (t.stamp_ns - lo) // shift))) if shift else 0
-        back = 0 if restamp else k * shift  # wire stamps repeat without restamping
-        by_name = {st.name.rsplit(':', 1)[-1].strip(): _values(st) for st in msg.status}
-        scores, flags = np.full(3, np.nan), np.zeros(3, bool)
-        bypassed, latency = False, float('nan')
-        for i, m in enumerate(MODALITIES):
-            v = by_name.get(m.value, {})
-            missing = v.get('missing') == 'true'
-            scores[i] = np.nan if missing else _float(v.get('score'))
-            flags[i] = v.get('fault') == 'true' or missing
-            bypassed = v.get('bypassed') == 'true'
-            latency = _float(v.get('latency_ms'))
-        img = output('image', t.stamps_ns.get(Modality.CAMERA, t.stamp_ns) - back, when)
-        image = codec.image_sample(img).image if img is not None else None
-        w = output('wrench', t.stamps_ns.get(Modality.WRENCH, -1) - back, when)
-        wrench = codec.wrench_sample(w).values if w is not None else np.full(6, np.nan)
-        jm = output('joints', t.stamps_ns.get(Modality.JOINTS, -1) - back, when)
-        joints = np.full((len(names), 3), np.nan)
-        if jm is not None:
-            js = codec.joint_sample(jm)
-            if set(names) <= set(js.names):  # matched by name, never by index
-                order = [js.names.index(n) for n in names]
-                joints = np.stack([js.position[order], js.velocity[order], js.effort[order]],
-                                  -1)
-        return offline.Judgement(scores, flags, bypassed, latency, image, wrench, joints)
-
-    thresholds = np.asarray(artifact.thresholds, np.float64)
-    run = offline.collect(judge, shifted(expected),
-                          shifted(clean_tuples) if clean_tuples is not None else None,
-                          [FaultInterval(iv.modality, iv.kind, iv.severity,
-                                         iv.start_ns + k * shift, iv.end_ns + k * shift)
-                           for k in range(loops) for iv in intervals],
-                          joint_names=names, image_size=artifact.image_size,
-                          wrench_window=artifact.wrench_window,
-                          joints_window=artifact.joints_window, thresholds=thresholds)
-    all_intervals = [FaultInterval(iv.modality, iv.kind, iv.severity, iv.start_ns + k * shift,
-                                   iv.end_ns + k * shift)
-                     for k in range(loops) for iv in intervals]
-    if len(run['stamps']) == 0:
-        raise BagError(f'the pipeline answered none of the {len(expected) * loops} tuples of '
-                       f'{node.bag}: is it running with the artifact {model} and these topics?')
-    report, plot_data = offline.score_outputs(
-        run['outputs'], run['records'], all_intervals, sync=sync, clean=run['clean_records'],
-        images=run['images'], mode='live')
-    e2e = np.array([v[1] / 1e6 for v in answers.values() if v[1] >= 0], np.float64)
-    n_expected = len(expected) * loops
-    n_answered = len(run['stamps'])
-    report['live'] = {
-        'tuples_expected': n_expected, 'tuples_received': n_answered,
-        'tuples_dropped': n_expected - n_answered,
-        'drop_rate': (n_expected - n_answered) / n_expected if n_expected else None,
-        'status_messages': len(status), 'duplicate_answers': duplicates,
-        'answers_without_expected_tuple': len(answers) - n_answered,
-        'loops': loops, 'restamp': restamp, 'rate': node.p.rate,
-        'tuples_expected_per_loop': len(expected),
-        'answered_per_loop': [int(v) for v in np.bincount(
-            np.clip((np.asarray(run['stamps']) - lo) // max(shift, 1), 0, loops - 1)
-            .astype(int), minlength=loops)],
-        'loop_shift_ns': shift,
-        'published': dict(played.published),
-        'corrected_messages': {k: len(v) for k, v in corrected.items()},
-        'pipeline_sync_last': dict(node.pipeline_sync),
-        'end_to_end_ms_p50': float(np.percentile(e2e, 50)) if e2e.size else None,
-        'end_to_end_ms_p95': float(np.percentile(e2e, 95)) if e2e.size else None,
-        'end_to_end_ms': e2e.tolist(),
-        'definition': 'end to end = receipt of the fault status - publication of the tuple\'s '
-                      'camera frame (wall clock, this process); dropped = tuples the offline '
-                      'synchroniser builds from the played range that the pipeline never '
-                      'answered',
-    }
-    report['inputs'] = {'bag': str(node.bag), 'clean_bag': str(clean_bag) if clean_bag else None,
-                        'artifact': str(model), 'pipeline': node.p.pipeline,
-                        'start_offset_s': node.p.start_offset, 'duration_s': node.p.duration}
-    report['baselines'] = {}
-    if out_dir:
-        write_report(report, Path(out_dir), overwrite=overwrite, plots=plots,
-                     snippets={**run['snippets'], **plot_data})
-    return report
-
-
 def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
            timeout_s: float | None = None) -> dict[str, Any]:
     """Play ``settings.bag`` into the pipeline (started here when ``start_pipeline``), record its
@@ -574,9 +402,13 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
         finally:
             executor.shutdown(timeout_sec=5.0)
             spinner.join(timeout=5.0)
+        pipeline = nodes[1] if len(nodes) > 1 else None  # its settings, when it runs here
         return score_live(node, model=settings.model,
                           clean_bag=settings.clean_bag or None, out_dir=settings.out or None,
-                          overwrite=settings.overwrite, plots=plots)
+                          overwrite=settings.overwrite, plots=plots,
+                          alarm=getattr(getattr(pipeline, 'alarms', None), 'config', None),
+                          threshold_offsets=getattr(getattr(pipeline, 'p', None),
+                                                    'threshold_offsets', None))
     finally:
         for n in nodes:
             n.destroy_node()

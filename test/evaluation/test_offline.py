@@ -33,7 +33,10 @@ def test_report_has_every_required_number_and_plot(offline_report):
     for m in ('camera', 'wrench', 'joints'):
         for key in ('error_faulty', 'error_corrected', 'error_clean', 'per_fault'):
             assert key in doc[m], (m, key)
-        assert set(doc[m]['error_baselines']) == {'hold_last_value', 'median_filter'}
+        expected = {'hold_last_value', 'median_filter'}
+        if m != 'camera':  # signals: also holding while the model's own alarm is up
+            expected.add('hold_last_value_detected')
+        assert set(doc[m]['error_baselines']) == expected
     assert {'psnr', 'ssim'} <= set(doc['camera']['error_corrected'])
     assert {'isolation_forest', 'pca', 'stage1_autoencoder', 'baseline_artifact'} <= \
         set(doc['baselines'])
@@ -44,10 +47,24 @@ def test_report_has_every_required_number_and_plot(offline_report):
     for name in ('stage1_autoencoder', 'baseline_artifact'):
         for m in ('camera', 'wrench', 'joints'):
             assert doc['baselines'][name][m]['error_corrected']['mse'] is not None
-    # the same artifact as its own baseline decides exactly like the model (batch vs tuple)
+    # the same artifact as its own baseline decides exactly like the model (batch vs tuple),
+    # both through the same fault lifecycle
     same = doc['baselines']['baseline_artifact']
     for m in ('camera', 'wrench', 'joints'):
         assert same[m]['f1'] == pytest.approx(doc[m]['f1'], abs=0.05)
+        assert same['effective'][m]['f1'] == pytest.approx(doc['effective'][m]['f1'], abs=0.05)
+    # interval and effective blocks, for the model and every baseline, and the lifecycle
+    for rep in [doc] + [doc['baselines'][n] for n in ('isolation_forest', 'pca',
+                                                      'stage1_autoencoder', 'baseline_artifact')]:
+        for block in ('interval', 'effective'):
+            for row in ('camera', 'wrench', 'joints', 'overall'):
+                for key in REQUIRED + ('tpr_at_1pct_fpr', 'detection_rate', 'per_fault'):
+                    assert key in rep[block][row], (block, row, key)
+    assert doc['interval']['wrench']['auroc'] == doc['wrench']['auroc']
+    assert doc['lifecycle']['raise_k'] == 3 and doc['lifecycle']['latch'] is False
+    eff = doc['tuples']['effective']
+    assert set(eff['excluded']) >= {'no_effect', 'window_tail', 'no_clean_partner'}
+    assert eff['faulty']['camera'] <= doc['tuples']['faulty']['camera']
     assert 0.0 <= doc['bypass_rate'] <= 1.0
     assert doc['inference_latency_ms']['p50'] > 0
     assert doc['tuples']['clean_aligned'] == doc['tuples']['n']
@@ -90,6 +107,8 @@ def test_without_clean_reference_correction_errors_are_declared_not_computed(
     assert doc['camera']['auroc'] is not None
     assert 'error_corrected' not in doc['wrench'] and 'error_clean' in doc['wrench']
     assert any('no clean reference' in n for n in doc['not_computed'])
+    assert doc['effective'] is None and doc['interval']['camera']['auroc'] is not None
+    assert any(n.startswith('effective labels') for n in doc['not_computed'])
 
 
 def test_a_bag_without_truth_reports_flag_rates_and_says_what_is_missing(
@@ -152,6 +171,20 @@ def test_lipfault_eval_command(eval_dir, faulty_bag, clean_bag, tiny_artifact, c
     text = capsys.readouterr().out
     assert 'overall' in text and 'auroc' in text
     assert (out / 'report.json').is_file() and (out / 'report.md').is_file()
+    assert 'effective labels; lifecycle 3 of 5 raise' in text
+    out2 = eval_dir / 'report_cli_lifecycle'
+    rc = main(['eval', str(faulty_bag), '--model', str(tiny_artifact), '--out', str(out2),
+               '--no-baselines', '--no-plots', '--raise-k', '1', '--raise-n', '2',
+               '--clear-n', '1', '--latch', '--threshold-offset', '0', '0.5', '-0.25'])
+    assert rc == 0
+    doc = json.loads((out2 / 'report.json').read_text())
+    life = doc['lifecycle']
+    assert (life['raise_k'], life['raise_n'], life['clear_n'], life['latch']) == (1, 2, 1, True)
+    assert life['threshold_offsets'] == {'camera': 0.0, 'wrench': 0.5, 'joints': -0.25}
+    assert 'interval labels' in capsys.readouterr().out  # no --clean: no effective figures
+    rc = main(['eval', str(faulty_bag), '--model', str(tiny_artifact), '--out',
+               str(eval_dir / 'report_cli3'), '--raise-k', '6', '--raise-n', '5'])
+    assert rc == 2 and 'raise_k' in capsys.readouterr().err
     rc = main(['eval', str(faulty_bag), '--model', str(eval_dir / 'nope'), '--out',
                str(eval_dir / 'report_cli2')])
     assert rc == 2

@@ -92,6 +92,11 @@ def test_live_replay_through_the_pipeline_agrees_with_offline(sim_case, ros_cont
     assert info['tuples_dropped'] == info['tuples_expected'] - info['tuples_received']
     assert info['end_to_end_ms_p50'] > 0
     assert (sim_case / 'live' / 'report.json').is_file()
+    # the flags are the pipeline's lifecycle output, under the settings read from the node
+    life = live['lifecycle']
+    assert life['flags_source'].startswith('active') and 'note' not in life
+    assert life['raise_k'] == offline['lifecycle']['raise_k']
+    assert live['effective'] is not None and live['interval'] is not None
     a, b = _series(offline), _series(live)
     common = sorted(set(a) & set(b))
     assert len(common) == info['tuples_received']

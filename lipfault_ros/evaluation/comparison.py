@@ -1,0 +1,251 @@
+"""Baseline detectors scored on the model's tuples, under the model's decision rule.
+
+The stage-1 autoencoder of the same artifact (its reconstruction error as the score), a second
+artifact (e.g. trained without Lipschitz modulation), IsolationForest and PCA reconstruction on
+simple features (:mod:`lipfault_ros.evaluation.baselines`). Every baseline's per-tuple flags
+(score over its threshold) go through the same fault lifecycle as the model
+(:func:`lipfault_ros.alarm.alarm_series`, the same :class:`AlarmConfig`) before the threshold
+metrics and latencies, so all detectors are compared under one decision rule; AUROC / AUPR stay
+on the raw scores. Each baseline block has the same ``interval`` / ``effective`` split as the
+model's report, and its top-level rows are the interval figures.
+
+Baselines that need clean training data take it from ``train_bags``; when none are given they
+use the clean reference bag, and the note says that is optimistic.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from lipfault_ros.alarm import AlarmConfig, alarm_series
+from lipfault_ros.errors import ArtifactError, InputError
+from lipfault_ros.evaluation import metrics as M
+from lipfault_ros.evaluation.corrections import add_baseline_corrections
+from lipfault_ros.evaluation.labels import LabelSet
+from lipfault_ros.evaluation.scoring import split_detection
+from lipfault_ros.topics import TopicConfig
+from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
+
+__all__ = ['baseline_block', 'lifecycle_flags', 'score_baselines']
+
+#: Detection keys that need a threshold (null for a threshold-free baseline).
+_THRESHOLD_KEYS = ('precision', 'recall', 'f1', 'false_alarms_per_1000', 'tp', 'fp', 'fn', 'tn',
+                   'flag_rate', 'detection_rate', 'events_detected', 'detection_latency_ms_p50',
+                   'detection_latency_ms_p95', 'detection_latency_tuples_p50',
+                   'detection_latency_tuples_p95')
+
+
+def lifecycle_flags(per_tuple: np.ndarray, missing: np.ndarray, stamps_ns: np.ndarray,
+                    alarm: AlarmConfig) -> np.ndarray:
+    """(N, 3) deployed decisions from per-tuple flags: the lifecycle's alarm up, or missing
+    (a missing modality does not advance its alarm, as in the live node)."""
+    miss = np.asarray(missing, bool)
+    up = alarm_series(np.asarray(per_tuple, bool) & ~miss, miss, stamps_ns, alarm)
+    return up | miss
+
+
+def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: TupleArrays,
+                   intervals: Sequence[Any], sets: dict[str, LabelSet | None], *,
+                   alarm: AlarmConfig, flags: np.ndarray | None = None,
+                   note: str = '') -> dict[str, Any]:
+    """One baseline's report block. ``flags`` are its per-tuple decisions (default: score over
+    threshold); they go through ``alarm`` before any threshold metric."""
+    stamps = arrays.stamps_ns
+    s = np.asarray(scores, np.float64)
+    missing = np.asarray(arrays.missing, bool)
+    if thresholds is None:
+        thr = np.full(3, np.nan)
+        fl = np.zeros_like(s, bool)
+    else:
+        thr = np.asarray(thresholds, np.float64)
+        per_tuple = flags if flags is not None else s > thr[None, :]
+        fl = lifecycle_flags(per_tuple, missing, stamps, alarm)
+    block: dict[str, Any] = {'note': note, 'lifecycle': alarm.as_dict(),
+                             'thresholds': {m.value: float(thr[i])
+                                            for i, m in enumerate(MODALITIES)}}
+    if intervals:
+        split = split_detection(stamps, s, np.nan_to_num(thr), fl, intervals, sets)
+        for blocks in filter(None, split.values()):
+            if thresholds is None:
+                for b in blocks.values():
+                    b.update(dict.fromkeys(_THRESHOLD_KEYS))
+        block.update({row: dict(b) for row, b in split['interval'].items()})
+        block.update(split)
+    else:
+        for i, m in enumerate(MODALITIES):
+            block[m.value] = {'flag_rate': float(np.mean(fl[:, i]))}
+        block['overall'] = {'flag_rate': float(np.mean(np.asarray(fl).any(axis=1)))}
+        block.update(interval=None, effective=None)
+    block['series'] = {'scores': {m.value: s[:, i] for i, m in enumerate(MODALITIES)},
+                       'flags': {m.value: fl[:, i] for i, m in enumerate(MODALITIES)}}
+    return block
+
+
+@dataclasses.dataclass
+class _Context:
+    """What every baseline is scored with (one evaluation)."""
+
+    engine: Any
+    run: dict[str, Any]
+    intervals: Sequence[Any]
+    sets: dict[str, LabelSet | None]
+    settle: np.ndarray
+    alarm: AlarmConfig
+    notes: list[str]
+
+    @property
+    def arrays(self) -> TupleArrays:
+        return self.run['arrays']
+
+    def block(self, scores: np.ndarray, thresholds: np.ndarray | None, **kw: Any
+              ) -> dict[str, Any]:
+        return baseline_block(scores, thresholds, self.arrays, self.intervals, self.sets,
+                              alarm=self.alarm, **kw)
+
+
+def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
+                    sets: dict[str, LabelSet | None], settle: np.ndarray,
+                    train_bags: Sequence[str | Path], clean_bag: Path | None,
+                    baseline_artifact: str | Path | None, topics: TopicConfig, device: str,
+                    report: dict[str, Any], alarm: AlarmConfig,
+                    threshold_offsets: Sequence[float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
+    """Every baseline detector, scored on the same tuples under the same lifecycle."""
+    from lipfault_ros.evaluation.baselines import BASELINE_DETECTORS, ClassicalDetector
+
+    ctx = _Context(engine, run, intervals, sets, settle, alarm, report['not_computed'])
+    out: dict[str, Any] = {}
+    train, source = _training_tuples(engine, train_bags, clean_bag, topics)
+    if not intervals:
+        ctx.notes.append('baseline detection metrics: no fault truth in the bag')
+    _stage1(ctx, out, train, source)
+    if baseline_artifact is not None:
+        _second_artifact(ctx, out, baseline_artifact, device, threshold_offsets)
+    else:
+        ctx.notes.append('baselines.no_modulation: no second artifact given '
+                         '(--baseline-artifact, e.g. trained with modulation off)')
+    if train is None:
+        ctx.notes.append('baselines.isolation_forest / pca: no clean training tuples')
+        return out
+    for kind in BASELINE_DETECTORS:
+        res = ClassicalDetector(kind).fit(train).score(ctx.arrays)
+        out[kind] = ctx.block(res.scores, res.thresholds, flags=res.faults,
+                              note=f'{kind} per modality on window/frame features, fitted on '
+                                   f'clean training tuples ({source}), threshold = 99th '
+                                   f'percentile on held-out clean training tuples')
+        out[kind]['corrections'] = 'none: a detector only'
+    return out
+
+
+def _stage1(ctx: _Context, out: dict[str, Any], train: TupleArrays | None, source: str) -> None:
+    """The stage-1 autoencoder of the same artifact: reconstruction error as the score."""
+    try:
+        ae, ae_out = _stage1_scores(ctx.engine, ctx.arrays, with_outputs=True)
+    except (AttributeError, InputError) as exc:
+        ctx.notes.append(f'baselines.stage1_autoencoder: the artifact gives no stage-1 '
+                         f'reconstruction ({exc})')
+        return
+    thr = None
+    if train is not None:
+        thr = np.nanquantile(_stage1_scores(ctx.engine, train), 0.99, axis=0)
+    out['stage1_autoencoder'] = ctx.block(
+        ae, thr,
+        note='reconstruction error (normalised MSE) of the stage-1 autoencoder of the same '
+             'artifact, no compute block, no detection head; threshold = 99th percentile on '
+             f'clean training tuples ({source})' if thr is not None else
+             'no clean training tuples: threshold-free metrics only')
+    add_baseline_corrections(out['stage1_autoencoder'], ctx.run, ctx.intervals, ctx.settle,
+                             ae_out.recon_images, ae_out.recon_wrench[:, -1],
+                             ae_out.recon_joints[:, -1])
+
+
+def _second_artifact(ctx: _Context, out: dict[str, Any], path: str | Path, device: str,
+                     offsets: Sequence[float]) -> None:
+    """A second artifact, with its own calibrated thresholds plus the model's offsets."""
+    from lipfault_ros.inference import Engine
+
+    engine, arrays = ctx.engine, ctx.arrays
+    other = Engine.from_artifact(path, device=device)
+    if tuple(other.joint_names) != tuple(engine.joint_names):
+        raise ArtifactError(f'baseline artifact {path} has joints {list(other.joint_names)}, '
+                            f'the model {list(engine.joint_names)}')
+    other.set_threshold_offsets(offsets)
+    same = other.image_size == engine.image_size
+    res = other.infer_arrays(arrays.subset(slice(None)) if same
+                             else _resized(arrays, other.image_size))
+    name = 'no_modulation' if not getattr(other.artifact.config, 'modulation', True) \
+        else 'baseline_artifact'
+    out[name] = ctx.block(res.scores, np.asarray(res.thresholds), flags=res.faults,
+                          note=f'artifact {path} (its own calibrated thresholds, plus the '
+                               f'threshold offsets of the model)')
+    images = res.images if same else \
+        _resized(dataclasses.replace(arrays, images=res.images), engine.image_size).images
+    add_baseline_corrections(out[name], ctx.run, ctx.intervals, ctx.settle, images,
+                             res.wrench[:, -1], res.joints[:, -1])
+
+
+def _resized(arrays: TupleArrays, size: int) -> TupleArrays:
+    import cv2
+
+    images = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA)
+                       for im in arrays.images])
+    return dataclasses.replace(arrays, images=images)
+
+
+def _training_tuples(engine: Any, train_bags: Sequence[str | Path], clean_bag: Path | None,
+                     topics: TopicConfig) -> tuple[TupleArrays | None, str]:
+    """Clean tuples to fit classical baselines on, at the model's image size."""
+    from lipfault_ros.bags.reader import read_truth
+    from lipfault_ros.evaluation.offline import _sync_config, assemble_bag
+
+    bags = [Path(p) for p in train_bags]
+    source = 'training bags ' + ', '.join(str(p) for p in bags)
+    if not bags:
+        if clean_bag is None:
+            return None, ''
+        bags = [clean_bag]
+        source = (f'clean reference bag {clean_bag}, the clean version of the evaluated bag: '
+                  f'optimistic, pass --train-bag for a fair comparison')
+    tuples: list[SensorTuple] = []
+    for bag in bags:
+        tuples.extend(assemble_bag(bag, engine, topics, _sync_config(engine, bag, topics)))
+    if not tuples:
+        return None, ''
+    arrays = TupleArrays.from_tuples(tuples, image_size=(engine.image_size, engine.image_size))
+    intervals = [iv for b in bags for iv in read_truth(b, topics=topics)]
+    labels = M.labels_from_intervals(arrays.stamps_ns, intervals).any(axis=1)
+    keep = np.flatnonzero(~labels & ~np.asarray(arrays.missing).any(axis=1))
+    return arrays.subset(keep), source
+
+
+def _stage1_scores(engine: Any, arrays: TupleArrays, *, with_outputs: bool = False) -> Any:
+    """(N, 3) stage-1 reconstruction error per modality, in the model's normalised units
+    (and the BatchInference when ``with_outputs``)."""
+    res = engine.infer_arrays(arrays, batch_size=64)
+    st = engine.stats
+    cam = np.mean(((np.asarray(res.recon_images, np.float64) - _model_size(arrays, engine))
+                   / 255.0) ** 2, axis=(1, 2, 3))
+    w_in = st.normalise_wrench(np.asarray(arrays.wrench, np.float32))
+    w_rec = st.normalise_wrench(np.asarray(res.recon_wrench, np.float32))
+    j_in = st.normalise_joints(np.asarray(arrays.joints, np.float32))
+    j_rec = st.normalise_joints(np.asarray(res.recon_joints, np.float32))
+    with np.errstate(invalid='ignore'):
+        w = np.mean((np.asarray(w_in, np.float64) - w_rec) ** 2,
+                    axis=tuple(range(1, np.ndim(w_in))))
+        jj = np.mean((np.asarray(j_in, np.float64) - j_rec) ** 2,
+                     axis=tuple(range(1, np.ndim(j_in))))
+    scores = np.stack([cam, w, jj], axis=1)
+    scores[~np.isfinite(scores)] = np.inf
+    scores[np.asarray(arrays.missing, bool)] = np.inf
+    return (scores, res) if with_outputs else scores
+
+
+def _model_size(arrays: TupleArrays, engine: Any) -> np.ndarray:
+    s = engine.image_size
+    if arrays.images.shape[1:3] == (s, s):
+        return np.asarray(arrays.images, np.float64)
+    return np.asarray(_resized(arrays, s).images, np.float64)
+
