@@ -228,3 +228,35 @@ def test_torchrun_two_gloo_processes_write_one_artifact(sim_bags, tmp_path):
     doc = json.loads((out / 'config.json').read_text())
     assert doc['training']['world_size'] == 2
     assert proc.stdout.count('artifact:') == 1
+
+
+def test_split_by_bag_calibrates_on_the_held_out_recording_without_a_lifecycle_alarm(
+        sim_bags, tmp_path):
+    """The thresholds come from the recording the model never trained on: replaying that
+    recording through the engine and the node's fault lifecycle raises no alarm."""
+    from lipfault_ros.alarm import AlarmConfig, FaultAlarms
+    from lipfault_ros.bags.reader import read_samples
+    from lipfault_ros.inference import Engine
+    from lipfault_ros.sync import SyncConfig, assemble
+    from lipfault_ros.tuples import MODALITIES
+
+    settings = load_settings(_config(tmp_path), quick=True, data_changes={'split': 'bag'})
+    events = []
+    result = train_from_bags(sim_bags, tmp_path / 'model', settings=settings, progress=False,
+                             on_event=lambda event, fields: events.append((event, fields)))
+    info = next(fields for event, fields in events if event == 'dataset')
+    engine = Engine.from_artifact(tmp_path / 'model', device='cpu')
+    sync = SyncConfig(camera_rate=15, wrench_rate=150, joints_rate=150, wrench_window=16,
+                      joints_window=16)
+    held_out = list(assemble(read_samples(sim_bags[1]), sync, engine.joint_names))
+    trained = list(assemble(read_samples(sim_bags[0]), sync, engine.joint_names))
+    assert info['split'] == 'bag' and info['val'] == result.summary['val_tuples']
+    assert abs(info['val'] - len(held_out)) <= 2 and abs(info['train'] - len(trained)) <= 2
+    assert result.summary['calibration']['alarm'] == AlarmConfig().as_dict()
+    alarms = FaultAlarms(AlarmConfig())
+    raised = 0
+    for t in held_out:
+        missing = [m in t.missing for m in MODALITIES]
+        engine.infer(t, decide=lambda flags: alarms.active(flags, missing, t.stamp_ns))
+        raised = max(raised, sum(s.count for s in alarms.status.values()))
+    assert raised == 0
