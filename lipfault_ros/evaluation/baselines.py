@@ -24,6 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.errors import InputError
 from lipfault_ros.tuples import MODALITIES, Modality, TupleArrays
 
@@ -93,7 +94,7 @@ class ClassicalDetector:
     """
 
     def __init__(self, kind: str, *, false_alarm_rate: float = 0.01, holdout: float = 0.2,
-                 seed: int = 0) -> None:
+                 seed: int = 0, rule: CalibrationRule | None = None) -> None:
         if kind not in BASELINE_DETECTORS:
             raise InputError(f'unknown baseline detector {kind!r}; use one of '
                              f'{list(BASELINE_DETECTORS)}')
@@ -101,6 +102,8 @@ class ClassicalDetector:
             raise InputError('false_alarm_rate and holdout must be in (0, 1)')
         self.kind = kind
         self.false_alarm_rate = float(false_alarm_rate)
+        # thresholds by the model's rule (lifecycle-aware) unless told otherwise
+        self.rule = rule or CalibrationRule(self.false_alarm_rate)
         self.holdout = float(holdout)
         self.seed = int(seed)
         self._models: dict[Modality, Any] = {}
@@ -150,7 +153,8 @@ class ClassicalDetector:
             model = self._make().fit(x[fit_idx])
             cal = self._score(model, x[cal_idx])
             self._models[m] = model
-            self._thresholds[m] = float(np.quantile(cal, 1.0 - self.false_alarm_rate))
+            self._thresholds[m] = calibrate(cal, np.asarray(train.stamps_ns)[cal_idx],
+                                            self.rule)
         _log.info('%s fitted on %d clean tuples (%d held out for thresholds)', self.kind, cut,
                   n - cut)
         return self

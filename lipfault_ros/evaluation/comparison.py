@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
+from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
 from lipfault_ros.evaluation.corrections import add_baseline_corrections
@@ -131,11 +132,12 @@ def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
         ctx.notes.append('baselines.isolation_forest / pca: no clean training tuples')
         return out
     for kind in BASELINE_DETECTORS:
-        res = ClassicalDetector(kind).fit(train).score(ctx.arrays)
+        res = ClassicalDetector(kind, rule=CalibrationRule(alarm=alarm)).fit(train).score(
+            ctx.arrays)
         out[kind] = ctx.block(res.scores, res.thresholds, flags=res.faults,
                               note=f'{kind} per modality on window/frame features, fitted on '
-                                   f'clean training tuples ({source}), threshold = 99th '
-                                   f'percentile on held-out clean training tuples')
+                                   f'clean training tuples ({source}), thresholds by the '
+                                   f'model\'s calibration rule on the last 20 % of them')
         out[kind]['corrections'] = 'none: a detector only'
     return out
 
@@ -150,12 +152,14 @@ def _stage1(ctx: _Context, out: dict[str, Any], train: TupleArrays | None, sourc
         return
     thr = None
     if train is not None:
-        thr = np.nanquantile(_stage1_scores(ctx.engine, train), 0.99, axis=0)
+        scores = _stage1_scores(ctx.engine, train)
+        rule = CalibrationRule(alarm=ctx.alarm)
+        thr = np.array([calibrate(scores[:, i], train.stamps_ns, rule) for i in range(3)])
     out['stage1_autoencoder'] = ctx.block(
         ae, thr,
         note='reconstruction error (normalised MSE) of the stage-1 autoencoder of the same '
-             'artifact, no compute block, no detection head; threshold = 99th percentile on '
-             f'clean training tuples ({source})' if thr is not None else
+             'artifact, no compute block, no detection head; thresholds by the model\'s '
+             f'calibration rule on clean training tuples ({source})' if thr is not None else
              'no clean training tuples: threshold-free metrics only')
     add_baseline_corrections(out['stage1_autoencoder'], ctx.run, ctx.intervals, ctx.settle,
                              ae_out.recon_images, ae_out.recon_wrench[:, -1],

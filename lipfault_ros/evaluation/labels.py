@@ -37,7 +37,7 @@ from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['CAMERA_CHANGED_FRACTION', 'CAMERA_PIXEL_DELTA', 'SIGNAL_ABS_FLOOR', 'SIGNAL_REL_TOL',
            'ChangeTally', 'Changes', 'LabelSet', 'definitions', 'effective_labels',
-           'excluded_counts', 'interval_labels']
+           'excluded_counts', 'interval_labels', 'release_mask']
 
 #: Grey levels (of 255) a pixel must differ by, in some colour channel, to count as changed:
 #: above the 1-3 levels of sensor dither and resampling/compression noise, far below any change
@@ -220,11 +220,25 @@ def interval_labels(labels: np.ndarray, settle: np.ndarray) -> LabelSet:
     return LabelSet('interval', labels, settle, any_label, settle.any(axis=1) & ~any_label)
 
 
-def effective_labels(labels: np.ndarray, changes: Changes) -> LabelSet:
-    """Faulty = inside an interval and changed, clean = outside and unchanged (module doc)."""
+def release_mask(changed: np.ndarray, release: int) -> np.ndarray:
+    """(N, 3): the ``release`` tuples after each run of changed tuples of a modality ends, the
+    time a raised alarm needs to clear by design (the lifecycle's ``clear_n``)."""
+    out = np.zeros_like(changed, bool)
+    if release <= 0:
+        return out
+    for i in range(changed.shape[1]):
+        col = changed[:, i]
+        for end in np.flatnonzero(col[:-1] & ~col[1:]) + 1:  # first unchanged tuple after a run
+            out[end:end + release, i] = True
+    return out & ~changed
+
+
+def effective_labels(labels: np.ndarray, changes: Changes, release: int = 0) -> LabelSet:
+    """Faulty = inside an interval and changed, clean = outside and unchanged and not within
+    ``release`` tuples after the fault's effect ended (module doc)."""
     aligned = changes.aligned[:, None]
     faulty = labels & changes.changed & aligned
-    clean = ~labels & ~changes.changed & aligned
+    clean = ~labels & ~changes.changed & aligned & ~release_mask(changes.changed, release)
     o_faulty = faulty.any(axis=1)
     o_clean = clean.all(axis=1)
     return LabelSet('effective', faulty, ~(faulty | clean), o_faulty, ~(o_faulty | o_clean),
@@ -232,7 +246,7 @@ def effective_labels(labels: np.ndarray, changes: Changes) -> LabelSet:
 
 
 def excluded_counts(labels: np.ndarray, changes: Changes, effective: LabelSet,
-                    events: dict[str, list[M.FaultEvent]]) -> dict[str, Any]:
+                    events: dict[str, list[M.FaultEvent]], release: int = 0) -> dict[str, Any]:
     """``tuples.effective`` of the report: the effective set sizes and why tuples were left out
     (per modality), and the events no tuple of which the fault changed."""
     al = changes.aligned[:, None]
@@ -247,6 +261,7 @@ def excluded_counts(labels: np.ndarray, changes: Changes, effective: LabelSet,
                   'overall': int((~effective.overall_faulty & ~effective.overall_ignore).sum())},
         'excluded': {'no_effect': per(labels & ~ch & al),
                      'window_tail': per(~labels & ch & al),
+                     'alarm_release': per(~labels & al & release_mask(ch, release)),
                      'no_clean_partner': per(np.broadcast_to(~al, labels.shape)),
                      'overall': int(effective.overall_ignore.sum())},
         'events_without_affected_tuple': {k: sum(not e.observable for e in v)
@@ -269,7 +284,9 @@ def definitions() -> dict[str, str]:
         'effective_sets': (
             'faulty = inside a truth interval and changed; clean = outside every interval and '
             'unchanged; excluded (tuples.effective.excluded): no_effect = inside but unchanged, '
-            'window_tail = outside but changed (replaces the settling mask), no_clean_partner; '
+            'window_tail = outside but changed (replaces the settling mask), alarm_release = the '
+            'clear_n tuples after a fault\'s effect ended, while a raised alarm clears by design '
+            '(its length is the lifecycle setting, reported beside), no_clean_partner; '
             'overall faulty when some modality is, clean when every modality is'),
         'effective_events': (
             'effective block: latency counts from the first affected tuple of the event; an '

@@ -240,7 +240,7 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
                        f'{node.bag}: is it running with the artifact {model} and these topics?')
     report, plot_data = offline.score_outputs(
         run['outputs'], run['records'], all_intervals, sync=sync, clean=run['clean_records'],
-        images=run['images'], mode='live', changes=run['changes'])
+        images=run['images'], mode='live', changes=run['changes'], release=alarm.clear_n)
     report['live'] = _live_block(node, run, answers, status, corrected, len(expected), loops,
                                  duplicates)
     report['lifecycle'] = offline.lifecycle_block(

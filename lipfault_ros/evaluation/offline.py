@@ -184,7 +184,8 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
                        f'injected from (lipfault inject keeps the stamps)')
     report, plot_data = score_outputs(run['outputs'], run['records'], intervals, sync=sync,
                                       clean=run['clean_records'], images=run['images'],
-                                      mode='offline', changes=run['changes'])
+                                      mode='offline', changes=run['changes'],
+                                      release=alarm.clear_n)
     report['inputs'] = _inputs(bag, clean_path, artifact, train_bags, topics, facts, engine)
     report['tuples']['clean_aligned'] = run['aligned']
     report['lifecycle'] = lifecycle_block(alarm, engine.thresholds, threshold_offsets)
@@ -211,7 +212,7 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
         return {}
     stamps = run['arrays'].stamps_ns
     settle = M.settle_mask(stamps, intervals, settle_spans(sync))
-    sets = label_sets(stamps, intervals, settle, run['changes'])
+    sets = label_sets(stamps, intervals, settle, run['changes'], alarm.clear_n)
     return score_baselines(engine, run, intervals, sets, settle, kw['train_bags'],
                            kw['clean_bag'], kw['baseline_artifact'], kw['topics'], kw['device'],
                            report, alarm, kw['threshold_offsets'])

@@ -36,11 +36,13 @@ def settle_spans(sync: Any) -> dict[Modality, int]:
 
 
 def label_sets(stamps: np.ndarray, intervals: Sequence[Any], settle: np.ndarray,
-               changes: L.Changes | None) -> dict[str, L.LabelSet | None]:
-    """The interval labels, and the effective ones when the changes are known."""
+               changes: L.Changes | None, release: int = 0) -> dict[str, L.LabelSet | None]:
+    """The interval labels, and the effective ones when the changes are known (``release``:
+    the lifecycle's ``clear_n``, see :func:`~lipfault_ros.evaluation.labels.release_mask`)."""
     labels = M.labels_from_intervals(stamps, intervals)
     return {'interval': L.interval_labels(labels, settle),
-            'effective': L.effective_labels(labels, changes) if changes is not None else None}
+            'effective': L.effective_labels(labels, changes, release)
+            if changes is not None else None}
 
 
 def detection_blocks(stamps: np.ndarray, scores: np.ndarray, thresholds: np.ndarray,
@@ -122,8 +124,8 @@ def definitions() -> dict[str, str]:
 
 
 def _tuples(outputs: Any, sets: dict[str, L.LabelSet | None], labels: np.ndarray,
-            settle: np.ndarray, changes: L.Changes | None, intervals: Sequence[Any]
-            ) -> dict[str, Any]:
+            settle: np.ndarray, changes: L.Changes | None, intervals: Sequence[Any],
+            release: int = 0) -> dict[str, Any]:
     stamps = outputs.stamps_ns
     n = len(stamps)
     per = {m.value: i for i, m in enumerate(MODALITIES)}
@@ -137,7 +139,7 @@ def _tuples(outputs: Any, sets: dict[str, L.LabelSet | None], labels: np.ndarray
     eff = sets.get('effective')
     if eff is not None and changes is not None:
         events = {m.value: eff.events(stamps, intervals, m) for m in MODALITIES}
-        out['effective'] = L.excluded_counts(labels, changes, eff, events)
+        out['effective'] = L.excluded_counts(labels, changes, eff, events, release)
     return out
 
 
@@ -199,7 +201,8 @@ def _notes(intervals: Sequence[Any], clean: Any, changes: Any) -> list[str]:
 def score_outputs(outputs: Any, records: Sequence[Any], intervals: Sequence[Any], *,
                   sync: Any, clean: Sequence[Any] | None,
                   images: dict[str, dict[str, np.ndarray]] | None, mode: str,
-                  changes: L.Changes | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+                  changes: L.Changes | None = None, release: int = 0
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The model's report (everything but baselines) from per-tuple outputs, and the signal
     arrays the plots draw (raw, corrected, clean values at each tuple stamp). ``changes`` (from
     :func:`~lipfault_ros.evaluation.collect.collect` with a clean stream) gives the effective
@@ -211,11 +214,11 @@ def score_outputs(outputs: Any, records: Sequence[Any], intervals: Sequence[Any]
         'created_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),
         'definitions': definitions(), 'not_computed': _notes(intervals, clean, changes)}
     settle = M.settle_mask(stamps, intervals, settle_spans(sync))
-    sets = label_sets(stamps, intervals, settle, changes)
+    sets = label_sets(stamps, intervals, settle, changes, release)
     labels = sets['interval'].faulty
     report['thresholds'] = {m.value: float(outputs.thresholds[i])
                             for i, m in enumerate(MODALITIES)}
-    report['tuples'] = _tuples(outputs, sets, labels, settle, changes, intervals)
+    report['tuples'] = _tuples(outputs, sets, labels, settle, changes, intervals, release)
     report['truth'] = {'available': bool(intervals), 'intervals': [
         {'modality': iv.modality.value, 'kind': iv.kind, 'severity': iv.severity,
          'start_ns': iv.start_ns, 'end_ns': iv.end_ns,

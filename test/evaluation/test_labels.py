@@ -191,3 +191,13 @@ def test_an_event_onset_moves_to_its_first_affected_tuple():
     out = M.detect_events(stamps, np.arange(10) == 5, [ev])[0]
     assert out.latency_tuples == 1 and out.latency_ns == stamps[5] - stamps[4]
     assert dataclasses.replace(ev, onset_ns=-1).onset == stamps[2]
+
+
+def test_the_alarm_release_after_a_fault_is_left_out_of_the_clean_set():
+    from lipfault_ros.evaluation.labels import release_mask
+
+    changed = np.zeros((12, 3), bool)
+    changed[2:5, 1] = True
+    got = release_mask(changed, 3)
+    assert np.flatnonzero(got[:, 1]).tolist() == [5, 6, 7]
+    assert not got[:, 0].any() and not release_mask(changed, 0).any()
