@@ -144,7 +144,7 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings_file = out / 'settings.json'
-    settings = dataclasses.asdict(cfg)
+    settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as JSON lists
     if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
         raise ConfigError(f'{out} holds a run with other settings; choose another --out')
     settings_file.write_text(json.dumps(settings, indent=1))
