@@ -197,6 +197,11 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
                                 'trained_on': mean_of([p.get(m) for p in seen])}
                             for m in per[0]}
     timing['total_s'] = time.time() - started
+    # a resumed run reuses finished steps: keep the times they took when they ran
+    timing_file = out / 'timing.json'
+    before = json.loads(timing_file.read_text()) if timing_file.exists() else {}
+    timing = {k: max(v, before.get(k, 0.0)) if k != 'total_s' else v for k, v in timing.items()}
+    timing_file.write_text(json.dumps({**before, **timing}, indent=1))
     result = {
         'settings': settings, 'timing': timing,
         'episodes': {'train': cfg.train_seeds(), 'heldout': cfg.heldout_seeds()},
