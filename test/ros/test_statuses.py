@@ -1,0 +1,39 @@
+"""The pipeline's diagnostic statuses, built without a node: levels follow the fault lifecycle,
+missing beats everything, the lifecycle keys are always there."""
+
+from __future__ import annotations
+
+from lipfault_ros.alarm import AlarmState, AlarmStatus
+from lipfault_ros.inference import ModalityResult
+from lipfault_ros.ros import convert, statuses
+
+RES = ModalityResult(score=1.5, threshold=1.0, fault=True, missing=False, corrected=True)
+
+
+def values(st) -> dict[str, str]:
+    return {kv.key: kv.value for kv in st.values}
+
+
+def diag(alarm: AlarmStatus, *, missing: bool = False):
+    return statuses.modality_diagnostic(
+        'lipfault_pipeline: wrench', 'wrench', missing=missing, problem='', silent_periods=10,
+        alarm=alarm, flagged_in_period=4, result=RES, bad_messages=0, rejected=0,
+        hardware_id='hw')
+
+
+def test_a_raised_alarm_is_a_warning_with_onset_and_duration():
+    up = AlarmStatus(AlarmState.RAISED, onset_ns=123, duration_s=2.5, count=1)
+    st = diag(up)
+    assert st.level == convert.WARN and 'raised for 2.5 s' in st.message and '123' in st.message
+    v = values(st)
+    assert (v['alarm'], v['active'], v['alarm_onset_ns'], v['alarm_count']) == \
+        ('raised', 'true', '123', '1')
+    assert v['flagged_in_period'] == '4'
+
+
+def test_flags_without_an_alarm_are_ok_and_missing_is_an_error():
+    assert diag(AlarmStatus()).level == convert.OK
+    latched = AlarmStatus(AlarmState.LATCHED, onset_ns=5, duration_s=1.0, count=1)
+    assert diag(latched).level == convert.WARN
+    st = diag(latched, missing=True)
+    assert st.level == convert.ERROR and st.message.startswith('missing')
