@@ -154,7 +154,6 @@ class _Compiled:
                                                             out[1])}, check_trace=False)
             self.detect = torch.jit.freeze(a, preserved_attrs=['detect']).detect
             self.correct = torch.jit.freeze(b, preserved_attrs=['correct']).correct
-        self.thresholds = thresholds
         with torch.inference_mode():  # TorchScript optimises on its first runs: do them now
             for _ in range(3):
                 out = self.detect(cam, wr, jo, present, force, thresholds)
@@ -181,7 +180,6 @@ class Engine:
         self._compile_after = _COMPILE_AFTER  # 0: never
         self._compiled: _Compiled | None = None
         self._eager = _Stages(self.model)
-        self._thresholds_t = self.model.thresholds.detach().clone()
         self._import_cv2()
 
     def _import_cv2(self) -> None:
@@ -283,13 +281,12 @@ class Engine:
                 self.device.type == 'cpu' and self.dtype == torch.float32:
             try:
                 self._compiled = _Compiled(self.model, tensors)
-                self._compiled.thresholds.copy_(self._thresholds_t)
             except (RuntimeError, TypeError, ValueError) as exc:
                 log.debug('batch-1 forward not compiled, staying eager: %s', exc)
         stages = self._compiled if self._compiled is not None else self._eager
         cam, wr, jo, present, force = tensors
         with torch.inference_mode():
-            out = stages.detect(cam, wr, jo, present, force, self._thresholds_t)
+            out = stages.detect(cam, wr, jo, present, force, self.model.thresholds)
             scores, faults = out[0], out[1]
             mask = faults
             if decide is not None:
@@ -309,11 +306,8 @@ class Engine:
             raise ConfigError(f'threshold offsets must be 3 finite numbers, got {offsets!r}')
         self.thresholds = np.asarray(self.artifact.thresholds, np.float64) + off
         t = torch.as_tensor(self.thresholds, dtype=self.model.thresholds.dtype)
-        with torch.no_grad():
+        with torch.no_grad():  # both stages read them at every call
             self.model.thresholds.copy_(t.to(self.device))
-            self._thresholds_t.copy_(t.to(self._thresholds_t.device))
-            if self._compiled is not None:
-                self._compiled.thresholds.copy_(t)
 
     def _resize(self, image: np.ndarray, h: int, w: int, interp: int) -> np.ndarray:
         if image.shape[:2] == (h, w):

@@ -30,8 +30,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from lipfault_ros.alarm import AlarmConfig, FaultAlarms
-from lipfault_ros.anchor import DEFAULT_TAU_S, OutputAnchor, trusted
+from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.anchor import DEFAULT_TAU_S
+from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import ArtifactError, BagError
 from lipfault_ros.evaluation import metrics as M
 # re-exported: the live replay and older callers import these from here
@@ -220,27 +221,17 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
 
 def engine_judge(engine: Any, alarm: AlarmConfig | None = None,
                  anchor_tau_s: float = DEFAULT_TAU_S) -> Any:
-    """A judge that runs ``engine.infer`` on each tuple through the fault lifecycle, as the
-    live node does: ``flags`` are the raised alarms (or missing), and the outputs are corrected
-    exactly where the node would have corrected them, anchored as the node anchors them
-    (:mod:`lipfault_ros.anchor`). ``alarm=None`` uses the defaults the node ships with."""
-    alarms = FaultAlarms(alarm or AlarmConfig())
-    anchor = OutputAnchor(anchor_tau_s)
+    """A judge that runs each tuple through :class:`~lipfault_ros.decisions.FaultDecisions`,
+    as the live node does: ``flags`` are the raised alarms (or missing), and the outputs are
+    corrected and anchored exactly where the node would have. ``alarm=None`` uses the defaults
+    the node ships with."""
+    decisions = FaultDecisions(alarm, anchor_tau_s)
 
     def judge(t: SensorTuple) -> Judgement:
-        missing = [m in t.missing or t.data(m) is None for m in MODALITIES]
-        active: list[np.ndarray] = []
-
-        def decide(flags: np.ndarray) -> np.ndarray:
-            active.append(alarms.active(flags, missing, t.stamp_ns))
-            return active[-1]
-
-        inf = engine.infer(t, decide=decide)
-        up = active[-1] if active else np.zeros(3, bool)
-        inf = anchor.apply(inf, trusted(inf, up))
+        inf, status = decisions.infer(engine, t)
         return Judgement(
             np.array([inf.results[m].score for m in MODALITIES], np.float64),
-            np.array([bool(up[i]) or inf.results[m].missing for i, m in enumerate(MODALITIES)]),
+            np.array([status[m].active or inf.results[m].missing for m in MODALITIES]),
             bool(inf.bypassed), float(inf.latency_ms), inf.image,
             np.asarray(inf.wrench, np.float64),
             np.stack([inf.joint_position, inf.joint_velocity, inf.joint_effort], axis=-1))

@@ -39,8 +39,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
 
-from lipfault_ros.alarm import FaultAlarms
-from lipfault_ros.anchor import OutputAnchor, trusted
+from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, params, statuses
@@ -65,7 +64,6 @@ class _Counters:
         self.model_problem = ''     # the last tuple the model refused, and why
         self.bad_input = {m: 0 for m in MODALITIES}
         self.problems: dict[Modality, str] = {}
-        self.faults = {m: 0 for m in MODALITIES}
         self.latency_ms: collections.deque[float] = collections.deque(maxlen=2000)
         self.model_ms_total = 0.0
         self.worker_ms_total = 0.0
@@ -102,8 +100,7 @@ class PipelineNode(LifecycleNode):
         self._activated_mono = time.monotonic_ns()
         self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
         self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
-        self.alarms = FaultAlarms()
-        self.anchor = OutputAnchor()
+        self.decisions = FaultDecisions()
         self._reset_srv = self.create_service(Trigger, '~/reset_faults', self._on_reset_faults,
                                               callback_group=self._diag_group)
         self.add_on_set_parameters_callback(self._on_set_parameters)
@@ -165,8 +162,7 @@ class PipelineNode(LifecycleNode):
             self.get_logger().error(self._error)
             return TransitionCallbackReturn.FAILURE
         self._engine = engine
-        self.alarms = FaultAlarms(p.alarm_config())
-        self.anchor = OutputAnchor(p.anchor_tau_s)
+        self.decisions = FaultDecisions(p.alarm_config(), p.anchor_tau_s)
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None
@@ -318,15 +314,8 @@ class PipelineNode(LifecycleNode):
             return
         t, arrival = item
         start = time.monotonic_ns()
-        missing = [m in t.missing or t.data(m) is None for m in MODALITIES]
-        alarms: dict[Modality, Any] = {}
-
-        def decide(flags: np.ndarray) -> np.ndarray:
-            alarms.update(self.alarms.update(flags, missing, t.stamp_ns))
-            return np.array([alarms[m].active for m in MODALITIES])
-
         try:
-            result = engine.infer(t, decide=decide)
+            result, alarms = self.decisions.infer(engine, t)
         except LipfaultError as exc:
             with self._lock:
                 self.counters.infer_errors += 1
@@ -334,8 +323,6 @@ class PipelineNode(LifecycleNode):
             self._say_once(f'infer:{str(exc)[:40]}',
                            f'tuple at {t.stamp_ns} not inferred: {exc}')
             return
-        result = self.anchor.apply(result, trusted(result, [alarms[m].active
-                                                             for m in MODALITIES]))
         self._publish(t, result, alarms)
         done = time.monotonic_ns()
         with self._lock:
@@ -347,7 +334,6 @@ class PipelineNode(LifecycleNode):
             c.last_tuple_mono = done
             c.last_results = dict(result.results)
             for m in MODALITIES:
-                c.faults[m] += bool(alarms[m].active)
                 c.flagged[m] += bool(result.results[m].fault)
 
     def _hdr(self, t: SensorTuple, m: Modality) -> Any:
@@ -393,6 +379,11 @@ class PipelineNode(LifecycleNode):
         if self.p is not None:
             self.p = new
         return SetParametersResult(successful=True)
+
+    @property
+    def alarms(self) -> Any:
+        """The per-modality fault alarms (:class:`~lipfault_ros.alarm.FaultAlarms`)."""
+        return self.decisions.alarms
 
     # -- diagnostics --
     @property

@@ -1,0 +1,43 @@
+"""One tuple from the engine's verdict to what is published: fault lifecycle, then anchoring.
+
+The live node and the offline evaluation must decide exactly alike, or a report would describe
+a node nobody runs. This is that decision, once: the engine scores the tuple, the per-modality
+alarms (:mod:`lipfault_ros.alarm`) say which modalities to correct, and corrected signals are
+anchored to the last trusted value (:mod:`lipfault_ros.anchor`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from lipfault_ros.alarm import AlarmConfig, AlarmStatus, FaultAlarms
+from lipfault_ros.anchor import DEFAULT_TAU_S, OutputAnchor, trusted
+from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
+
+__all__ = ['FaultDecisions']
+
+
+class FaultDecisions:
+    """The stateful part of judging a stream of tuples (not thread-safe; one per stream)."""
+
+    def __init__(self, alarm: AlarmConfig | None = None,
+                 anchor_tau_s: float = DEFAULT_TAU_S) -> None:
+        self.alarms = FaultAlarms(alarm or AlarmConfig())
+        self.anchor = OutputAnchor(anchor_tau_s)
+
+    def infer(self, engine: Any, t: SensorTuple) -> tuple[Any, Mapping[Modality, AlarmStatus]]:
+        """``engine.infer`` on ``t`` through the lifecycle; the anchored
+        :class:`~lipfault_ros.inference.Inference` and each modality's alarm after it.
+        InputError from the engine propagates (the alarms are not advanced then)."""
+        missing = [m in t.missing or t.data(m) is None for m in MODALITIES]
+        status: dict[Modality, AlarmStatus] = {}
+
+        def decide(flags: np.ndarray) -> np.ndarray:
+            status.update(self.alarms.update(flags, missing, t.stamp_ns))
+            return np.array([status[m].active for m in MODALITIES])
+
+        result = engine.infer(t, decide=decide)  # calls decide once per tuple
+        active = [status[m].active for m in MODALITIES]
+        return self.anchor.apply(result, trusted(result, active)), status
