@@ -42,11 +42,13 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
-#: detection head, version 3 the cross-modal residual features and their scales; an older
-#: network cannot be rebuilt from its weights, so it is retrained.
-MIN_FORMAT_VERSION = 3
+#: detection head, version 3 the cross-modal residual features and their scales, version 4 the
+#: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
+#: ``space_scale_camera``, ``camera_history_s``); an older network cannot be rebuilt from its
+#: weights, so it is retrained.
+MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
 

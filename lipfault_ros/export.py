@@ -29,21 +29,22 @@ log = logging.getLogger(__name__)
 
 
 class InferencePath(nn.Module):
-    """``forward(camera, wrench, joints, present) -> (scores (B,3), faults (B,3) bool,
-    bypassed (B,) bool, camera_out, wrench_out, joints_out)`` where the outputs are the
-    reconstruction for bypassed rows and the correction otherwise."""
+    """``forward(camera, wrench, joints, present, camera_change) -> (scores (B,3), faults
+    (B,3) bool, bypassed (B,) bool, camera_out, wrench_out, joints_out)`` where the outputs are
+    the reconstruction for bypassed rows and the correction otherwise. ``camera_change`` (B,) is
+    ``network.frame_change`` against the previous camera frame, -1 where there is none."""
 
     def __init__(self, net: LipfaultNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, camera: torch.Tensor, wrench: torch.Tensor, joints: torch.Tensor,
-                present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                present: torch.Tensor, camera_change: torch.Tensor) -> tuple[torch.Tensor, ...]:
         net = self.net
         inputs = (camera, wrench, joints)
         latents, z = net.encode(camera, wrench, joints, present)
         recon = net.decode(z)
-        _, logits = net.detect(inputs, latents, z, recon, present)
+        _, logits = net.detect(inputs, latents, z, recon, present, camera_change)
         faults = (logits > net.thresholds) & (present > 0.5)
         bypassed = ~faults.any(dim=1)
         corrected = net.decode(net.correct(latents, present, faults))
@@ -85,7 +86,7 @@ def _prepare(source: Artifact | LipfaultNet | Path | str, path: Path | str, over
     example = (torch.rand((2, 3, cfg.image_size, cfg.image_size), generator=gen),
                torch.randn((2, 6, cfg.wrench_window), generator=gen),
                torch.randn((2, cfg.joints_channels, cfg.joints_window), generator=gen),
-               torch.ones(2, 3))
+               torch.ones(2, 3), torch.tensor([-1.0, 1e-4]))
     return path, InferencePath(plain_network(net)).eval(), example
 
 

@@ -40,6 +40,7 @@ __all__ = [
     'FAULTS',
     'FaultSpec',
     'ImageFault',
+    'PERSISTENT_IMAGE_FAULTS',
     'SignalFault',
     'StreamFault',
     'add_arguments',
@@ -135,7 +136,7 @@ DESCRIPTIONS: Mapping[str, Mapping[str, str]] = {
 
 # Image faults whose geometry (spots, drops, rectangle, flare position...) stays fixed while a
 # fault lasts in a stream, as a real contamination would; the rest redraw their noise per frame.
-_PERSISTENT_IMAGE = frozenset({
+PERSISTENT_IMAGE_FAULTS = frozenset({
     ImageFault.OCCLUSION, ImageFault.BRIGHTNESS, ImageFault.CONTRAST, ImageFault.COLOUR_SHIFT,
     ImageFault.DUST, ImageFault.PERLIN, ImageFault.FLARE, ImageFault.WATER_DROPS,
     ImageFault.SCRATCHES,
@@ -604,7 +605,7 @@ class StreamFault:
         kind = ImageFault(self.spec.kind)
         if kind is ImageFault.FROZEN_FRAME:
             return self._state['frozen'].copy()
-        rng = np.random.default_rng(self._state['seed']) if kind in _PERSISTENT_IMAGE \
+        rng = np.random.default_rng(self._state['seed']) if kind in PERSISTENT_IMAGE_FAULTS \
             else self._rng
         return corrupt_image(image, kind.value, self.spec.severity, rng)
 

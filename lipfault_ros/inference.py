@@ -21,28 +21,16 @@ import numpy as np
 import torch
 
 from lipfault_ros.artifact import Artifact, load_artifact
+from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
 
-__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'resolve_device']
+__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult']
 
 log = logging.getLogger(__name__)
 
 #: Per-tuple fault flags (3,) bool -> the modalities to correct (3,) bool
 Decide = Callable[[np.ndarray], np.ndarray]
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """'auto' -> cuda when available, else cpu; anything else is passed to torch.device."""
-    if str(device) == 'auto':
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ConfigError(f'invalid device {device!r}: {exc}') from exc
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise ConfigError(f'device {device!r} requested but CUDA is not available')
-    return dev
 
 
 @dataclass(frozen=True)
@@ -119,11 +107,11 @@ class _Stages(torch.nn.Module):
         self.model = model
 
     def detect(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
-               present: torch.Tensor, force: torch.Tensor, thresholds: torch.Tensor
-               ) -> tuple[torch.Tensor, ...]:
+               present: torch.Tensor, force: torch.Tensor, change: torch.Tensor,
+               thresholds: torch.Tensor) -> tuple[torch.Tensor, ...]:
         latents, z = self.model.encode(cam, wr, jo, present)
         recon = self.model.decode(z)
-        _, logits = self.model.detect((cam, wr, jo), latents, z, recon, present)
+        _, logits = self.model.detect((cam, wr, jo), latents, z, recon, present, change)
         scores = logits.masked_fill(force, float('inf'))
         faults = ((logits > thresholds) | force) & (present > 0.5)
         return (scores, faults) + tuple(latents) + tuple(recon)
@@ -143,20 +131,20 @@ class _Compiled:
         import warnings
 
         stages = _Stages(model).eval()  # the engine's model is already plain
-        cam, wr, jo, present, force = example
+        cam, wr, jo, present, force, change = example
         thresholds = model.thresholds.detach().clone()
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter('ignore')  # trace warnings about constant shapes
-            a = torch.jit.trace_module(stages, {'detect': (cam, wr, jo, present, force,
+            a = torch.jit.trace_module(stages, {'detect': (cam, wr, jo, present, force, change,
                                                            thresholds)}, check_trace=False)
-            out = stages.detect(cam, wr, jo, present, force, thresholds)
+            out = stages.detect(cam, wr, jo, present, force, change, thresholds)
             b = torch.jit.trace_module(stages, {'correct': (out[2], out[3], out[4], present,
                                                             out[1])}, check_trace=False)
             self.detect = torch.jit.freeze(a, preserved_attrs=['detect']).detect
             self.correct = torch.jit.freeze(b, preserved_attrs=['correct']).correct
         with torch.inference_mode():  # TorchScript optimises on its first runs: do them now
             for _ in range(3):
-                out = self.detect(cam, wr, jo, present, force, thresholds)
+                out = self.detect(cam, wr, jo, present, force, change, thresholds)
                 self.correct(out[2], out[3], out[4], present, out[1])
 
 
@@ -176,6 +164,8 @@ class Engine:
         self.stats = artifact.stats
         self.thresholds = np.asarray(artifact.thresholds, np.float64)
         self._last_image_hw: tuple[int, int] | None = None
+        # the camera's temporal context: stamp and model-space frame of the last camera input
+        self._history: tuple[int, torch.Tensor] | None = None
         self._calls = 0
         self._compile_after = _COMPILE_AFTER  # 0: never
         self._compiled: _Compiled | None = None
@@ -240,7 +230,8 @@ class Engine:
     def _prepare(self, images: np.ndarray, wrench: np.ndarray, joints: np.ndarray,
                  missing: np.ndarray) -> tuple[torch.Tensor, ...]:
         """Model-space tensors from model-size images (N,S,S,3) uint8, raw windows, (N,3)
-        missing; returns camera, wrench, joints, present, force_fault."""
+        missing; returns camera, wrench, joints, present, force_fault and the camera's frame
+        change (N,), -1 (no previous frame) until :meth:`_with_history` fills it in."""
         wr = self.stats.normalise_wrench(wrench)
         jo = self.stats.normalise_joints(joints)
         bad_w = ~np.isfinite(wr).all(axis=(1, 2))
@@ -262,12 +253,37 @@ class Engine:
         dev = self.device
         return (cam, torch.from_numpy(wr).to(dev, self.dtype),
                 torch.from_numpy(jo).to(dev, self.dtype),
-                torch.from_numpy(present).to(dev, self.dtype), torch.from_numpy(force).to(dev))
+                torch.from_numpy(present).to(dev, self.dtype), torch.from_numpy(force).to(dev),
+                torch.full((len(images),), -1.0, device=dev, dtype=self.dtype))
+
+    def _with_history(self, tensors: tuple[torch.Tensor, ...], stamps_ns: np.ndarray,
+                      camera: np.ndarray) -> tuple[torch.Tensor, ...]:
+        """Fill in the frame change of consecutive calls' camera frames (rows in time order,
+        ``camera`` (N,) bool: the row has one) and remember the last frame for the next call.
+        The previous frame counts when ``ModelConfig.follows`` its stamp (the rule training
+        uses); a row without a camera frame leaves the history as it is."""
+        from lipfault_ros.model.network import frame_change
+
+        cfg = self.artifact.config
+        cam = tensors[0]
+        change = tensors[5].clone()
+        for i in np.flatnonzero(camera):
+            stamp = int(stamps_ns[i])
+            if self._history is not None and bool(cfg.follows(stamp - self._history[0])):
+                change[i] = frame_change(cam[i:i + 1], self._history[1],
+                                         torch.ones(1, dtype=torch.bool, device=cam.device))[0]
+            self._history = (stamp, cam[i:i + 1].clone())
+        return tensors[:5] + (change,)
+
+    def forget_history(self) -> None:
+        """Drop the remembered camera frame (a new episode starts)."""
+        self._history = None
 
     def _run(self, *tensors: torch.Tensor):
         with torch.inference_mode():
-            cam, wr, jo, present, force = tensors
-            return self.model(cam, wr, jo, present, force_fault=force if force.any() else None)
+            cam, wr, jo, present, force, change = tensors
+            return self.model(cam, wr, jo, present, force_fault=force if force.any() else None,
+                              camera_change=change)
 
     def _forward_one(self, tensors: tuple[torch.Tensor, ...],
                      decide: Decide | None = None) -> tuple[Any, ...]:
@@ -284,9 +300,9 @@ class Engine:
             except (RuntimeError, TypeError, ValueError) as exc:
                 log.debug('batch-1 forward not compiled, staying eager: %s', exc)
         stages = self._compiled if self._compiled is not None else self._eager
-        cam, wr, jo, present, force = tensors
+        cam, wr, jo, present, force, change = tensors
         with torch.inference_mode():
-            out = stages.detect(cam, wr, jo, present, force, self.model.thresholds)
+            out = stages.detect(cam, wr, jo, present, force, change, self.model.thresholds)
             scores, faults = out[0], out[1]
             mask = faults
             if decide is not None:
@@ -344,7 +360,10 @@ class Engine:
         else:
             joints = np.zeros((cfg.joints_window, j, 3), np.float32)
         start = time.perf_counter()
-        tensors = self._prepare(small[None], wrench[None], joints[None], missing)
+        with torch.inference_mode():
+            tensors = self._with_history(
+                self._prepare(small[None], wrench[None], joints[None], missing),
+                np.array([t.stamp_ns]), ~missing[:, 0])
         scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(tensors, decide)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
@@ -377,7 +396,8 @@ class Engine:
 
     def infer_arrays(self, arrays: TupleArrays, batch_size: int = 64, *,
                      progress: bool = False) -> BatchInference:
-        """Judge and correct N stacked tuples in batches (offline evaluation)."""
+        """Judge and correct N stacked tuples in batches (offline evaluation). Rows are in time
+        order; the camera history starts afresh (and is left at the last row)."""
         cfg = self.artifact.config
         s = cfg.image_size
         self._check_names(arrays.joint_names)
@@ -400,6 +420,7 @@ class Engine:
         joints = np.zeros((n, cfg.joints_window, j, 3))
         r_img, r_w, r_j = np.zeros_like(images), np.zeros_like(wrench), np.zeros_like(joints)
         missing_all = np.asarray(arrays.missing, bool)
+        self.forget_history()
         starts = range(0, n, batch_size)
         if progress:
             from tqdm import tqdm
@@ -412,7 +433,10 @@ class Engine:
             w_in = np.asarray(arrays.wrench[sl], np.float32)
             j_in = np.asarray(arrays.joints[sl], np.float32)
             miss = missing_all[sl]
-            out = self._run(*self._prepare(imgs, w_in, j_in, miss))
+            with torch.inference_mode():
+                tensors = self._with_history(self._prepare(imgs, w_in, j_in, miss),
+                                             np.asarray(arrays.stamps_ns[sl]), ~miss[:, 0])
+            out = self._run(*tensors)
             sc = out.scores.float().cpu().numpy()
             sc[miss] = np.nan
             scores[sl] = sc

@@ -141,10 +141,10 @@ def test_torchscript_export_matches_eager(engine, tmp_path):
     scripted = torch.jit.load(str(path))
     cfg = engine.artifact.config
     x = (torch.rand(3, 3, 32, 32), torch.randn(3, 6, 16), torch.randn(3, 21, 16),
-         torch.ones(3, 3))
+         torch.ones(3, 3), torch.tensor([-1.0, 0.0, 1e-3]))
     with torch.no_grad():
         out = scripted(*x)
-        eager = engine.model(*x[:3], x[3])
+        eager = engine.model(*x[:3], x[3], camera_change=x[4])
     assert torch.equal(out[0], eager.scores)
     assert out[3].shape == (3, 3, cfg.image_size, cfg.image_size)
     with pytest.raises(FileExistsError):
@@ -156,8 +156,8 @@ def test_torch_export_program_matches_eager(engine, tmp_path):
     path = export_program(engine.artifact, tmp_path / 'model.pt2')
     program = torch.export.load(str(path)).module()
     x = (torch.rand(5, 3, 32, 32), torch.randn(5, 6, 16), torch.randn(5, 21, 16),
-         torch.ones(5, 3))
+         torch.ones(5, 3), torch.tensor([-1.0, 0.0, 1e-5, 1e-3, 0.1]))
     with torch.no_grad():
         out = program(*x)
-        eager = engine.model(*x[:3], x[3])
+        eager = engine.model(*x[:3], x[3], camera_change=x[4])
     assert torch.allclose(out[0], eager.scores, atol=1e-5)

@@ -509,7 +509,7 @@ def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path 
     'targets'}``. A failing benchmark is recorded under ``errors`` and the others still run."""
     import torch
 
-    from lipfault_ros.inference import resolve_device
+    from lipfault_ros.device import resolve_device
 
     if threads:
         torch.set_num_threads(threads)

@@ -46,7 +46,8 @@ import torch
 
 from lipfault_ros.artifact import Artifact
 from lipfault_ros.export import export_torchscript, plain_network
-from lipfault_ros.inference import Engine, resolve_device
+from lipfault_ros.device import resolve_device
+from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
@@ -277,7 +278,7 @@ def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
             'params': sum(p.numel() for p in clean.model.parameters()),
             'bypass_path_taken': bool(paths[0]) and not bool(paths[1]),
         }
-        cam, wr, jo, present, _ = tensors
+        cam, wr, jo, present, _, change = tensors
         if compiled:
             try:
                 if cuda:
@@ -317,7 +318,7 @@ def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
 
                 def run_exported() -> Any:
                     with torch.inference_mode():
-                        return scripted(cam, wr, jo, present)
+                        return scripted(cam, wr, jo, present, change)
 
                 variants['exported'] = run_exported
                 ref = clean._run(*tensors)

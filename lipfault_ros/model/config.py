@@ -13,6 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import numpy as np
+
 from lipfault_ros.errors import ConfigError
 
 __all__ = ['PANDA_JOINTS', 'ModelConfig']
@@ -91,6 +93,10 @@ class ModelConfig:
     # input, instead of driving the shared latent, and with it the other modalities'
     # reconstructions, somewhere training never went. None disables the clip.
     input_clip: float | None = 8.0
+    # The camera's temporal context: each frame is compared with the previous one (see
+    # network.frame_change) when that one is at most this old; after a longer gap (a dropped
+    # stream, a new episode) there is nothing to compare with.
+    camera_history_s: float = 0.25
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'joint_names', tuple(str(n) for n in self.joint_names))
@@ -119,6 +125,9 @@ class ModelConfig:
                      'embed_dim', 'power_iterations'):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f'ModelConfig.{name} must be >= 1, got {getattr(self, name)}')
+        if not (math.isfinite(self.camera_history_s) and self.camera_history_s > 0):
+            raise ConfigError('ModelConfig.camera_history_s must be positive, got '
+                              f'{self.camera_history_s}')
         for name in ('lip_encoder', 'lip_decoder', 'lip_fusion', 'lip_detector', 'input_clip'):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
@@ -135,6 +144,12 @@ class ModelConfig:
     def joints_channels(self) -> int:
         """Channels of the joints input: 3 per joint (position, velocity, effort)."""
         return 3 * len(self.joint_names)
+
+    def follows(self, gap_ns: Any) -> Any:
+        """Whether a camera frame ``gap_ns`` (int or int array) after another is compared with
+        it (``camera_history_s``): the one rule training and inference share."""
+        gap = np.asarray(gap_ns, np.int64)
+        return (gap > 0) & (gap <= int(round(self.camera_history_s * 1e9)))
 
     def constant(self, module: str) -> float | None:
         """The configured Lipschitz target of a module (None: unconstrained or modulation off)."""

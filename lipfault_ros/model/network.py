@@ -39,12 +39,35 @@ __all__ = [
     'N_ERROR_FEATURES',
     'SignalDecoder',
     'SignalEncoder',
+    'frame_change',
 ]
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
 #: local max of the standardised reconstruction error; flatness of the input; mean and largest
-#: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``).
-N_ERROR_FEATURES = 6
+#: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
+#: staleness against the previous input, see :func:`frame_change`).
+N_ERROR_FEATURES = 7
+
+
+def frame_change(current: torch.Tensor, previous: torch.Tensor, valid: torch.Tensor
+                 ) -> torch.Tensor:
+    """Mean squared per-pixel change from the previous frame to this one, (B,) in model space
+    ([0,1] pixels at the model's image size), -1 where ``valid`` (B,) is False (no previous
+    frame, or one too old to compare with).
+
+    The camera's temporal context: one frame cannot tell a frozen stream from a live one, but a
+    live camera never repeats a frame exactly (sensor noise alone changes it), while a stale
+    driver buffer repeats it bit for bit.
+    """
+    change = (current - previous).pow(2).flatten(1).mean(1)
+    return torch.where(valid, change, torch.full_like(change, -1.0))
+
+
+def _below(value: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
+    """How far (in log) ``value`` (B,) fell below a clean ``floor`` (1,): ~0 at or above it,
+    ~7 at zero; 0 everywhere when the floor is 0 (the feature is off)."""
+    on = (floor > 0).to(value.dtype)
+    return F.relu(-torch.log(value / floor.clamp_min(1e-12) + 1e-3)) * on
 
 
 class CameraEncoder(nn.Module):
@@ -179,8 +202,8 @@ class DetectionHead(nn.Module):
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
-        width = (cfg.latent_camera + cfg.latent_wrench + cfg.latent_joints + cfg.latent
-                 + 3 * N_ERROR_FEATURES + 3)
+        latent_width = cfg.latent_camera + cfg.latent_wrench + cfg.latent_joints + cfg.latent
+        width = latent_width + 3 * N_ERROR_FEATURES + 3
         layers: list[nn.Module] = []
         for i in range(cfg.detector_layers):
             layers += [nn.Linear(width if i == 0 else cfg.detector_hidden, cfg.detector_hidden),
@@ -191,7 +214,7 @@ class DetectionHead(nn.Module):
         # direct, non-negative path from a modality's own residual features to its logit
         # (see ModelConfig.detector_error_skip)
         # (softplus of a raw parameter; a plain parameter, outside the spectral normalisation)
-        self.error_offset = cfg.latent_camera + cfg.latent_wrench + cfg.latent_joints + cfg.latent
+        self.error_offset = latent_width
         self.error_skip = (nn.Parameter(torch.full((3, N_ERROR_FEATURES), -1.0))
                            if cfg.detector_error_skip else None)
 
@@ -263,6 +286,11 @@ class LipfaultNet(nn.Module):
         # inputs (a low percentile; 0: the channel is flat on some clean windows)
         self.register_buffer('diff_scale_wrench', torch.ones(6))
         self.register_buffer('diff_scale_joints', torch.ones(cfg.joints_channels))
+        # least clean spatial detail of the camera (a low percentile of the mean squared
+        # neighbour-pixel difference) and least clean frame-to-frame change (of frame_change);
+        # 0 switches the feature off (clean frames without detail, or repeated exactly)
+        self.register_buffer('space_scale_camera', torch.zeros(1))
+        self.register_buffer('frame_scale_camera', torch.zeros(1))
         # per-channel clean residual scales of the cross-modal estimates (set after stage 1)
         self.register_buffer('cross_scale_wrench', torch.ones(6))
         self.register_buffer('cross_scale_joints', torch.ones(cfg.joints_channels))
@@ -327,13 +355,18 @@ class LipfaultNet(nn.Module):
                         diff_wrench: torch.Tensor | None = None,
                         diff_joints: torch.Tensor | None = None,
                         cross_wrench: torch.Tensor | None = None,
-                        cross_joints: torch.Tensor | None = None) -> None:
+                        cross_joints: torch.Tensor | None = None,
+                        space_camera: torch.Tensor | float | None = None,
+                        frame_camera: torch.Tensor | float | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
-        sample-to-sample changes of the inputs and the clean residual scales of the cross-modal
-        estimates; see :meth:`error_features`."""
+        sample-to-sample changes of the inputs, the clean residual scales of the cross-modal
+        estimates and the least clean spatial detail and frame-to-frame change of the camera;
+        see :meth:`error_features`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
-        for buf, value in ((self.diff_scale_wrench, diff_wrench),
+        for buf, value in ((self.space_scale_camera, space_camera),
+                           (self.frame_scale_camera, frame_camera),
+                           (self.diff_scale_wrench, diff_wrench),
                            (self.diff_scale_joints, diff_joints),
                            (self.cross_scale_wrench, cross_wrench),
                            (self.cross_scale_joints, cross_joints)):
@@ -364,7 +397,8 @@ class LipfaultNet(nn.Module):
 
     def error_features(self, inputs: tuple[torch.Tensor, ...], recon: tuple[torch.Tensor, ...],
                        present: torch.Tensor,
-                       cross: tuple[torch.Tensor | None, ...] | None = None) -> torch.Tensor:
+                       cross: tuple[torch.Tensor | None, ...] | None = None,
+                       camera_change: torch.Tensor | None = None) -> torch.Tensor:
         """Log reconstruction errors per modality: (B, 3 * N_ERROR_FEATURES).
 
         Signal residuals are first divided per channel by the clean residual scale
@@ -379,12 +413,18 @@ class LipfaultNet(nn.Module):
         how far (in log) its mean squared sample-to-sample change fell below the lowest level
         clean windows show (``diff_scale_*``, a low percentile; 0 marks a channel that is flat
         on some clean windows, e.g. a joint position at rest, and is left out), averaged over
-        channels. ~0 on clean data, it grows with the share of channels that went flat. 0 for
-        the camera: one frame has no time axis. Two more features compare the signal with its
+        channels. ~0 on clean data, it grows with the share of channels that went flat. For the
+        camera it reads the image's spatial detail (mean squared neighbour-pixel difference)
+        against the least clean detail (``space_scale_camera``): blur, fog and smudges remove
+        detail, which the residual of a decoder that is itself smooth does not show. Two more
+        features compare the signal with its
         cross-modal estimate (``cross``, :meth:`cross_reconstruction`), standardised per channel
         by ``cross_scale_*``: the mean and the largest channel mean (0 for the camera, for a
-        modality with no other modality present, and when ``cross`` is None). Missing
-        modalities get 0.
+        modality with no other modality present, and when ``cross`` is None). The last is the
+        camera's staleness: the change from the previous frame (``camera_change``,
+        :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
+        repeated frame, ~0 for a live one; 0 without a previous frame and for the signals.
+        Missing modalities get 0.
         """
         crosses = cross if cross is not None else (None, None, None)
         cross_scales = (None, self.cross_scale_wrench, self.cross_scale_joints)
@@ -409,8 +449,10 @@ class LipfaultNet(nn.Module):
                 used = diffs[i].view(1, -1) > 0
                 flat = F.relu(-torch.log(change.masked_fill(~used, 1.0) + 1e-3))
                 quiet = flat.mean(1)
-            else:
-                quiet = torch.zeros_like(mean)
+            else:  # the camera: spatial detail
+                detail = ((x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
+                          + (x[..., 1:] - x[..., :-1]).pow(2).flatten(1).mean(1))
+                quiet = _below(detail, self.space_scale_camera)
             p = present[:, i]
             feats += [torch.log(mean + 1e-6) * p, torch.log(channel + 1e-6) * p,
                       torch.log(local + 1e-6) * p, quiet * p]
@@ -422,16 +464,23 @@ class LipfaultNet(nn.Module):
                           torch.log(per_channel.amax(1) + 1e-6) * use]
             else:
                 feats += [torch.zeros_like(mean), torch.zeros_like(mean)]
+            if i == 0 and camera_change is not None:
+                known = (camera_change >= 0).to(mean.dtype)
+                feats.append(_below(camera_change.clamp_min(0.0), self.frame_scale_camera)
+                             * known * p)
+            else:
+                feats.append(torch.zeros_like(mean))
         return torch.stack(feats, dim=1)
 
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],
-               z: torch.Tensor, recon: tuple[torch.Tensor, ...], present: torch.Tensor
-               ) -> tuple[torch.Tensor, torch.Tensor]:
+               z: torch.Tensor, recon: tuple[torch.Tensor, ...], present: torch.Tensor,
+               camera_change: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Embedding (B,E) and per-modality fault logits (B,3); residuals are taken against the
-        soft-clipped signal inputs, the targets the decoders learn."""
+        soft-clipped signal inputs, the targets the decoders learn. ``camera_change`` (B,) is
+        :func:`frame_change` of the camera input (None: no temporal context)."""
         inputs = (inputs[0], self.squash(inputs[1]), self.squash(inputs[2]))
         errors = self.error_features(inputs, recon, present,
-                                     self.cross_reconstruction(latents, present))
+                                     self.cross_reconstruction(latents, present), camera_change)
         return self.detector(self.detector.features(latents, z, errors, present))
 
     def correct(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor,
@@ -445,18 +494,20 @@ class LipfaultNet(nn.Module):
 
     def forward(self, camera: torch.Tensor, wrench: torch.Tensor, joints: torch.Tensor,
                 present: torch.Tensor | None = None, *, force_fault: torch.Tensor | None = None,
+                camera_change: torch.Tensor | None = None,
                 always_correct: bool = False) -> LipfaultOutput:
         """Encode, detect, and correct the tuples judged faulty (clean ones bypass).
 
         ``present`` (B,3) marks available modalities (missing ones must have zeroed input).
         ``force_fault`` (B,3) bool marks modalities known bad (e.g. NaN input): they score +inf.
+        ``camera_change`` (B,) is :func:`frame_change` against the previous frame (None: none).
         ``always_correct`` runs the compute block on every row (tracing, analysis).
         """
         p = self.check_inputs(camera, wrench, joints, present)
         inputs = (camera, wrench, joints)
         latents, z = self.encode(camera, wrench, joints, p)
         recon = self.decode(z)
-        embedding, logits = self.detect(inputs, latents, z, recon, p)
+        embedding, logits = self.detect(inputs, latents, z, recon, p, camera_change)
         present_b = p > 0.5
         scores = logits
         faults = scores > self.thresholds

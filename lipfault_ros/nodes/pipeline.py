@@ -222,6 +222,7 @@ class PipelineNode(LifecycleNode):
                             np.zeros((engine.joints_window, len(names), 3), np.float32), names)
         for _ in range(count):
             engine.infer(blank)
+        engine.forget_history()  # the first real frame has no predecessor
 
     # -- input --
     def _say_once(self, key: str, text: str) -> None:

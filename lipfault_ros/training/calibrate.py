@@ -1,0 +1,162 @@
+"""After the stages: the clean residual scales the detection features are standardised by
+(after stage 1), and the thresholds and validation figures (after stage 2)."""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from lipfault_ros.calibration import CalibrationRule, calibrate
+from lipfault_ros.model.network import LipfaultNet, frame_change
+from lipfault_ros.training.config import TrainConfig
+from lipfault_ros.training.corruption import camera_history, corrupt_inputs, seed_int
+from lipfault_ros.training.data import TrainingData
+from lipfault_ros.tuples import MODALITIES
+
+__all__ = ['calibrate_error_scale', 'evaluate']
+
+log = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
+             table: Mapping[int, tuple[str, ...]]) -> dict[str, Any]:
+    """Thresholds on clean data, per-modality recon error, AUROC and correction ratio with
+    injected faults."""
+    from sklearn.metrics import roc_auc_score
+
+    net.eval()
+    saved = net.thresholds.clone()
+    net.thresholds.fill_(float('inf'))
+    rng = np.random.default_rng(seed_int(cfg.seed, 99))
+    clean_scores, present_all = [], []
+    recon_err = np.zeros(3)
+    recon_n = np.zeros(3)
+    fault_scores = {i: [] for i in range(3)}
+    corr_err = np.zeros(3)
+    corrupt_err = np.zeros(3)
+    for b0 in range(0, data.n, cfg.eval_batch_size):
+        idx = np.arange(b0, min(data.n, b0 + cfg.eval_batch_size))
+        inputs, present = data.batch(idx)
+        prev, valid = data.previous_camera(idx)
+        change = frame_change(inputs[0], prev, valid)
+        out = net(*inputs, present, camera_change=change)
+        targets = (inputs[0], net.squash(inputs[1]), net.squash(inputs[2]))
+        clean_scores.append(out.scores.cpu().numpy())
+        pres = present.cpu().numpy() > 0.5
+        present_all.append(pres)
+        for i in range(3):
+            per = (out.reconstruction[i] - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            recon_err[i] += per[pres[:, i]].sum()
+            recon_n[i] += pres[:, i].sum()
+        for i in range(3):
+            b = len(idx)
+            kinds = [[''] * b for _ in range(3)]
+            opts = table[i]
+            kinds[i] = [opts[int(k)] for k in rng.integers(0, len(opts), b)]
+            sev = rng.uniform(*cfg.severity_range, size=b)
+            replay = copy.deepcopy(rng)
+            corrupt = corrupt_inputs(inputs, kinds, sev, rng, cfg.whole_window_fraction,
+                                     cfg.fault_scale_range)
+            cam, _, change_f = camera_history(inputs[0], corrupt[0], kinds[0], sev, prev, valid,
+                                              replay, rng, cfg.whole_window_fraction)
+            corrupt = (cam, *corrupt[1:])
+            out_f = net(*corrupt, present, camera_change=change_f)
+            sc = out_f.scores[:, i].cpu().numpy()
+            fault_scores[i].append(sc[pres[:, i]])
+            labels = torch.zeros_like(present)
+            labels[:, i] = 1.0
+            lat, _ = net.encode(*corrupt, present)
+            dec = net.decode(net.correct(lat, present, labels))
+            bad = corrupt[i] if i == 0 else net.squash(corrupt[i])
+            e_corr = (dec[i] - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            e_cor = (bad - targets[i]).pow(2).flatten(1).mean(1).cpu().numpy()
+            corr_err[i] += e_corr[pres[:, i]].sum()
+            corrupt_err[i] += e_cor[pres[:, i]].sum()
+    net.thresholds.copy_(saved)
+    clean = np.concatenate(clean_scores)
+    pres = np.concatenate(present_all)
+    stamps = np.asarray(data.arrays.stamps_ns, np.int64)[:len(clean)]
+    rule = CalibrationRule(cfg.false_alarm_rate)
+    thresholds, aurocs, recon, ratio = {}, {}, {}, {}
+    for i, m in enumerate(MODALITIES):
+        neg = clean[pres[:, i], i]
+        pos = np.concatenate(fault_scores[i])
+        thresholds[m.value] = calibrate(neg, stamps[pres[:, i]], rule)
+        if len(neg) and len(pos):
+            y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
+            aurocs[m.value] = float(roc_auc_score(y, np.r_[neg, pos]))
+        else:
+            aurocs[m.value] = float('nan')
+        recon[m.value] = float(recon_err[i] / max(1.0, recon_n[i]))
+        ratio[m.value] = float(corr_err[i] / max(1e-12, corrupt_err[i]))
+    return {'thresholds': thresholds, 'auroc': aurocs, 'recon_error': recon,
+            'correction_ratio': ratio, 'calibration': rule.recipe()}
+
+
+@torch.no_grad()
+def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
+                          max_rows: int = 2048) -> None:
+    """Set the network's per-channel clean residual and change scales from the stage-1
+    reconstructions of (at most ``max_rows`` evenly spaced) training tuples, see
+    ``LipfaultNet.error_features``.
+
+    Residual scale: per channel, the mean over windows of the window's mean squared residual
+    (floored, so a channel that is reconstructed nearly perfectly does not turn the smallest
+    change into a huge standardised error).
+    Change scale: per channel, a low (5 %) percentile over windows of the window's mean squared
+    sample-to-sample change, the least a clean window of that channel moves; 0 for channels
+    that some clean windows hold flat (a joint at rest), which the flatness feature then
+    ignores. A mean would not do: contact events make the change heavy-tailed, and the
+    typical window would look "flatter than clean" all the time. The camera's frame-to-frame
+    change and its spatial detail get the same low percentile.
+    """
+    net.eval()
+    rows = np.unique(np.linspace(0, data.n - 1, min(data.n, max_rows)).astype(np.int64))
+    errs: list[list[torch.Tensor]] = [[], []]
+    changes: list[list[torch.Tensor]] = [[], []]
+    crosses: list[list[torch.Tensor]] = [[], []]
+    frames: list[torch.Tensor] = []
+    details: list[torch.Tensor] = []
+    for b0 in range(0, len(rows), cfg.eval_batch_size):
+        inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
+        prev, valid = data.previous_camera(rows[b0:b0 + cfg.eval_batch_size])
+        frames.append(frame_change(inputs[0], prev, valid)[valid].cpu())
+        cam = inputs[0][present[:, 0] > 0.5]
+        details.append(((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
+                        + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1)).cpu())
+        latents, z = net.encode(*inputs, present)
+        recon = net.decode(z)
+        cross = net.cross_reconstruction(latents, present)
+        for k, i in enumerate((1, 2)):
+            keep = present[:, i] > 0.5
+            x = net.squash(inputs[i])[keep]
+            errs[k].append((recon[i][keep] - x).pow(2).mean(2).cpu())
+            changes[k].append((x[..., 1:] - x[..., :-1]).pow(2).mean(2).cpu())
+            crosses[k].append((cross[i][keep] - x).pow(2).mean(2).cpu())
+    scales = []
+    for k, size in enumerate((6, net.cfg.joints_channels)):
+        for acc, robust in ((errs[k], False), (changes[k], True), (crosses[k], False)):
+            if not acc or sum(len(a) for a in acc) == 0:
+                scales.append(torch.ones(size))
+                continue
+            rows_k = torch.cat(acc).double()
+            if robust:
+                per = torch.quantile(rows_k, 0.05, dim=0)
+                per = torch.where(per > 1e-3 * float(per.max()) + 1e-12, per,
+                                  torch.zeros_like(per))
+            else:
+                per = rows_k.mean(dim=0).clamp_min(max(1e-6, 0.01 * float(rows_k.mean())))
+            scales.append(per.float())
+    camera = []
+    for acc in (details, frames):
+        rows_c = torch.cat(acc).double() if acc else torch.zeros(0)
+        camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
+    net.set_error_scale(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
+                        space_camera=camera[0], frame_camera=camera[1])
+    log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g',
+              scales[0].tolist(), scales[3].tolist(), *camera)

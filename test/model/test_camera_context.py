@@ -1,0 +1,95 @@
+"""The camera's own context: staleness against the previous frame, and spatial detail.
+
+One frame cannot tell a frozen stream from a live one, and a decoder that is itself smooth
+reconstructs a blurred frame as well as a sharp one; these two features see what it cannot.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from sklearn.metrics import roc_auc_score
+
+from lipfault_ros.inference import Engine
+from lipfault_ros.model.config import ModelConfig
+from lipfault_ros.model.network import N_ERROR_FEATURES, LipfaultNet, frame_change
+from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.tuples import TupleArrays
+
+FLAT, STALE = 3, 6  # feature slots: flatness (space, for the camera) and staleness
+
+
+def test_frame_change_is_minus_one_without_a_previous_frame_and_zero_for_a_repeat():
+    cur = torch.rand(3, 3, 8, 8)
+    prev = cur.clone()
+    prev[2] += 0.1
+    change = frame_change(cur, prev, torch.tensor([False, True, True]))
+    assert change[0] == -1.0
+    assert change[1] == 0.0
+    assert change[2] == pytest.approx(0.01, rel=1e-4)
+
+
+def _camera_features(net: LipfaultNet, cam: torch.Tensor, change: torch.Tensor | None
+                     ) -> np.ndarray:
+    b = cam.shape[0]
+    wr = torch.zeros(b, 6, net.cfg.wrench_window)
+    jo = torch.zeros(b, net.cfg.joints_channels, net.cfg.joints_window)
+    present = torch.ones(b, 3)
+    with torch.no_grad():
+        latents, z = net.encode(cam, wr, jo, present)
+        errors = net.error_features((cam, wr, jo), net.decode(z), present, None, change)
+    return errors.view(b, 3, N_ERROR_FEATURES)[:, 0].numpy()
+
+
+def test_a_repeated_frame_reads_stale_and_a_live_one_does_not():
+    net = LipfaultNet(ModelConfig.tiny()).eval()
+    net.set_error_scale(torch.ones(6), torch.ones(21), frame_camera=1e-4)
+    cam = torch.rand(4, 3, 32, 32)
+    feats = _camera_features(net, cam, torch.tensor([0.0, 1e-4, 1e-2, -1.0]))
+    assert feats[0, STALE] > 6.0          # bit-identical to the previous frame
+    assert feats[1, STALE] < 0.01         # changed as much as the least clean frame
+    assert feats[2, STALE] == 0.0
+    assert feats[3, STALE] == 0.0         # no previous frame: no evidence either way
+    assert (_camera_features(net, cam, None)[:, STALE] == 0).all()
+    net.set_error_scale(torch.ones(6), torch.ones(21), frame_camera=0.0)
+    assert (_camera_features(net, cam, torch.zeros(4))[:, STALE] == 0).all()  # off
+
+
+def test_blur_removes_spatial_detail_below_the_clean_floor():
+    arrays = synthetic_arrays(8, image_size=32, seed=3)
+    sharp = arrays.images
+    blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 1.5) for im in sharp])
+    to_t = (lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
+    cam = to_t(sharp)
+    detail = ((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
+              + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1))
+    net = LipfaultNet(ModelConfig.tiny()).eval()
+    net.set_error_scale(torch.ones(6), torch.ones(21), space_camera=float(detail.min()))
+    clean = _camera_features(net, cam, None)[:, FLAT]
+    blur = _camera_features(net, to_t(blurred), None)[:, FLAT]
+    assert clean.max() < 0.01
+    assert blur.min() > 1.0
+
+
+def _with_frozen(arrays: TupleArrays, every: int) -> tuple[TupleArrays, np.ndarray]:
+    images = np.array(arrays.images)
+    frozen = np.zeros(len(arrays), bool)
+    frozen[every::every] = True
+    for i in np.flatnonzero(frozen):
+        images[i] = images[i - 1]
+    return TupleArrays(arrays.stamps_ns, images, arrays.wrench, arrays.joints,
+                       arrays.joint_names, arrays.missing), frozen
+
+
+def test_a_trained_model_catches_a_frozen_frame_only_with_its_history():
+    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    arrays, frozen = _with_frozen(synthetic_arrays(160, image_size=32, seed=77), every=4)
+    with_history = engine.infer_arrays(arrays).scores[:, 0]
+    assert roc_auc_score(frozen, with_history) > 0.95
+    alone = []
+    for i in range(len(arrays)):  # every frame judged as the first of its stream
+        engine.forget_history()
+        alone.append(engine.infer_arrays(arrays.subset(slice(i, i + 1))).scores[0, 0])
+    assert roc_auc_score(frozen, alone) < 0.75
