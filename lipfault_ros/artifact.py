@@ -46,7 +46,8 @@ FORMAT_VERSION = 4
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
 #: detection head, version 3 the cross-modal residual features and their scales, version 4 the
 #: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
-#: ``space_scale_camera``, ``camera_history_s``); an older network cannot be rebuilt from its
+#: ``space_scale_camera``, ``camera_history_s``) and the joints' position-velocity consistency
+#: (``motion_fit_joints``, ``motion_scale_joints``); an older network cannot be rebuilt from its
 #: weights, so it is retrained.
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'

