@@ -32,7 +32,7 @@ class InferencePath(nn.Module):
     """``forward(camera, wrench, joints, present, camera_change) -> (scores (B,3), faults
     (B,3) bool, bypassed (B,) bool, camera_out, wrench_out, joints_out)`` where the outputs are
     the reconstruction for bypassed rows and the correction otherwise. ``camera_change`` (B,) is
-    ``network.frame_change`` against the previous camera frame, -1 where there is none."""
+    ``residuals.frame_change`` against the previous camera frame, -1 where there is none."""
 
     def __init__(self, net: LipfaultNet) -> None:
         super().__init__()

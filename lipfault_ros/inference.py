@@ -262,7 +262,7 @@ class Engine:
         ``camera`` (N,) bool: the row has one) and remember the last frame for the next call.
         The previous frame counts when ``ModelConfig.follows`` its stamp (the rule training
         uses); a row without a camera frame leaves the history as it is."""
-        from lipfault_ros.model.network import frame_change
+        from lipfault_ros.model.residuals import frame_change
 
         cfg = self.artifact.config
         cam = tensors[0]

@@ -335,7 +335,7 @@ def analyze(model: LipfaultNet, *, inputs: tuple[torch.Tensor, ...] | None = Non
     with torch.no_grad(), parametrize.cached():
         latents, z = model.encode(cam, wr, jo, present)
         recon = model.decode(z)
-        errors = model.error_features((cam, model.squash(wr), model.squash(jo)), recon,
+        errors = model.residuals((cam, model.squash(wr), model.squash(jo)), recon,
                                       present, model.cross_reconstruction(latents, present))
         feats = model.detector.features(latents, z, errors, present)
     patch = max(2, cfg.image_size // 16)

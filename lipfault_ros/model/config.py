@@ -94,7 +94,7 @@ class ModelConfig:
     # reconstructions, somewhere training never went. None disables the clip.
     input_clip: float | None = 8.0
     # The camera's temporal context: each frame is compared with the previous one (see
-    # network.frame_change) when that one is at most this old; after a longer gap (a dropped
+    # residuals.frame_change) when that one is at most this old; after a longer gap (a dropped
     # stream, a new episode) there is nothing to compare with.
     camera_history_s: float = 0.25
 

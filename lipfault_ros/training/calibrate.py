@@ -11,7 +11,8 @@ import numpy as np
 import torch
 
 from lipfault_ros.calibration import CalibrationRule, calibrate
-from lipfault_ros.model.network import LipfaultNet, frame_change
+from lipfault_ros.model.network import LipfaultNet
+from lipfault_ros.model.residuals import frame_change
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import camera_history, corrupt_inputs, seed_int
 from lipfault_ros.training.data import TrainingData
@@ -108,7 +109,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
                           max_rows: int = 2048) -> None:
     """Set the network's per-channel clean residual and change scales from the stage-1
     reconstructions of (at most ``max_rows`` evenly spaced) training tuples, see
-    ``LipfaultNet.error_features``.
+    ``ResidualFeatures.forward``.
 
     Residual scale: per channel, the mean over windows of the window's mean squared residual
     (floored, so a channel that is reconstructed nearly perfectly does not turn the smallest
@@ -134,7 +135,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
         prev, valid = data.previous_camera(rows[b0:b0 + cfg.eval_batch_size])
         frames.append(frame_change(inputs[0], prev, valid)[valid].cpu())
         cam = inputs[0][present[:, 0] > 0.5]
-        motion.append(tuple(m.cpu() for m in net.motion_pairs(
+        motion.append(tuple(m.cpu() for m in net.residuals.motion_pairs(
             net.squash(inputs[2])[present[:, 2] > 0.5])))
         details.append(((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
                         + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1)).cpu())
@@ -165,10 +166,10 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     for acc in (details, frames):
         rows_c = torch.cat(acc).double() if acc else torch.zeros(0)
         camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
-    net.set_error_scale(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
+    net.residuals.set_scales(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
                         space_camera=camera[0], frame_camera=camera[1])
     if motion:
-        net.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
+        net.residuals.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
                                        torch.cat([m[1] for m in motion])))
     log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g',
               scales[0].tolist(), scales[3].tolist(), *camera)
@@ -176,7 +177,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
 
 def fit_motion(step: torch.Tensor, vel: torch.Tensor) -> tuple[torch.Tensor, ...]:
     """Least-squares velocity = gain * position step + offset per joint on clean windows
-    (``step``, ``vel`` (N, J, T-1), see ``LipfaultNet.motion_pairs``); returns gains, offsets
+    (``step``, ``vel`` (N, J, T-1), see ``ResidualFeatures.motion_pairs``); returns gains, offsets
     and the mean squared misfit (J,) each, the misfit 0 for a joint whose fit explains less than
     ``MIN_MOTION_R2`` of its velocity's variance."""
     x = step.double().transpose(0, 1).reshape(step.shape[1], -1)  # (J, N*(T-1))

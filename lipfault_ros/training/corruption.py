@@ -114,7 +114,7 @@ def camera_history(clean: torch.Tensor, corrupted: torch.Tensor, kinds: Sequence
                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The camera's temporal context for a stage-2 batch: returns the corrupted frames with
     ``frozen_frame`` made real (the previous frame repeated bit for bit, as a stale driver
-    buffer does), and :func:`~lipfault_ros.model.network.frame_change` of the clean and of the
+    buffer does), and :func:`~lipfault_ros.model.residuals.frame_change` of the clean and of the
     corrupted batch.
 
     A fault that began before the previous frame (a ``lasting`` share) corrupts that frame too,
@@ -124,7 +124,7 @@ def camera_history(clean: torch.Tensor, corrupted: torch.Tensor, kinds: Sequence
     the pair shows the fault's onset.
     """
     from lipfault_ros.faults import PERSISTENT_IMAGE_FAULTS, corrupt_batch
-    from lipfault_ros.model.network import frame_change
+    from lipfault_ros.model.residuals import frame_change
 
     change = frame_change(clean, previous, valid)
     if not any(kinds):

@@ -14,7 +14,8 @@ from sklearn.metrics import roc_auc_score
 
 from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
-from lipfault_ros.model.network import N_ERROR_FEATURES, LipfaultNet, frame_change
+from lipfault_ros.model.network import LipfaultNet
+from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change
 from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
 from lipfault_ros.tuples import TupleArrays
 
@@ -39,13 +40,13 @@ def _camera_features(net: LipfaultNet, cam: torch.Tensor, change: torch.Tensor |
     present = torch.ones(b, 3)
     with torch.no_grad():
         latents, z = net.encode(cam, wr, jo, present)
-        errors = net.error_features((cam, wr, jo), net.decode(z), present, None, change)
+        errors = net.residuals((cam, wr, jo), net.decode(z), present, None, change)
     return errors.view(b, 3, N_ERROR_FEATURES)[:, 0].numpy()
 
 
 def test_a_repeated_frame_reads_stale_and_a_live_one_does_not():
     net = LipfaultNet(ModelConfig.tiny()).eval()
-    net.set_error_scale(torch.ones(6), torch.ones(21), frame_camera=1e-4)
+    net.residuals.set_scales(torch.ones(6), torch.ones(21), frame_camera=1e-4)
     cam = torch.rand(4, 3, 32, 32)
     feats = _camera_features(net, cam, torch.tensor([0.0, 1e-4, 1e-2, -1.0]))
     assert feats[0, STALE] > 6.0          # bit-identical to the previous frame
@@ -53,7 +54,7 @@ def test_a_repeated_frame_reads_stale_and_a_live_one_does_not():
     assert feats[2, STALE] == 0.0
     assert feats[3, STALE] == 0.0         # no previous frame: no evidence either way
     assert (_camera_features(net, cam, None)[:, STALE] == 0).all()
-    net.set_error_scale(torch.ones(6), torch.ones(21), frame_camera=0.0)
+    net.residuals.set_scales(torch.ones(6), torch.ones(21), frame_camera=0.0)
     assert (_camera_features(net, cam, torch.zeros(4))[:, STALE] == 0).all()  # off
 
 
@@ -66,7 +67,7 @@ def test_blur_removes_spatial_detail_below_the_clean_floor():
     detail = ((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
               + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1))
     net = LipfaultNet(ModelConfig.tiny()).eval()
-    net.set_error_scale(torch.ones(6), torch.ones(21), space_camera=float(detail.min()))
+    net.residuals.set_scales(torch.ones(6), torch.ones(21), space_camera=float(detail.min()))
     clean = _camera_features(net, cam, None)[:, FLAT]
     blur = _camera_features(net, to_t(blurred), None)[:, FLAT]
     assert clean.max() < 0.01

@@ -8,7 +8,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from lipfault_ros.artifact import load_artifact
-from lipfault_ros.model.network import N_ERROR_FEATURES
+from lipfault_ros.model.residuals import N_ERROR_FEATURES
 from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
 
 SELF, CROSS = slice(0, 3), slice(4, 6)  # residual features vs cross-modal features
@@ -27,7 +27,7 @@ def _wrench_features(net, stats, arrays, wrench, *, alone: bool) -> np.ndarray:
     jo = torch.from_numpy(stats.normalise_joints(arrays.joints)).float() * present[:, 2:, None]
     with torch.no_grad():
         latents, z = net.encode(cam, wr, jo, present)
-        errors = net.error_features((cam, net.squash(wr), net.squash(jo)), net.decode(z),
+        errors = net.residuals((cam, net.squash(wr), net.squash(jo)), net.decode(z),
                                     present, net.cross_reconstruction(latents, present))
     return errors.view(n, 3, N_ERROR_FEATURES)[:, 1].numpy()
 

@@ -21,17 +21,17 @@ def _joints(seed: int, stats: NormStats | None = None) -> tuple[torch.Tensor, No
 def test_a_gain_or_a_sign_flip_on_one_channel_breaks_the_position_velocity_fit():
     net = LipfaultNet(ModelConfig.tiny())
     train, stats = _joints(0)
-    gain, offset, scale = fit_motion(*net.motion_pairs(train))
+    gain, offset, scale = fit_motion(*net.residuals.motion_pairs(train))
     assert (scale > 0).all()  # every synthetic joint moves: all are fitted
-    net.set_motion_fit(gain, offset, scale)
+    net.residuals.set_motion_fit(gain, offset, scale)
     clean, _ = _joints(1, stats)  # another episode
-    base = net.motion_residual(clean)
+    base = net.residuals.motion_residual(clean)
     faulty = clean.clone()
     faulty[:, 3 * 2] = faulty[:, 3 * 2] * 1.5      # joint 2's position reads 50 % high
-    scaled = net.motion_residual(faulty)
+    scaled = net.residuals.motion_residual(faulty)
     flipped = clean.clone()
     flipped[:, 3 * 4 + 1] = -flipped[:, 3 * 4 + 1]  # joint 4's velocity changes sign
-    sign = net.motion_residual(flipped)
+    sign = net.residuals.motion_residual(flipped)
     assert float(np.percentile(base.numpy(), 99)) < 3.0
     # rows where the joint moves at all (a still joint's gain changes nothing)
     moving = (clean[:, 3 * 2].std(1) > 0.05).numpy()
@@ -42,7 +42,7 @@ def test_a_gain_or_a_sign_flip_on_one_channel_breaks_the_position_velocity_fit()
 def test_a_joint_without_redundancy_is_left_out_and_no_fit_means_no_feature():
     net = LipfaultNet(ModelConfig.tiny())
     x, _ = _joints(0)
-    assert (net.motion_residual(x) == 0).all()  # nothing fitted yet
+    assert (net.residuals.motion_residual(x) == 0).all()  # nothing fitted yet
     x[:, 1::3] = torch.randn_like(x[:, 1::3])     # velocities that are pure noise
-    _, _, scale = fit_motion(*net.motion_pairs(x))
+    _, _, scale = fit_motion(*net.residuals.motion_pairs(x))
     assert (scale == 0).all()
