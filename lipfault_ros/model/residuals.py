@@ -16,7 +16,7 @@ from torch import nn
 from lipfault_ros.errors import InputError
 from lipfault_ros.model.config import ModelConfig
 
-__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change']
+__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'spatial_detail']
 
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
@@ -39,6 +39,13 @@ def frame_change(current: torch.Tensor, previous: torch.Tensor, valid: torch.Ten
     """
     change = (current - previous).pow(2).flatten(1).mean(1)
     return torch.where(valid, change, torch.full_like(change, -1.0))
+
+
+def spatial_detail(images: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference between neighbouring pixels (down and across) of (B,3,H,W)
+    frames, (B,): what blur, fog and smudges take away."""
+    return ((images[..., 1:, :] - images[..., :-1, :]).pow(2).flatten(1).mean(1)
+            + (images[..., 1:] - images[..., :-1]).pow(2).flatten(1).mean(1))
 
 
 def _below(value: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
@@ -201,9 +208,7 @@ class ResidualFeatures(nn.Module):
                 flat = F.relu(-torch.log(change.masked_fill(~used, 1.0) + 1e-3))
                 quiet = flat.mean(1)
             else:  # the camera: spatial detail
-                detail = ((x[..., 1:, :] - x[..., :-1, :]).pow(2).flatten(1).mean(1)
-                          + (x[..., 1:] - x[..., :-1]).pow(2).flatten(1).mean(1))
-                quiet = _below(detail, self.space_scale_camera)
+                quiet = _below(spatial_detail(x), self.space_scale_camera)
             p = present[:, i]
             feats += [torch.log(mean + 1e-6) * p, torch.log(channel + 1e-6) * p,
                       torch.log(local + 1e-6) * p, quiet * p]

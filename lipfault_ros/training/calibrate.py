@@ -12,7 +12,7 @@ import torch
 
 from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.residuals import frame_change
+from lipfault_ros.model.residuals import frame_change, spatial_detail
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import camera_history, corrupt_inputs, seed_int
 from lipfault_ros.training.data import TrainingData
@@ -137,8 +137,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
         cam = inputs[0][present[:, 0] > 0.5]
         motion.append(tuple(m.cpu() for m in net.residuals.motion_pairs(
             net.squash(inputs[2])[present[:, 2] > 0.5])))
-        details.append(((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
-                        + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1)).cpu())
+        details.append(spatial_detail(cam).cpu())
         latents, z = net.encode(*inputs, present)
         recon = net.decode(z)
         cross = net.cross_reconstruction(latents, present)

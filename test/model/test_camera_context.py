@@ -15,7 +15,7 @@ from sklearn.metrics import roc_auc_score
 from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change
+from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change, spatial_detail
 from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
 from lipfault_ros.tuples import TupleArrays
 
@@ -64,8 +64,7 @@ def test_blur_removes_spatial_detail_below_the_clean_floor():
     blurred = np.stack([cv2.GaussianBlur(im, (0, 0), 1.5) for im in sharp])
     to_t = (lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
     cam = to_t(sharp)
-    detail = ((cam[..., 1:, :] - cam[..., :-1, :]).pow(2).flatten(1).mean(1)
-              + (cam[..., 1:] - cam[..., :-1]).pow(2).flatten(1).mean(1))
+    detail = spatial_detail(cam)
     net = LipfaultNet(ModelConfig.tiny()).eval()
     net.residuals.set_scales(torch.ones(6), torch.ones(21), space_camera=float(detail.min()))
     clean = _camera_features(net, cam, None)[:, FLAT]
