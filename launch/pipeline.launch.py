@@ -2,37 +2,91 @@
 
     ros2 launch lipfault_ros pipeline.launch.py model:=/path/to/artifact
     ros2 launch lipfault_ros pipeline.launch.py model:=... sim:=true rviz:=true
-    ros2 launch lipfault_ros pipeline.launch.py model:=... camera_topic:=/cam/color/image_raw
+    ros2 launch lipfault_ros pipeline.launch.py params_file:=robot.yaml namespace:=arm1
 
-Every parameter default lives in config/pipeline.yaml (``params_file``); this file only passes
-on what the arguments override. If torch lives in a virtual environment, create it with
-``--system-site-packages`` (or put it on PYTHONPATH) so that the nodes ros2 launch starts see it.
+Every parameter default lives in config/pipeline.yaml (``params_file``, sections keyed
+``/**/<node name>`` so they apply in any namespace). ``model``, ``device`` and ``use_sim_time``
+override that file only when given: left empty, the file's values stand. ``rviz:=true`` where
+rviz2 is not installed logs a warning and starts everything else as usual. If torch lives in a
+virtual environment, create it with ``--system-site-packages`` (or put it on PYTHONPATH) so that
+the nodes ros2 launch starts see it.
 """
 
+from pathlib import Path
+
+from ament_index_python.packages import PackageNotFoundError, get_package_prefix
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.conditions import IfCondition
+from launch.logging import get_logger
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+SHARE = FindPackageShare('lipfault_ros')
+
+
+def overrides(context, names):
+    """``{name: value}`` for each launch argument of ``names`` given a non-empty value."""
+    types = {'use_sim_time': bool}
+    return {name: ParameterValue(LaunchConfiguration(name), value_type=types.get(name, str))
+            for name in names if LaunchConfiguration(name).perform(context)}
+
+
+def rviz2_installed() -> bool:
+    """Whether the ament index has rviz2 with its executable (what the rviz2 Node needs)."""
+    try:
+        return (Path(get_package_prefix('rviz2')) / 'lib' / 'rviz2' / 'rviz2').is_file()
+    except PackageNotFoundError:
+        return False
+
+
+def nodes(context):
+    """The actions to start, once the launch arguments are known."""
+    params_file = LaunchConfiguration('params_file')
+    namespace = LaunchConfiguration('namespace')
+    sim_time = overrides(context, ['use_sim_time'])
+    actions = [
+        Node(package='lipfault_ros', executable='pipeline_node', name='lipfault_pipeline',
+             namespace=namespace, output='screen',
+             parameters=[params_file, overrides(context, ['model', 'device', 'use_sim_time'])],
+             remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
+                         ('wrench', LaunchConfiguration('wrench_topic')),
+                         ('joint_states', LaunchConfiguration('joints_topic'))]),
+        Node(package='lipfault_ros', executable='sim_node', name='lipfault_sim',
+             namespace=namespace, output='screen', parameters=[params_file, sim_time],
+             condition=IfCondition(LaunchConfiguration('sim'))),
+    ]
+    if IfCondition(LaunchConfiguration('rviz')).evaluate(context):
+        if rviz2_installed():
+            actions.append(Node(
+                package='rviz2', executable='rviz2', name='rviz2', output='screen',
+                arguments=['-d', PathJoinSubstitution([SHARE, 'config', 'lipfault.rviz'])],
+                parameters=[sim_time]))
+        else:
+            get_logger('pipeline.launch').warning(
+                'rviz:=true, but rviz2 is not installed (no package rviz2 with an rviz2 '
+                'executable): starting the other nodes without it')
+    return actions
+
 
 def generate_launch_description() -> LaunchDescription:
-    share = FindPackageShare('lipfault_ros')
     args = [
         DeclareLaunchArgument('params_file',
-                              default_value=PathJoinSubstitution([share, 'config',
+                              default_value=PathJoinSubstitution([SHARE, 'config',
                                                                   'pipeline.yaml']),
                               description='parameter file of all lipfault nodes'),
         DeclareLaunchArgument('model', default_value='',
-                              description='model artifact directory (lipfault train --out)'),
-        DeclareLaunchArgument('device', default_value='auto',
-                              description='auto, cpu or cuda'),
+                              description='model artifact directory (lipfault train --out); '
+                                          'empty: the params_file value'),
+        DeclareLaunchArgument('device', default_value='',
+                              description='auto, cpu or cuda; empty: the params_file value'),
         DeclareLaunchArgument('namespace', default_value='',
                               description='namespace of the nodes'),
-        DeclareLaunchArgument('use_sim_time', default_value='false',
-                              description='use /clock (bag replay, simulation)'),
+        DeclareLaunchArgument('use_sim_time', default_value='',
+                              description='true: use /clock (bag replay, simulation); '
+                                          'empty: the params_file value'),
         DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
                               description='input image topic (remap)'),
         DeclareLaunchArgument('wrench_topic', default_value='wrench',
@@ -42,28 +96,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated robot (sim_node)'),
         DeclareLaunchArgument('rviz', default_value='false',
-                              description='also start rviz2 with config/lipfault.rviz'),
+                              description='also start rviz2 with config/lipfault.rviz '
+                                          '(skipped with a warning if rviz2 is not installed)'),
     ]
-    params_file = LaunchConfiguration('params_file')
-    use_sim_time = ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)
-    pipeline = Node(
-        package='lipfault_ros', executable='pipeline_node', name='lipfault_pipeline',
-        namespace=LaunchConfiguration('namespace'), output='screen',
-        parameters=[params_file, {
-            'model': ParameterValue(LaunchConfiguration('model'), value_type=str),
-            'device': ParameterValue(LaunchConfiguration('device'), value_type=str),
-            'use_sim_time': use_sim_time}],
-        remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
-                    ('wrench', LaunchConfiguration('wrench_topic')),
-                    ('joint_states', LaunchConfiguration('joints_topic'))])
-    sim = Node(
-        package='lipfault_ros', executable='sim_node', name='lipfault_sim',
-        namespace=LaunchConfiguration('namespace'), output='screen',
-        parameters=[params_file, {'use_sim_time': use_sim_time}],
-        condition=IfCondition(LaunchConfiguration('sim')))
-    rviz = Node(
-        package='rviz2', executable='rviz2', name='rviz2', output='screen',
-        arguments=['-d', PathJoinSubstitution([share, 'config', 'lipfault.rviz'])],
-        parameters=[{'use_sim_time': use_sim_time}],
-        condition=IfCondition(LaunchConfiguration('rviz')))
-    return LaunchDescription(args + [pipeline, sim, rviz])
+    return LaunchDescription(args + [OpaqueFunction(function=nodes)])

@@ -1,9 +1,10 @@
 """Which topics carry which sensor, shared by the bag reader, the trainer and the CLI.
 
 The live pipeline reads its input topic names from ROS parameters (``config/pipeline.yaml``,
-section ``lipfault_pipeline``). Offline tools must read the *same* names from a recorded bag, so
-:meth:`TopicConfig.from_yaml` takes them from that file when it exists; a bag recorded on a robot
-whose topics differ is handled by passing other names, never by guessing from message types.
+section ``/**/lipfault_pipeline``). Offline tools must read the *same* names from a recorded
+bag, so :meth:`TopicConfig.from_yaml` takes them from that file when it exists; a bag recorded on
+a robot whose topics differ is handled by passing other names, never by guessing from message
+types.
 
 Bags store absolute topic names. A node-relative name from the parameter file (``wrench``) is
 made absolute (``/wrench``), which is what it resolves to for a node in the root namespace.
@@ -98,6 +99,8 @@ class TopicConfig:
         """
         import yaml
 
+        from lipfault_ros.ros.params import file_parameters
+
         if path is None:
             found = default_config_path()
             if found is None:
@@ -110,9 +113,7 @@ class TopicConfig:
             doc = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f'{path} is not valid YAML: {exc}') from None
-        section = doc.get('lipfault_pipeline', {}) if isinstance(doc, dict) else {}
-        params = section.get('ros__parameters', {}) if isinstance(section, dict) else {}
-        flat = _flatten(params if isinstance(params, dict) else {})
+        flat = _flatten(file_parameters(doc, 'lipfault_pipeline'))
         values = {}
         for field_name, keys in _PARAMETER_KEYS.items():
             for key in keys:

@@ -8,6 +8,10 @@ This runs before any test module imports rclpy.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 os.environ['ROS_AUTOMATIC_DISCOVERY_RANGE'] = 'LOCALHOST'
 os.environ.setdefault('ROS_DOMAIN_ID', str(100 + os.getpid() % 100))
@@ -16,6 +20,11 @@ os.environ.setdefault('RMW_IMPLEMENTATION', 'rmw_fastrtps_cpp')
 os.environ.setdefault('OMP_NUM_THREADS', '1')
 
 import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The upstream ROS 2 Python tools without wheels (launch, launch_testing, ros2cli): beside the
+#: checkout, on CI as here.
+ROS2PY = ROOT.parent / 'shared' / 'ros2py'
 
 
 @pytest.fixture
@@ -30,3 +39,67 @@ def ros_context():
         yield context
     finally:
         context.try_shutdown()
+
+
+@pytest.fixture(scope='session')
+def ros2py_env() -> dict[str, str]:
+    """The environment that ../shared/ros2py/env.sh gives: its ``ros2``/``launch_test`` first on
+    PATH, then this interpreter's bin (their ``python3``), its packages on PYTHONPATH; DDS stays
+    local as above. Skips when the folder is absent, but fails on CI (``CI=true``), which has it.
+    """
+    if not (ROS2PY / 'bin' / 'ros2').is_file():
+        reason = (f'{ROS2PY} is absent: launch, launch_testing and ros2cli have no wheels '
+                  f'(see its README)')
+        if os.environ.get('CI', '').lower() in ('true', '1'):
+            pytest.fail(f'{reason}; CI must provide it')
+        pytest.skip(reason)
+    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
+    env['PATH'] = os.pathsep.join([str(ROS2PY / 'bin'), str(Path(sys.executable).parent),
+                                   env.get('PATH', '')])
+    env['PYTHONPATH'] = os.pathsep.join(
+        p for p in (str(ROS2PY / 'lib'), str(ROS2PY / 'stubs'), env.get('PYTHONPATH')) if p)
+    return env
+
+
+@pytest.fixture(scope='session')
+def colcon_install(tmp_path_factory) -> Path:
+    """This package built by ``colcon build`` in a fresh workspace (once per session, shared by
+    the tests that start it): the install prefix ``install/lipfault_ros``."""
+    colcon = (shutil.which('colcon', path=str(Path(sys.executable).parent))
+              or shutil.which('colcon'))
+    assert colcon, 'colcon is part of the test requirements'
+    workspace = tmp_path_factory.mktemp('colcon_ws')
+    src = workspace / 'src' / 'lipfault_ros'
+    src.mkdir(parents=True)
+    for name in ('package.xml', 'setup.py', 'setup.cfg', 'LICENSE'):
+        shutil.copy(ROOT / name, src / name)
+    for name in ('resource', 'lipfault_ros', 'launch', 'config'):
+        shutil.copytree(ROOT / name, src / name,
+                        ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
+    result = subprocess.run([colcon, 'build', '--event-handlers', 'console_direct-'],
+                            cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return workspace / 'install' / 'lipfault_ros'
+
+
+@pytest.fixture(scope='session')
+def launch_env(ros2py_env, colcon_install, tmp_path_factory) -> dict[str, str]:
+    """:func:`ros2py_env` plus what ``source install/setup.bash`` adds for the colcon-built
+    package, so that ``ros2 launch lipfault_ros ...`` and ``launch_test`` find it; ROS logs go to
+    a temporary directory."""
+    site = next(colcon_install.glob('lib/python3*/site-packages'))
+    env = dict(ros2py_env, PYTHONUNBUFFERED='1',
+               ROS_LOG_DIR=str(tmp_path_factory.mktemp('ros_log')))
+    env['AMENT_PREFIX_PATH'] = os.pathsep.join(
+        p for p in (str(colcon_install), env.get('AMENT_PREFIX_PATH')) if p)
+    env['PYTHONPATH'] = os.pathsep.join((str(site), env['PYTHONPATH']))
+    return env
+
+
+@pytest.fixture(scope='session')
+def rviz2_installed(launch_env) -> bool:
+    """Whether rviz2 is on :func:`launch_env`'s ament index (tests pass ``rviz:=true`` only
+    where it is not, to see the launch go on without it)."""
+    return any((Path(p) / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'rviz2')
+               .is_file() for p in launch_env['AMENT_PREFIX_PATH'].split(os.pathsep) if p)

@@ -13,7 +13,7 @@ from lipfault_ros.nodes.pipeline import PipelineParams
 from lipfault_ros.nodes.replay import ReplayParams
 from lipfault_ros.nodes.sim import SimNodeParams
 from lipfault_ros.nodes.training import BAGS_PARAMETER, TrainingParams
-from lipfault_ros.ros.params import parameter_names
+from lipfault_ros.ros.params import file_parameters, parameter_names
 
 CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'pipeline.yaml'
 SECTIONS = {'lipfault_pipeline': PipelineParams, 'lipfault_sim': SimNodeParams,
@@ -21,12 +21,13 @@ SECTIONS = {'lipfault_pipeline': PipelineParams, 'lipfault_sim': SimNodeParams,
 
 
 def test_the_file_has_a_section_per_node_and_nothing_else():
-    assert set(yaml.safe_load(CONFIG.read_text())) == set(SECTIONS)
+    # keyed /**/<node>: a section applies in every namespace, not only the root one
+    assert set(yaml.safe_load(CONFIG.read_text())) == {f'/**/{node}' for node in SECTIONS}
 
 
 @pytest.mark.parametrize('node', sorted(SECTIONS))
 def test_section_keys_and_defaults_equal_the_declarations(node):
-    section = yaml.safe_load(CONFIG.read_text())[node]['ros__parameters']
+    section = file_parameters(yaml.safe_load(CONFIG.read_text()), node)
     params = SECTIONS[node]
     defaults = {f.name: f.default for f in dataclasses.fields(params)}
     names = parameter_names(params)
@@ -44,7 +45,7 @@ def test_section_keys_and_defaults_equal_the_declarations(node):
 @pytest.mark.parametrize('node', sorted(SECTIONS))
 def test_every_parameter_line_has_a_comment_above_it(node):
     lines = CONFIG.read_text().splitlines()
-    start = lines.index(f'{node}:')
+    start = lines.index(f'/**/{node}:')
     for i in range(start + 2, len(lines)):
         line = lines[i]
         if line and not line.startswith(' '):

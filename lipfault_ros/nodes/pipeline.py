@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -44,6 +43,7 @@ from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, params, statuses
 from lipfault_ros.ros.qos import qos_profile
+from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.sync import Headerless, TupleAssembler
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
@@ -463,23 +463,22 @@ def pipeline_executor(context: Any = None) -> SingleThreadedExecutor:
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``pipeline_node``: spin the node on :func:`pipeline_executor`."""
-    rclpy.init(args=args)
+    stop = GracefulStop()
+    stop.init(args)
     node = executor = None
     try:
         node = PipelineNode()
         executor = pipeline_executor()
         executor.add_node(node)
-        executor.spin()
+        stop.spin(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if not stop.context_closed():
+            raise
     finally:
-        if executor is not None:
-            executor.shutdown()  # no callback may still publish once the context is gone
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        stop.close(executor, node)
     return 0
-
 
 if __name__ == '__main__':
     raise SystemExit(main())

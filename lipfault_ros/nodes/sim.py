@@ -21,7 +21,6 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
@@ -37,6 +36,7 @@ from lipfault_ros.faults import FaultSpec
 from lipfault_ros.ros import convert
 from lipfault_ros.ros.params import declare, param, read
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
+from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.sim.config import VISUAL_MESHES, WRENCH_SOURCES, SimConfig
 from lipfault_ros.sim.robot import SimRobot
 from lipfault_ros.truth import truth_status_fields
@@ -276,25 +276,25 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+    stop = GracefulStop()
+    stop.init(args)
     node = executor = None
     try:
         node = SimNode()
         executor = MultiThreadedExecutor(num_threads=3)
         executor.add_node(node)
-        executor.spin()
+        stop.spin(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (LipfaultError, InvalidParameterTypeException,
             InvalidParameterValueException) as exc:
         print(f'{NODE_NAME}: error: {exc}', file=sys.stderr)
         return 2
+    except Exception:
+        if not stop.context_closed():
+            raise
     finally:
-        if executor is not None:
-            executor.shutdown()  # no callback may still publish once the context is gone
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        stop.close(executor, node)
     return 0
 
 if __name__ == '__main__':

@@ -35,6 +35,7 @@ from std_msgs.msg import String
 from lipfault_ros.errors import ConfigError, LipfaultError
 from lipfault_ros.ros import convert, params
 from lipfault_ros.ros.params import param
+from lipfault_ros.ros.shutdown import GracefulStop
 
 __all__ = ['NODE_NAME', 'TrainingNode', 'TrainingParams', 'main']
 
@@ -252,14 +253,15 @@ def _jsonable(value: Any) -> Any:
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``training_node``."""
-    rclpy.init(args=args)
-    node = None
+    stop = GracefulStop()
+    stop.init(args)
+    node = executor = None
     code = 0
     try:
         node = TrainingNode()
         executor = SingleThreadedExecutor()
         executor.add_node(node)
-        while rclpy.ok():
+        while stop.spinning(executor):
             executor.spin_once(timeout_sec=0.2)
             if node.p.shutdown_when_done and node.finished:
                 code = 0 if node.state == 'done' else 1
@@ -269,12 +271,12 @@ def main(args: list[str] | None = None) -> int:
     except LipfaultError as exc:  # a parameter refused at start-up
         print(f'training_node: error: {exc}')
         code = 2
+    except Exception:
+        if not stop.context_closed():
+            raise
     finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        stop.close(executor, node)
     return code
-
 
 if __name__ == '__main__':
     raise SystemExit(main())

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from lipfault_ros.errors import ConfigError, FaultError
-from lipfault_ros.ros.params import parameter_names
+from lipfault_ros.ros.params import file_parameters, parameter_names
 
 PIPELINE_YAML = Path(__file__).resolve().parents[2] / 'config' / 'pipeline.yaml'
 
@@ -163,7 +163,7 @@ def test_bad_start_up_parameters_name_the_problem(ros_context):
 def test_parameter_file_section_equals_the_declared_parameters(ros_context):
     from lipfault_ros.nodes.sim import SimNode, SimNodeParams
 
-    section = yaml.safe_load(PIPELINE_YAML.read_text())['lipfault_sim']['ros__parameters']
+    section = file_parameters(yaml.safe_load(PIPELINE_YAML.read_text()), 'lipfault_sim')
     names = parameter_names(SimNodeParams)
     assert list(section) == names
     node = SimNode(context=ros_context)

@@ -34,7 +34,7 @@ data: {block_s: 1.0, gap_s: 0.1}
 
 
 def section() -> dict:
-    return yaml.safe_load(YAML.read_text())['lipfault_training']['ros__parameters']
+    return params.file_parameters(yaml.safe_load(YAML.read_text()), 'lipfault_training')
 
 
 def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
@@ -55,7 +55,7 @@ def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
 
 def test_every_yaml_parameter_has_a_comment():
     lines = YAML.read_text().splitlines()
-    start = lines.index('lipfault_training:')
+    start = lines.index('/**/lipfault_training:')
     for i, line in enumerate(lines[start + 2:], start + 2):
         if not line.startswith('    '):
             break

@@ -17,7 +17,7 @@ YAML = Path(__file__).resolve().parents[2] / 'config' / 'pipeline.yaml'
 
 
 def section() -> dict:
-    return yaml.safe_load(YAML.read_text())['lipfault_pipeline']['ros__parameters']
+    return params.file_parameters(yaml.safe_load(YAML.read_text()), 'lipfault_pipeline')
 
 
 def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
@@ -36,7 +36,7 @@ def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
 
 def test_every_yaml_parameter_has_a_comment():
     lines = YAML.read_text().splitlines()
-    start = lines.index('lipfault_pipeline:')
+    start = lines.index('/**/lipfault_pipeline:')
     for i, line in enumerate(lines[start + 2:], start + 2):
         if not line.startswith('    '):
             break
