@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              '(default 1, the node default: a batch-1 forward of this model '
                              'gains nothing from more, and on busy cores they wait on each '
                              'other; 0: torch default)')
+    parser.add_argument('--inference-thread', action='store_true',
+                        help='the live run with the node\'s inference_thread on (inference on a '
+                             'thread of its own instead of between the executor callbacks)')
     parser.add_argument('--domain-id', type=int,
                         help='ROS_DOMAIN_ID of the live run (default: 100 + pid %% 100; the '
                              'run always stays on this host)')
@@ -275,7 +278,7 @@ def _artifact_forward(engine: Any, tuples: Sequence[Any]) -> tuple[list[float], 
 
 
 def _pipeline(model: Path, quick: bool, duration: float | None, device: str,
-              threads: int) -> dict[str, Any]:
+              threads: int, inference_thread: bool = False) -> dict[str, Any]:
     from lipfault_ros.bench.model import percentiles
     from lipfault_ros.bench.pipeline import run_pipeline_bench, synthetic_samples
     from lipfault_ros.inference import Engine
@@ -295,7 +298,8 @@ def _pipeline(model: Path, quick: bool, duration: float | None, device: str,
     wall0 = time.monotonic()
     with _Sampler() as sampler:
         fig = run_pipeline_bench(model, duration, device=device, image_size=128,
-                                 warmup_s=warmup, num_threads=threads)
+                                 warmup_s=warmup, num_threads=threads,
+                                 inference_thread=inference_thread)
     wall = time.monotonic() - wall0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     fwd1, inf1, byp1 = _artifact_forward(engine, tuples)
@@ -309,6 +313,7 @@ def _pipeline(model: Path, quick: bool, duration: float | None, device: str,
     out = dict(fig)
     out.update({
         'model': str(model), 'model_image_size': engine.image_size, 'input_image_size': 128,
+        'inference_thread': bool(inference_thread),
         'node_cpu_percent': 100.0 * cpu_s / wall if wall else float('nan'),
         'rss_sampled_max_mb': max((r for _, r in sampler.samples), default=float('nan')),
         'rss_start_mb': rss_start, 'rss_end_mb': rss_end,
@@ -325,7 +330,7 @@ def _pipeline(model: Path, quick: bool, duration: float | None, device: str,
 
 
 def _pipeline_child(model: Path, quick: bool, duration: float | None, device: str,
-                    threads: int, tmp: Path) -> dict[str, Any]:
+                    threads: int, tmp: Path, inference_thread: bool = False) -> dict[str, Any]:
     """:func:`_pipeline` in a child ``lipfault bench --only pipeline``, so that the memory the
     other benchmarks left in this process does not count as the node's."""
     import subprocess
@@ -335,6 +340,8 @@ def _pipeline_child(model: Path, quick: bool, duration: float | None, device: st
            str(model), '--device', device, '--threads', str(threads), '--json', str(out)]
     if quick:
         cmd.append('--quick')
+    if inference_thread:
+        cmd.append('--inference-thread')
     if duration is not None:
         cmd += ['--duration', str(duration)]
     proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -504,6 +511,7 @@ def format_results(results: dict[str, Any]) -> str:
 
 def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path | None = None,
                    duration: float | None = None, device: str = 'auto', threads: int = 1,
+                   inference_thread: bool = False,
                    echo: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run the chosen benchmarks; returns ``{'machine', <section>..., 'errors', 'headline',
     'targets'}``. A failing benchmark is recorded under ``errors`` and the others still run."""
@@ -538,10 +546,10 @@ def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path 
                         else _pick_artifact(tmp)
                     if len(sections) > 1:  # a fresh process: its RSS is the node's alone
                         results['pipeline'] = _pipeline_child(Path(path), quick, duration, dev,
-                                                              threads, tmp)
+                                                              threads, tmp, inference_thread)
                     else:
                         results['pipeline'] = _pipeline(Path(path), quick, duration, dev,
-                                                        threads)
+                                                        threads, inference_thread)
             except Exception as exc:  # noqa: BLE001 - one failing benchmark must not hide others
                 log.exception('%s benchmark failed', name)
                 results['errors'][name] = f'{type(exc).__name__}: {exc}'
@@ -564,6 +572,7 @@ def main(args: argparse.Namespace) -> int:
         _ros_env(args.domain_id)
     results = run_benchmarks(sections, quick=args.quick, model=args.model,
                              duration=args.duration, device=args.device, threads=args.threads,
+                             inference_thread=args.inference_thread,
                              echo=lambda text: print(text, file=sys.stderr, flush=True))
     print(format_results(results))
     if args.json is not None:

@@ -117,7 +117,7 @@ def train_synthetic_model(out: Path, *, seconds: float = 6.0, epochs: int = 2,
 
 def run_pipeline_bench(model: Path, duration_s: float, *, device: str = 'auto',
                        image_size: int = 128, half: bool = False, warmup_s: float = 2.0,
-                       num_threads: int = 0) -> dict[str, Any]:
+                       num_threads: int = 0, inference_thread: bool = False) -> dict[str, Any]:
     """Publish the synthetic stream (30/500/250 Hz, ``image_size`` square images) from a separate
     process into a pipeline node running ``model`` for ``duration_s`` seconds (after
     ``warmup_s``), and return the figures: ``latency_p50_ms``, ``latency_p99_ms``,
@@ -129,4 +129,5 @@ def run_pipeline_bench(model: Path, duration_s: float, *, device: str = 'auto',
     """
     runner = importlib.import_module('lipfault_ros.ros.bench')
     return runner.run(Path(model), float(duration_s), device=device, image_size=image_size,
-                      half=half, warmup_s=warmup_s, num_threads=num_threads)
+                      half=half, warmup_s=warmup_s, num_threads=num_threads,
+                      inference_thread=inference_thread)

@@ -17,7 +17,10 @@ dropped), so inference never blocks reception and lag cannot grow. Spin it with
 between the input callbacks, timers (watchdog, diagnostics) fire between tuples. Measured on a
 2-core CPU, a 4-thread MultiThreadedExecutor spent ~2.6x the CPU per message, lost about half of a
 500 Hz wrench stream and dropped a third of the tuples; the single thread kept every tuple
-(e2e p50 7-8 ms, p99 23-24 ms against 12-14 / 259-304 ms).
+(e2e p50 7-8 ms, p99 23-24 ms against 12-14 / 259-304 ms). With ``inference_thread`` the
+executor only receives and a :class:`~lipfault_ros.worker.LatestWorker` thread of its own
+judges and publishes the newest tuple (torch releases the GIL in its kernels); ``lipfault bench
+--only pipeline`` measures both.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.sync import Headerless, TupleAssembler
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
+from lipfault_ros.worker import LatestWorker
 
 __all__ = ['NODE_NAME', 'PipelineNode', 'PipelineParams', 'main']
 
@@ -92,6 +96,10 @@ class PipelineNode(LifecycleNode):
         self._watchdog = None
         self._pubs: dict[str, Any] = {}
         self._slot: tuple[SensorTuple, int] | None = None
+        # inference_thread: the worker that runs _infer_one; None: the executor runs it
+        self._worker: LatestWorker[tuple[SensorTuple, int]] | None = None
+        # the fault decisions are used by inference and changed by services and parameters
+        self._decide_lock = threading.Lock()
         self._encoding = 'rgb8'
         self._frames: dict[Modality, str] = {}
         self._said: set[str] = set()
@@ -175,6 +183,9 @@ class PipelineNode(LifecycleNode):
                 callback_group=self._input_group) for m in MODALITIES]
         self._watchdog = self.create_timer(p.watchdog_period, self._on_watchdog,
                                            callback_group=self._input_group)
+        if p.inference_thread:
+            self._worker = LatestWorker(self._infer_one, name='lipfault-infer')
+            self._worker.start()
         self._activated_mono = time.monotonic_ns()
         self._state = 'active'
         self._error = ''
@@ -184,6 +195,7 @@ class PipelineNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
+        self._stop_worker()
         with self._lock:
             self._slot = None
         self._engine = None
@@ -201,9 +213,19 @@ class PipelineNode(LifecycleNode):
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
+        self._stop_worker()
         self._engine = None
         self._state = 'finalized'
         return super().on_shutdown(state)
+
+    def _stop_worker(self) -> None:
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.stop():
+            self.get_logger().warning('inference thread did not stop within 5 s')
+
+    def destroy_node(self) -> None:
+        self._stop_worker()  # nothing may publish once the node is gone
+        super().destroy_node()
 
     def _unsubscribe(self) -> None:
         for sub in self._subs:
@@ -278,12 +300,20 @@ class PipelineNode(LifecycleNode):
             self._hand_over(tuples, now)
 
     def _hand_over(self, tuples: list[SensorTuple], arrival: int) -> None:
+        """Latest-only: the newest tuple waits for inference, older ones are dropped (counted)."""
+        worker = self._worker
         with self._lock:
             c = self.counters
             c.tuples_in += len(tuples)
-            c.dropped += len(tuples) - 1 + (self._slot is not None)
-            self._slot = (tuples[-1], arrival)
-        self._gc.trigger()
+            c.dropped += len(tuples) - 1
+            if worker is None:
+                c.dropped += self._slot is not None
+                self._slot = (tuples[-1], arrival)
+        if worker is None:
+            self._gc.trigger()
+        elif not worker.offer((tuples[-1], arrival)):
+            with self._lock:
+                c.dropped += 1
 
     def _subscribe_message_filters(self, qos: Any) -> None:
         """message_filters' synchroniser picks the combinations; the node's history caches
@@ -308,23 +338,30 @@ class PipelineNode(LifecycleNode):
 
     # -- inference and output --
     def _on_tuple(self) -> None:
+        """The executor's turn (``inference_thread`` off): the tuple waiting in the slot."""
         with self._lock:
             item, self._slot = self._slot, None
+        if item is not None:
+            self._infer_one(item)
+
+    def _infer_one(self, item: tuple[SensorTuple, int]) -> None:
         engine = self._engine
-        if item is None or engine is None:
+        if engine is None:
             return
         t, arrival = item
         start = time.monotonic_ns()
-        try:
-            result, alarms = self.decisions.infer(engine, t)
-        except LipfaultError as exc:
-            with self._lock:
-                self.counters.infer_errors += 1
-                self.counters.model_problem = f'model refused the tuple at {t.stamp_ns}: {exc}'
-            self._say_once(f'infer:{str(exc)[:40]}',
-                           f'tuple at {t.stamp_ns} not inferred: {exc}')
-            return
-        self._publish(t, result, alarms)
+        with self._decide_lock:
+            try:
+                result, alarms = self.decisions.infer(engine, t)
+            except LipfaultError as exc:
+                with self._lock:
+                    self.counters.infer_errors += 1
+                    self.counters.model_problem = (f'model refused the tuple at {t.stamp_ns}: '
+                                                   f'{exc}')
+                self._say_once(f'infer:{str(exc)[:40]}',
+                               f'tuple at {t.stamp_ns} not inferred: {exc}')
+                return
+            self._publish(t, result, alarms)
         done = time.monotonic_ns()
         with self._lock:
             c = self.counters
@@ -356,7 +393,8 @@ class PipelineNode(LifecycleNode):
     def _on_reset_faults(self, request: Any, response: Any) -> Any:
         """``~/reset_faults`` (std_srvs/Trigger): drop every alarm (latched or raised) and its
         evidence; a fault that persists is raised again after alarm_raise_k tuples."""
-        was = self.alarms.reset()
+        with self._decide_lock:
+            was = self.alarms.reset()
         response.success = True
         response.message = (f'reset {", ".join(m.value for m in was)}' if was
                             else 'no alarm was up')
@@ -374,9 +412,10 @@ class PipelineNode(LifecycleNode):
                                 active=self._state == 'active')
         except LipfaultError as exc:
             return SetParametersResult(successful=False, reason=str(exc))
-        self.alarms.reconfigure(new.alarm_config())
-        if self._engine is not None:
-            self._engine.set_threshold_offsets(new.threshold_offsets)
+        with self._decide_lock:
+            self.alarms.reconfigure(new.alarm_config())
+            if self._engine is not None:
+                self._engine.set_threshold_offsets(new.threshold_offsets)
         if self.p is not None:
             self.p = new
         return SetParametersResult(successful=True)
@@ -439,7 +478,8 @@ class PipelineNode(LifecycleNode):
                 no_tuple_timeout=self.p.no_tuple_timeout, published=tuples_out,
                 synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
                 sync_stats=sync_stats, hardware_id=hw))
-            alarms = self.alarms.status
+            with self._decide_lock:
+                alarms = self.alarms.status
             for m in MODALITIES:
                 silent = sync_stats is not None and m in sync_stats.silent
                 res = results.get(m)

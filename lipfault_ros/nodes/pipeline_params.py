@@ -39,6 +39,8 @@ class PipelineParams:
                              low=0, high=256)
     warmup: int = param(3, 'inferences on a blank tuple during activation, before subscribing',
                         low=0, high=100)
+    inference_thread: bool = param(False, 'run inference on a thread of its own (latest tuple '
+                                          'first) instead of between the executor callbacks')
     camera_topic: str = param('camera/image_raw', 'input sensor_msgs/Image topic')
     wrench_topic: str = param('wrench', 'input geometry_msgs/WrenchStamped topic')
     joints_topic: str = param('joint_states', 'input sensor_msgs/JointState topic')

@@ -41,7 +41,8 @@ def _publish(seconds: float, image_size: int, ready: Any) -> None:
 
 
 def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int = 128,
-        half: bool = False, warmup_s: float = 2.0, num_threads: int = 0) -> dict[str, Any]:
+        half: bool = False, warmup_s: float = 2.0, num_threads: int = 0,
+        inference_thread: bool = False) -> dict[str, Any]:
     """See :func:`lipfault_ros.bench.pipeline.run_pipeline_bench`."""
     import rclpy
     from rclpy.context import Context
@@ -61,7 +62,8 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
     try:
         node = PipelineNode(context=context, parameter_overrides=[
             Parameter('model', value=str(model)), Parameter('device', value=device),
-            Parameter('half', value=bool(half)), Parameter('num_threads', value=num_threads)])
+            Parameter('half', value=bool(half)), Parameter('num_threads', value=num_threads),
+            Parameter('inference_thread', value=bool(inference_thread))])
         if node._state != 'active':
             raise LipfaultError(f'the pipeline did not start: {node._error}')
         executor = pipeline_executor(context)

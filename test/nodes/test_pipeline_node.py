@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -326,3 +327,26 @@ def test_parameter_changes_are_validated_and_lifecycle_settings_apply_live(harne
     assert ok.successful and h.pipeline.alarms.config.raise_k == 1
     assert put('threshold_offset_camera', 2.5).successful
     assert h.pipeline.get_parameter('threshold_offset_camera').value == 2.5
+
+
+def test_with_inference_thread_a_worker_thread_judges_and_stops_with_deactivate(ros_context,
+                                                                                 tiny_artifact):
+    h = Harness(ros_context, tiny_artifact, inference_thread=True)
+    try:
+        def workers() -> list[str]:
+            return [t.name for t in threading.enumerate() if t.name == 'lipfault-infer']
+
+        assert h.pipeline._state == 'active' and workers() == ['lipfault-infer']
+        h.sensors.start()
+        assert h.spin_until(lambda: len(h.got['status']) >= 20, 15.0)
+        assert set(h.statuses()) == {'camera', 'wrench', 'joints'}
+        stats = h.pipeline.stats()
+        assert stats['tuples_out'] >= 20
+        assert stats['tuples_out'] + stats['dropped'] >= stats['tuples_in'] - 1
+        h.pipeline.trigger_deactivate()
+        assert workers() == []
+        h.pipeline.trigger_activate()
+        assert workers() == ['lipfault-infer']
+    finally:
+        h.close()
+    assert not [t for t in threading.enumerate() if t.name == 'lipfault-infer']
