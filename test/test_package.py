@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import ast
-import os
-import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -47,21 +43,8 @@ def test_package_xml_declares_runtime_dependencies():
     assert root.find('export/build_type').text == 'ament_python'
 
 
-def test_colcon_build_installs_launch_config_and_nodes(tmp_path):
-    colcon = shutil.which('colcon', path=str(Path(sys.executable).parent)) or shutil.which('colcon')
-    assert colcon, 'colcon is part of the test requirements'
-    src = tmp_path / 'src' / 'lipfault_ros'
-    src.mkdir(parents=True)
-    for name in ('package.xml', 'setup.py', 'setup.cfg'):
-        shutil.copy(ROOT / name, src / name)
-    for name in ('resource', 'lipfault_ros', 'launch', 'config'):
-        shutil.copytree(ROOT / name, src / name,
-                        ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE='1')
-    result = subprocess.run([colcon, 'build', '--event-handlers', 'console_direct-'],
-                            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    prefix = tmp_path / 'install' / 'lipfault_ros'
+def test_colcon_build_installs_launch_config_and_nodes(colcon_install):
+    prefix = colcon_install
     share = prefix / 'share' / 'lipfault_ros'
     assert (share / 'launch' / 'pipeline.launch.py').is_file()
     assert (share / 'config' / 'pipeline.yaml').is_file()
