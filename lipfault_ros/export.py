@@ -1,5 +1,6 @@
-"""Export of the inference path: TorchScript (``torch.jit.load``, libtorch in C++) and
-``torch.export`` programs (``.pt2``).
+"""Export of the inference path: ONNX (ONNX Runtime, TensorRT, Isaac ROS), TorchScript
+(``torch.jit.load``, libtorch in C++) and ``torch.export`` programs (``.pt2``);
+``lipfault export ARTIFACT --format onnx --out FILE``.
 
 The exported module has no Python-side branches: it always computes both the bypass and the
 correction path and selects per row, so its outputs equal ``LipfaultNet.forward`` exactly (the
@@ -10,6 +11,7 @@ bypass saves time only in the Python engine). Inputs are model-space tensors (se
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import warnings
@@ -23,7 +25,8 @@ from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.errors import ArtifactError
 from lipfault_ros.model.network import LipfaultNet
 
-__all__ = ['InferencePath', 'export_program', 'export_torchscript', 'plain_network']
+__all__ = ['FORMATS', 'InferencePath', 'add_arguments', 'export_onnx', 'export_program',
+           'export_torchscript', 'main', 'plain_network']
 
 log = logging.getLogger(__name__)
 
@@ -134,3 +137,61 @@ def export_program(source: Artifact | LipfaultNet | Path | str, path: Path | str
     os.replace(tmp, path)
     log.info('exported the inference path to %s', path)
     return path
+
+
+#: the exported graph's input and output names (ONNX)
+ONNX_INPUTS = ('camera', 'wrench', 'joints', 'present', 'camera_change')
+ONNX_OUTPUTS = ('scores', 'faults', 'bypassed', 'camera_out', 'wrench_out', 'joints_out')
+#: tolerance of the exported graph against eager torch (float outputs; flags must be equal)
+ONNX_ATOL = 1e-4
+
+
+def export_onnx(source: Artifact | LipfaultNet | Path | str, path: Path | str, *,
+                overwrite: bool = False) -> Path:
+    """The inference path as one ONNX graph with a dynamic batch (inputs and outputs named
+    ``ONNX_INPUTS`` / ``ONNX_OUTPUTS``), checked with ONNX Runtime against eager torch on
+    example inputs (flags equal, floats within ``ONNX_ATOL``) before it is written."""
+    import numpy as np
+
+    from lipfault_ros.ort_stages import export_graph, session
+
+    path, module, example = _prepare(source, path, overwrite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.name}.tmp-{os.getpid()}')
+    try:
+        export_graph(module, example, tmp, ONNX_INPUTS, ONNX_OUTPUTS, batch_dynamic=True)
+        sess = session(tmp, threads=1)
+        got = sess.run(None, {i.name: t.numpy() for i, t in zip(sess.get_inputs(), example)})
+        with torch.no_grad():
+            want = [t.numpy() for t in module(*example)]
+        for name, a, b in zip(ONNX_OUTPUTS, want, got):
+            same = (np.array_equal(a, b) if a.dtype == bool else
+                    a.shape == b.shape and np.allclose(a, b, atol=ONNX_ATOL, rtol=0))
+            if not same:
+                raise ArtifactError(f'ONNX output {name} differs from eager mode; not writing '
+                                    f'{path}')
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info('exported the inference path to %s (ONNX)', path)
+    return path
+
+
+#: ``lipfault export --format``: what each writes
+FORMATS = {'onnx': export_onnx, 'torchscript': export_torchscript, 'program': export_program}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('artifact', type=Path, help='model artifact directory (lipfault train)')
+    parser.add_argument('--format', choices=tuple(FORMATS), default='onnx',
+                        help='onnx (ONNX Runtime, TensorRT), torchscript (libtorch) or program '
+                             '(torch.export .pt2); default onnx')
+    parser.add_argument('--out', type=Path, required=True, help='file to write')
+    parser.add_argument('--overwrite', action='store_true', help='replace an existing file')
+
+
+def main(args: argparse.Namespace) -> int:
+    path = FORMATS[args.format](args.artifact, args.out, overwrite=args.overwrite)
+    print(f'wrote {path} ({args.format}); inputs are model-space tensors, see '
+          'lipfault_ros.export.InferencePath')
+    return 0

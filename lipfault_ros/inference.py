@@ -25,7 +25,11 @@ from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
 
-__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult']
+__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'RUNTIMES']
+
+#: Where the batch-1 forward of :meth:`Engine.infer` runs: torch (eager, then the traced and
+#: frozen stages) or ONNX Runtime (the same two stages exported to ONNX, CPU)
+RUNTIMES: tuple[str, ...] = ('torch', 'onnxruntime')
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +156,7 @@ class Engine:
     """A loaded model ready for inference (see module doc for the output policy)."""
 
     def __init__(self, artifact: Artifact, *, device: str | torch.device = 'auto',
-                 half: bool = False) -> None:
+                 half: bool = False, runtime: str = 'torch') -> None:
         self.artifact = artifact
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == 'cuda'
@@ -171,6 +175,22 @@ class Engine:
         self._compiled: _Compiled | None = None
         self._eager = _Stages(self.model)
         self._import_cv2()
+        if runtime not in RUNTIMES:
+            raise ConfigError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
+        self.runtime = runtime
+        if runtime == 'onnxruntime':
+            if self.device.type != 'cpu' or self.half:
+                raise ConfigError('runtime onnxruntime runs the model on the CPU in float32; '
+                                  f'device {self.device} / half={self.half} is not supported')
+            from lipfault_ros.ort_stages import OrtStages
+            s, cfg = self.image_size, self.artifact.config
+            example = self._prepare(
+                np.zeros((1, s, s, 3), np.uint8), np.zeros((1, cfg.wrench_window, 6), np.float32),
+                np.zeros((1, cfg.joints_window, len(self.joint_names), 3), np.float32),
+                np.zeros((1, 3), bool))
+            self._compiled = OrtStages(self._eager, example + (self.model.thresholds,),
+                                       threads=torch.get_num_threads())
+            self._compile_after = 0
 
     def _import_cv2(self) -> None:
         import cv2
@@ -178,8 +198,8 @@ class Engine:
 
     @classmethod
     def from_artifact(cls, path: Path | str, *, device: str | torch.device = 'auto',
-                      half: bool = False) -> Engine:
-        return cls(load_artifact(path), device=device, half=half)
+                      half: bool = False, runtime: str = 'torch') -> Engine:
+        return cls(load_artifact(path), device=device, half=half, runtime=runtime)
 
     @property
     def joint_names(self) -> tuple[str, ...]:

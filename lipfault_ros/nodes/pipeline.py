@@ -162,7 +162,7 @@ class PipelineNode(LifecycleNode):
             if p.num_threads:
                 import torch
                 torch.set_num_threads(p.num_threads)
-            engine = Engine(self._artifact, device=p.device, half=p.half)
+            engine = Engine(self._artifact, device=p.device, half=p.half, runtime=p.runtime)
             engine.set_threshold_offsets(p.threshold_offsets)
             self._warm_up(engine, p.warmup)
         except (LipfaultError, RuntimeError) as exc:

@@ -32,6 +32,9 @@ class PipelineParams:
     device: str = param('auto', 'where the model runs; auto picks cuda when available',
                         choices=('auto', 'cpu', 'cuda'))
     half: bool = param(False, 'run the model in float16 (CUDA only; ignored on CPU)')
+    runtime: str = param('torch', 'what runs the model: torch, or onnxruntime (CPU, the same '
+                                  'two stages exported to ONNX at activation)',
+                         choices=('torch', 'onnxruntime'))
     autostart: bool = param(True, 'configure and activate at start-up, without a lifecycle '
                                   'manager')
     num_threads: int = param(1, 'torch CPU threads for inference (0: torch default; more '
