@@ -252,8 +252,10 @@ class Engine:
         """Model-space tensors from model-size images (N,S,S,3) uint8, raw windows, (N,3)
         missing; returns camera, wrench, joints, present, force_fault and the camera's frame
         change (N,), -1 (no previous frame) until :meth:`_with_history` fills it in."""
-        wr = self.stats.normalise_wrench(wrench)
-        jo = self.stats.normalise_joints(joints)
+        # a reading beyond float32 (1e308) becomes inf here, a forced fault below, not a warning
+        with np.errstate(over='ignore', invalid='ignore'):
+            wr = self.stats.normalise_wrench(wrench)
+            jo = self.stats.normalise_joints(joints)
         bad_w = ~np.isfinite(wr).all(axis=(1, 2))
         bad_j = ~np.isfinite(jo).all(axis=(1, 2))
         if bad_w.any():

@@ -45,6 +45,7 @@ from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, params, statuses
+from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.sync import Headerless, TupleAssembler
@@ -82,6 +83,7 @@ class PipelineNode(LifecycleNode):
     def __init__(self, node_name: str = NODE_NAME, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         params.declare(self, PipelineParams)
+        self._log_bridge = RosLogBridge(self.get_logger()).attach()
         self._lock = threading.Lock()
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._infer_group = MutuallyExclusiveCallbackGroup()
@@ -225,6 +227,7 @@ class PipelineNode(LifecycleNode):
 
     def destroy_node(self) -> None:
         self._stop_worker()  # nothing may publish once the node is gone
+        self._log_bridge.detach()
         super().destroy_node()
 
     def _unsubscribe(self) -> None:
