@@ -157,3 +157,13 @@ def test_namespace_applies_the_params_file(
     assert {s.hardware_id for s in status.status} == {HARDWARE_ID}
     assert 'camera 30 Hz 32x32' in output  # the sim section applied under /arm1 too
     _assert_clean_end(code, output, nodes, left)
+
+
+def test_use_sim_time_with_the_sim_runs_on_the_clock_the_sim_publishes(
+        launch_env, colcon_install, model, ros_context, tmp_path):
+    status, code, output, nodes, left = _launch(
+        launch_env, colcon_install, tmp_path / 'launch.log', ros_context,
+        '/lipfault_pipeline/fault_status', 'sim:=true', 'use_sim_time:=true', f'model:={model}')
+    assert status is not None, f'no fault_status under use_sim_time\n{output}'
+    assert 'this simulator is the clock source' in output, output
+    _assert_clean_end(code, output, nodes, left)

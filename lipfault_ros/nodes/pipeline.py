@@ -36,6 +36,8 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock as RosClock
+from rclpy.clock import ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
@@ -117,8 +119,11 @@ class PipelineNode(LifecycleNode):
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                qos_profile('reliable', 10))
         period = float(self.get_parameter('diagnostics_period').value)
+        # watchdog and diagnostics run on a steady clock: they must report "no tuples" while no
+        # /clock arrives under use_sim_time, and never stall on a paused or looping bag
+        self._steady = RosClock(clock_type=ClockType.STEADY_TIME)
         self._diag_timer = self.create_timer(period, self._publish_diagnostics,
-                                             callback_group=self._diag_group)
+                                             callback_group=self._diag_group, clock=self._steady)
         if self.get_parameter('autostart').value:
             self.trigger_configure()
             if self._state == 'inactive':
@@ -184,7 +189,7 @@ class PipelineNode(LifecycleNode):
                 _TYPES[m], p.topic(m), lambda msg, m=m: self._on_msg(m, msg), qos,
                 callback_group=self._input_group) for m in MODALITIES]
         self._watchdog = self.create_timer(p.watchdog_period, self._on_watchdog,
-                                           callback_group=self._input_group)
+                                           callback_group=self._input_group, clock=self._steady)
         if p.inference_thread:
             self._worker = LatestWorker(self._infer_one, name='lipfault-infer')
             self._worker.start()

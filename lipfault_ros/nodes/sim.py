@@ -25,6 +25,8 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
+from rclpy.clock import Clock as RosClock
+from rclpy.clock import ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
@@ -169,6 +171,12 @@ class SimNode(Node):
         declare(self, SimNodeParams)
         self.params = read(self, SimNodeParams)
         config = self.params.sim_config()
+        # the simulation advances with a steady clock and stamps from the node's clock at start:
+        # with use_sim_time the node's clock is the /clock this simulator itself publishes, so
+        # nothing may wait for it (time and timers would never start)
+        self._steady = RosClock(clock_type=ClockType.STEADY_TIME)
+        self._steady_start = self._steady.now().nanoseconds
+        self._sim_time = bool(self.get_parameter('use_sim_time').value)
         self._origin_ns = self.get_clock().now().nanoseconds
         spec = fault_spec({n: getattr(self.params, n) for n in FAULT_PARAMETERS}, 0.0)
         self.robot = SimRobot(config, origin_ns=self._origin_ns)
@@ -182,13 +190,21 @@ class SimNode(Node):
         self._joints_pub = self.create_publisher(JointState, p.joints_topic, sensor_qos)
         self._truth_pub = self.create_publisher(DiagnosticArray, '~/fault_truth',
                                                 qos_profile('reliable', depth=10))
-        self._clock_pub = self.create_publisher(Clock, '/clock', 10) if p.publish_clock else None
+        clock_source = p.publish_clock or self._sim_time
+        if self._sim_time and not p.publish_clock:
+            self.get_logger().info('use_sim_time: this simulator is the clock source; '
+                                   'publishing /clock')
+        self._clock_pub = self.create_publisher(Clock, '/clock', 10) if clock_source else None
         physics_group = MutuallyExclusiveCallbackGroup()
         camera_group = MutuallyExclusiveCallbackGroup()
         truth_group = MutuallyExclusiveCallbackGroup()
-        self.create_timer(1.0 / p.tick_rate_hz, self._on_tick, callback_group=physics_group)
-        self.create_timer(1.0 / p.camera_rate_hz, self._on_camera, callback_group=camera_group)
-        self.create_timer(1.0 / p.truth_rate_hz, self._publish_truth, callback_group=truth_group)
+        steady = self._steady
+        self.create_timer(1.0 / p.tick_rate_hz, self._on_tick, callback_group=physics_group,
+                          clock=steady)
+        self.create_timer(1.0 / p.camera_rate_hz, self._on_camera, callback_group=camera_group,
+                          clock=steady)
+        self.create_timer(1.0 / p.truth_rate_hz, self._publish_truth, callback_group=truth_group,
+                          clock=steady)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.get_logger().info(
             f'simulating the Panda cell: camera {p.camera_rate_hz:g} Hz '
@@ -198,7 +214,7 @@ class SimNode(Node):
 
     # ----------------------------------------------------------------------- callbacks
     def _elapsed_s(self) -> float:
-        return (self.get_clock().now().nanoseconds - self._origin_ns) * 1e-9
+        return (self._steady.now().nanoseconds - self._steady_start) * 1e-9
 
     def _step(self) -> list[Any]:
         """Advance the physics to the clock; the wrench and joint samples that fell due.
@@ -206,8 +222,8 @@ class SimNode(Node):
         target = self._elapsed_s()
         behind = target - self.robot.time_s
         if behind > 1.0:
-            self.get_logger().warn(f'the simulation runs {behind:.1f} s behind the clock',
-                                   throttle_duration_sec=5.0)
+            self.get_logger().warning(f'the simulation runs {behind:.1f} s behind the clock',
+                                      throttle_duration_sec=5.0)
         return self.robot.advance(target, camera=False)
 
     def _publish(self, samples: list[Any]) -> None:
@@ -238,8 +254,8 @@ class SimNode(Node):
             self._publish(samples + [self.robot.capture()])
 
     def _publish_truth(self) -> None:
-        now_ns = self.get_clock().now().nanoseconds
         with self._lock:
+            now_ns = self._origin_ns + int(round(self.robot.time_s * 1e9))  # the sim's present
             intervals = self.robot.intervals
         statuses = [convert.diagnostic_status(
             f['name'], bytes([f['level']]), f['message'], hardware_id=NODE_NAME,
