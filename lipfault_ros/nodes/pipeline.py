@@ -42,11 +42,12 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
+from visualization_msgs.msg import MarkerArray
 
 from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
-from lipfault_ros.ros import convert, params, statuses
+from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.ros.shutdown import GracefulStop
@@ -100,6 +101,8 @@ class PipelineNode(LifecycleNode):
         self._watchdog = None
         self._pubs: dict[str, Any] = {}
         self._slot: tuple[SensorTuple, int] | None = None
+        self._marker_key: tuple[str, ...] | None = None  # what ~/fault_markers last showed
+        self._marker_mono = 0
         # inference_thread: the worker that runs _infer_one; None: the executor runs it
         self._worker: LatestWorker[tuple[SensorTuple, int]] | None = None
         # the fault decisions are used by inference and changed by services and parameters
@@ -155,6 +158,7 @@ class PipelineNode(LifecycleNode):
             'joints': self.create_lifecycle_publisher(JointState, '~/joint_states_corrected',
                                                       out),
             'status': self.create_lifecycle_publisher(DiagnosticArray, '~/fault_status', out),
+            'markers': self.create_lifecycle_publisher(MarkerArray, '~/fault_markers', out),
         }
         self._state = 'inactive'
         self.get_logger().info(f'configured with artifact {p.model} (joints '
@@ -396,6 +400,19 @@ class PipelineNode(LifecycleNode):
             self._hdr(t, Modality.JOINTS)))
         self._pubs['status'].publish(convert.diagnostic_array(
             t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id)))
+        self._publish_markers(t, r, alarms)
+
+    def _publish_markers(self, t: SensorTuple, r: Any, alarms: Any) -> None:
+        """``~/fault_markers`` when a modality's displayed state changes, and at least once a
+        second (a late rviz gets them too)."""
+        missing = {m: r.results[m].missing for m in MODALITIES}
+        key = tuple(markers.marker_state(alarms[m], missing[m]) for m in MODALITIES)
+        now = time.monotonic_ns()
+        if key == self._marker_key and now - self._marker_mono < 1_000_000_000:
+            return
+        self._marker_key, self._marker_mono = key, now
+        frame = self.p.marker_frame or self._frames.get(Modality.JOINTS, '')
+        self._pubs['markers'].publish(markers.fault_markers(t.stamp_ns, frame, alarms, missing))
 
     # -- fault lifecycle: reset service and live parameters --
     def _on_reset_faults(self, request: Any, response: Any) -> Any:

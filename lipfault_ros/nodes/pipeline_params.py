@@ -79,6 +79,8 @@ class PipelineParams:
     no_tuple_timeout: float = param(2.0, 'no tuple for this long (s) while active is an ERROR',
                                     low=0.1, high=3600.0)
     hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
+    marker_frame: str = param('', 'frame of the ~/fault_markers texts for rviz (empty: the '
+                                  'joint states\' frame)')
     alarm_raise_k: int = param(AlarmConfig.raise_k, 'a fault alarm is raised when this many of '
                                'the last alarm_raise_n tuples are over threshold (live)',
                                low=1, high=1000)

@@ -15,6 +15,7 @@ from geometry_msgs.msg import WrenchStamped
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
+from visualization_msgs.msg import MarkerArray
 
 from lipfault_ros.bench.pipeline import train_synthetic_model
 from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
@@ -44,12 +45,13 @@ class Harness:
         self.sensors = SyntheticSensors(context=context)
         self.listener = Node('listener', context=context)
         self.got: dict[str, list] = {k: [] for k in ('image', 'wrench', 'joints', 'status',
-                                                      'diag')}
+                                                      'diag', 'markers')}
         for key, kind, topic in (('image', Image, f'{NS}/camera/image_corrected'),
                                  ('wrench', WrenchStamped, f'{NS}/wrench_corrected'),
                                  ('joints', JointState, f'{NS}/joint_states_corrected'),
                                  ('status', DiagnosticArray, f'{NS}/fault_status'),
-                                 ('diag', DiagnosticArray, '/diagnostics')):
+                                 ('diag', DiagnosticArray, '/diagnostics'),
+                                 ('markers', MarkerArray, f'{NS}/fault_markers')):
             self.listener.create_subscription(kind, topic,
                                               lambda m, key=key: self.got[key].append(m), 100)
         self.executor = pipeline_executor(context)
@@ -147,6 +149,10 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     assert (last['alarm'], last['active'], last['alarm_count']) == ('raised', 'true', '1')
     assert int(last['alarm_onset_ns']) > 0
     assert np.isfinite([h.got['wrench'][-1].wrench.force.z]).all()  # corrected, not NaN
+    # rviz's markers follow the alarm: the wrench text turned red
+    assert h.spin_until(lambda: any(m.markers[1].text.startswith('wrench: fault')
+                                    for m in h.got['markers']), 5.0)
+    assert {m.header.frame_id for a in h.got['markers'] for m in a.markers} == {'panda_link0'}
     # one tuple per camera frame: once the sensors stop, every frame has made its tuple (or
     # was counted: late after a watchdog tuple, or pushed out of a full queue)
     h.sensors.stop()
