@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import copy
 import logging
 from typing import Any, Mapping
 
@@ -14,7 +13,7 @@ from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.model.residuals import frame_change, spatial_detail
 from lipfault_ros.training.config import TrainConfig
-from lipfault_ros.training.corruption import camera_history, corrupt_inputs, seed_int
+from lipfault_ros.training.corruption import corrupt_with_history, seed_int
 from lipfault_ros.training.data import TrainingData
 from lipfault_ros.tuples import MODALITIES
 
@@ -65,12 +64,7 @@ def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
             opts = table[i]
             kinds[i] = [opts[int(k)] for k in rng.integers(0, len(opts), b)]
             sev = rng.uniform(*cfg.severity_range, size=b)
-            replay = copy.deepcopy(rng)
-            corrupt = corrupt_inputs(inputs, kinds, sev, rng, cfg.whole_window_fraction,
-                                     cfg.fault_scale_range)
-            cam, _, change_f = camera_history(inputs[0], corrupt[0], kinds[0], sev, prev, valid,
-                                              replay, rng, cfg.whole_window_fraction)
-            corrupt = (cam, *corrupt[1:])
+            corrupt, _, change_f = corrupt_with_history(inputs, kinds, sev, rng, prev, valid, cfg)
             out_f = net(*corrupt, present, camera_change=change_f)
             sc = out_f.scores[:, i].cpu().numpy()
             fault_scores[i].append(sc[pres[:, i]])

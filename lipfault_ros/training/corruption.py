@@ -6,6 +6,7 @@ draws exactly what an uninterrupted one would.
 
 from __future__ import annotations
 
+import copy
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -15,8 +16,8 @@ from lipfault_ros.errors import ConfigError
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['camera_history', 'corrupt_inputs', 'draw_faults', 'dropout_keep', 'fault_table',
-           'seed_int']
+__all__ = ['camera_history', 'corrupt_inputs', 'corrupt_with_history', 'draw_faults',
+           'dropout_keep', 'fault_table', 'seed_int']
 
 
 def seed_int(*parts: int) -> int:
@@ -148,3 +149,17 @@ def camera_history(clean: torch.Tensor, corrupted: torch.Tensor, kinds: Sequence
         use = torch.from_numpy(last & ok & np.array([bool(k) for k in kinds])).to(dev)
         before = torch.where(use.view(-1, 1, 1, 1), same, previous)
     return frames, change, frame_change(frames, before, valid)
+
+
+def corrupt_with_history(inputs: tuple[torch.Tensor, ...], kinds: list[list[str]],
+                         sev: np.ndarray, rng: np.random.Generator, previous: torch.Tensor,
+                         valid: torch.Tensor, cfg: TrainConfig
+                         ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor, torch.Tensor]:
+    """:func:`corrupt_inputs`, then the camera's past (:func:`camera_history`): the corrupted
+    inputs and the frame changes (B,) of the clean and of the corrupted batch."""
+    replay = copy.deepcopy(rng)  # the camera's draws, replayed for its previous frame
+    corrupt = corrupt_inputs(inputs, kinds, sev, rng, cfg.whole_window_fraction,
+                             cfg.fault_scale_range)
+    cam, clean, faulty = camera_history(inputs[0], corrupt[0], kinds[0], sev, previous, valid,
+                                        replay, rng, cfg.whole_window_fraction)
+    return (cam, *corrupt[1:]), clean, faulty

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import math
@@ -25,8 +24,8 @@ from lipfault_ros.normalise import NormStats
 from lipfault_ros.training.calibrate import calibrate_error_scale, evaluate
 from lipfault_ros.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from lipfault_ros.training.config import TrainConfig, TrainResult
-from lipfault_ros.training.corruption import (camera_history, corrupt_inputs, draw_faults,
-                                              dropout_keep, fault_table, seed_int)
+from lipfault_ros.training.corruption import (corrupt_with_history, draw_faults, dropout_keep,
+                                              fault_table, seed_int)
 from lipfault_ros.training.data import TrainingData
 from lipfault_ros.training.objectives import Stage1Objective, Stage2Objective, lr_at
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
@@ -209,15 +208,10 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
                             labels, kinds, sev = draw_faults(
                                 rng, present.cpu().numpy() > 0.5, config.fault_fraction, table,
                                 config.severity_range)
-                            replay = copy.deepcopy(rng)  # the camera's draws, for its past
-                            corrupt = corrupt_inputs(inputs, kinds, sev, rng,
-                                                     config.whole_window_fraction,
-                                                     config.fault_scale_range)
                             prev, valid = train_data.previous_camera(idx)
-                            cam, *changes = camera_history(
-                                inputs[0], corrupt[0], kinds[0], sev, prev, valid, replay, rng,
-                                config.whole_window_fraction)
-                            loss, parts = model_for_step(inputs, (cam, *corrupt[1:]), present,
+                            corrupt, *changes = corrupt_with_history(inputs, kinds, sev, rng,
+                                                                     prev, valid, config)
+                            loss, parts = model_for_step(inputs, corrupt, present,
                                                          torch.from_numpy(labels).to(device),
                                                          tuple(changes))
                     if not torch.isfinite(loss):
