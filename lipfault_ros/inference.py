@@ -23,6 +23,7 @@ import torch
 from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
+from lipfault_ros.model.residuals import frame_change
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
 
 __all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'RUNTIMES']
@@ -172,23 +173,23 @@ class Engine:
         self._history: tuple[int, torch.Tensor] | None = None
         self._calls = 0
         self._compile_after = _COMPILE_AFTER  # 0: never
-        self._compiled: _Compiled | None = None
+        self._compiled: Any = None  # _Compiled, OrtStages, or None: eager
         self._eager = _Stages(self.model)
         self._import_cv2()
         if runtime not in RUNTIMES:
             raise ConfigError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
         self.runtime = runtime
-        if runtime == 'onnxruntime':
+        if runtime == 'onnxruntime':  # the fast stages from the start, never traced
             if self.device.type != 'cpu' or self.half:
                 raise ConfigError('runtime onnxruntime runs the model on the CPU in float32; '
                                   f'device {self.device} / half={self.half} is not supported')
             from lipfault_ros.ort_stages import OrtStages
             s, cfg = self.image_size, self.artifact.config
-            example = self._prepare(
+            blank = self._prepare(
                 np.zeros((1, s, s, 3), np.uint8), np.zeros((1, cfg.wrench_window, 6), np.float32),
                 np.zeros((1, cfg.joints_window, len(self.joint_names), 3), np.float32),
                 np.zeros((1, 3), bool))
-            self._compiled = OrtStages(self._eager, example + (self.model.thresholds,),
+            self._compiled = OrtStages(self._eager, blank + (self.model.thresholds,),
                                        threads=torch.get_num_threads())
             self._compile_after = 0
 
@@ -284,8 +285,6 @@ class Engine:
         ``camera`` (N,) bool: the row has one) and remember the last frame for the next call.
         The previous frame counts when ``ModelConfig.follows`` its stamp (the rule training
         uses); a row without a camera frame leaves the history as it is."""
-        from lipfault_ros.model.residuals import frame_change
-
         cfg = self.artifact.config
         cam = tensors[0]
         change = tensors[5].clone()
