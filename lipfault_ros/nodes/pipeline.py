@@ -101,8 +101,7 @@ class PipelineNode(LifecycleNode):
         self._watchdog = None
         self._pubs: dict[str, Any] = {}
         self._slot: tuple[SensorTuple, int] | None = None
-        self._marker_key: tuple[str, ...] | None = None  # what ~/fault_markers last showed
-        self._marker_mono = 0
+        self._marker_gate = markers.MarkerGate()
         # inference_thread: the worker that runs _infer_one; None: the executor runs it
         self._worker: LatestWorker[tuple[SensorTuple, int]] | None = None
         # the fault decisions are used by inference and changed by services and parameters
@@ -403,14 +402,11 @@ class PipelineNode(LifecycleNode):
         self._publish_markers(t, r, alarms)
 
     def _publish_markers(self, t: SensorTuple, r: Any, alarms: Any) -> None:
-        """``~/fault_markers`` when a modality's displayed state changes, and at least once a
-        second (a late rviz gets them too)."""
+        """``~/fault_markers`` when :class:`~lipfault_ros.ros.markers.MarkerGate` says so."""
         missing = {m: r.results[m].missing for m in MODALITIES}
-        key = tuple(markers.marker_state(alarms[m], missing[m]) for m in MODALITIES)
-        now = time.monotonic_ns()
-        if key == self._marker_key and now - self._marker_mono < 1_000_000_000:
+        states = tuple(markers.marker_state(alarms[m], missing[m]) for m in MODALITIES)
+        if not self._marker_gate.due(states, time.monotonic_ns()):
             return
-        self._marker_key, self._marker_mono = key, now
         frame = self.p.marker_frame or self._frames.get(Modality.JOINTS, '')
         self._pubs['markers'].publish(markers.fault_markers(t.stamp_ns, frame, alarms, missing))
 

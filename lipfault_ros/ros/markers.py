@@ -16,7 +16,7 @@ from lipfault_ros.alarm import AlarmState, AlarmStatus
 from lipfault_ros.ros import convert
 from lipfault_ros.tuples import MODALITIES, Modality
 
-__all__ = ['COLOURS', 'fault_markers', 'marker_state']
+__all__ = ['COLOURS', 'MarkerGate', 'fault_markers', 'marker_state']
 
 #: RGB per displayed state
 COLOURS: Mapping[str, tuple[float, float, float]] = {
@@ -58,3 +58,20 @@ def fault_markers(stamp_ns: int, frame_id: str, alarms: Mapping[Modality, AlarmS
         marker.text = text
         out.markers.append(marker)
     return out
+
+
+class MarkerGate:
+    """When the markers go out: whenever a displayed state changes, and at least every
+    ``period_s`` otherwise (an rviz started late gets them too), never per tuple for nothing."""
+
+    def __init__(self, period_s: float = 1.0) -> None:
+        self._period_ns = int(round(period_s * 1e9))
+        self._shown: tuple[str, ...] | None = None
+        self._at_ns = 0
+
+    def due(self, states: tuple[str, ...], now_ns: int) -> bool:
+        """Whether to publish ``states`` (one per modality) at ``now_ns`` (a steady clock)."""
+        if states == self._shown and now_ns - self._at_ns < self._period_ns:
+            return False
+        self._shown, self._at_ns = states, now_ns
+        return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from visualization_msgs.msg import Marker
 
 from lipfault_ros.alarm import AlarmState, AlarmStatus
-from lipfault_ros.ros.markers import COLOURS, fault_markers
+from lipfault_ros.ros.markers import COLOURS, MarkerGate, fault_markers
 from lipfault_ros.tuples import Modality
 
 
@@ -23,3 +23,13 @@ def test_each_modality_gets_a_text_in_its_state_colour():
     assert colours == [COLOURS['missing'], COLOURS['fault'], COLOURS['latched']]
     clear = fault_markers(0, 'base', {}, {})
     assert [m.text for m in clear.markers] == ['camera: ok', 'wrench: ok', 'joints: ok']
+
+
+def test_markers_go_out_on_a_change_and_once_a_period_not_per_tuple():
+    gate = MarkerGate(period_s=1.0)
+    ok, bad = ('ok', 'ok', 'ok'), ('ok', 'fault', 'ok')
+    assert gate.due(ok, 0)
+    assert not gate.due(ok, 100_000_000)
+    assert gate.due(bad, 200_000_000)           # a change goes out at once
+    assert not gate.due(bad, 900_000_000)
+    assert gate.due(bad, 1_200_000_001)         # a second after the last one
