@@ -81,7 +81,8 @@ def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
     clean = np.concatenate(clean_scores)
     pres = np.concatenate(present_all)
     stamps = np.asarray(data.arrays.stamps_ns, np.int64)[:len(clean)]
-    rule = CalibrationRule(cfg.false_alarm_rate)
+    rule = CalibrationRule(cfg.false_alarm_rate,
+                           events_per_hour=cfg.false_alarm_events_per_hour)
     thresholds, aurocs, recon, ratio = {}, {}, {}, {}
     for i, m in enumerate(MODALITIES):
         neg = clean[pres[:, i], i]

@@ -53,6 +53,9 @@ class TrainConfig:
     clip_compute: float = 1.0
     clip_detector: float = 5.0
     false_alarm_rate: float = 0.01    # per-modality threshold target on clean validation data
+    # alarm events per hour the thresholds' tail bound aims at (calibration.event_threshold;
+    # 0: off): a few minutes of validation data must speak for hours of operation
+    false_alarm_events_per_hour: float = 1.0
     checkpoint_every: int = 200       # steps between checkpoints (0: only at epoch ends)
     eval_batch_size: int = 128
     num_threads: int = 0              # torch threads on CPU (0: leave torch's default)
@@ -74,6 +77,8 @@ class TrainConfig:
                 raise ConfigError(f'TrainConfig.{name} must be in [0, 1]')
         if not 0.0 < self.false_alarm_rate < 1.0:
             raise ConfigError('TrainConfig.false_alarm_rate must be in (0, 1)')
+        if not 0.0 <= self.false_alarm_events_per_hour < float('inf'):
+            raise ConfigError('TrainConfig.false_alarm_events_per_hour must be finite and >= 0')
         lo, hi = self.severity_range
         if not 0.0 < lo <= hi <= 1.0:
             raise ConfigError(f'TrainConfig.severity_range must satisfy 0 < lo <= hi <= 1, got '
