@@ -7,8 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from lipfault_ros.bags.dataset import (BagDataset, DatasetConfig, SplitMode, _NpyAppender,
-                                       bag_digest, build_dataset, load_cached, split_dataset)
+from lipfault_ros.bags.dataset import (BagDataset, DatasetConfig, SplitMode, bag_digest,
+                                       build_dataset, load_cached, split_dataset)
+from lipfault_ros.bags.dataset.cache import _NpyAppender
 from lipfault_ros.errors import BagError, ConfigError
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import TupleArrays
