@@ -1,9 +1,4 @@
-"""Read sensor samples and fault truth out of rosbag2 recordings, without a ROS runtime.
-
-A bag is a rosbag2 directory (``metadata.yaml`` plus sqlite3 ``.db3`` or ``.mcap`` files) or a
-bare ``.mcap``/``.db3`` file, recorded on Humble, Jazzy or Kilted. Messages are deserialised with
-``rosbags``: with the definitions the bag carries when it has them, otherwise with the typestore
-of the ROS distribution named in its metadata (the newest one when it names none).
+""":class:`BagReader`: one rosbag2 recording read as decoded sensor samples and fault truth.
 
 Order. A bag is stored in *receive* order (the bag time is when the recorder got the message);
 synchronisation must use ``header.stamp``. :meth:`BagReader.samples` therefore passes messages
@@ -13,10 +8,6 @@ header-stamp order. A sample arriving later than that is dropped and counted
 (``stats['dropped_late']``); a backwards jump of more than ``jump_ns`` (a simulator reset, a
 looped recording) flushes the buffer and carries on from the new time, as the live synchroniser
 does. Memory stays bounded by the buffer whatever the bag size.
-
-Every stamp is integer nanoseconds. Every refusal is a :class:`~lipfault_ros.errors.BagError`
-naming the bag and the topic, and saying what to do; a path that does not exist stays a
-``FileNotFoundError``.
 """
 
 from __future__ import annotations
@@ -25,68 +16,18 @@ from bisect import insort
 import logging
 import sqlite3
 import struct
-from contextlib import nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
+from lipfault_ros.bags.reader.info import _DISTROS, BagInfo, _distro_of, _storage_of
 from lipfault_ros.errors import BagError, InputError
 from lipfault_ros.topics import MESSAGE_TYPES, TRUTH_TYPE, TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, Sample, stamp_to_ns
 
-__all__ = [
-    'BagInfo',
-    'BagReader',
-    'check_bags',
-    'read_samples',
-    'read_truth',
-]
+__all__ = ['BagReader']
+
 
 _log = logging.getLogger(__name__)
-
-_DISTROS = {'humble': 'ROS2_HUMBLE', 'jazzy': 'ROS2_JAZZY', 'kilted': 'ROS2_KILTED'}
-
-
-@dataclass(frozen=True)
-class BagInfo:
-    """What a bag holds, from its index (no message is read).
-
-    ``start_ns``/``end_ns`` are receive (bag) times of the first and last message; per-topic
-    ``counts`` and ``types`` come from the bag's metadata.
-    """
-
-    path: Path
-    storage: str
-    ros_distro: str | None
-    start_ns: int
-    end_ns: int
-    counts: Mapping[str, int] = field(default_factory=dict)
-    types: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def duration_ns(self) -> int:
-        return max(0, self.end_ns - self.start_ns)
-
-
-def _storage_of(path: Path) -> str:
-    if path.is_file():
-        return {'.mcap': 'mcap', '.db3': 'sqlite3'}.get(path.suffix, path.suffix.lstrip('.'))
-    meta = path / 'metadata.yaml'
-    if meta.is_file():
-        for line in meta.read_text(errors='replace').splitlines():
-            if line.strip().startswith('storage_identifier:'):
-                return line.split(':', 1)[1].strip().strip('\'"')
-    return 'unknown'
-
-
-def _distro_of(path: Path) -> str | None:
-    meta = path / 'metadata.yaml' if path.is_dir() else None
-    if meta is not None and meta.is_file():
-        for line in meta.read_text(errors='replace').splitlines():
-            if line.strip().startswith('ros_distro:'):
-                value = line.split(':', 1)[1].strip().strip('\'"')
-                return value or None
-    return None
 
 
 # Everything a damaged bag file can make rosbags, sqlite3 or the deserialiser raise.
@@ -465,82 +406,3 @@ def _truth_entry(msg: Any) -> tuple[int, list[tuple[str, int, str, dict[str, str
     return stamp, [(str(s.name), int(s.level), str(s.message),
                     {str(kv.key): str(kv.value) for kv in s.values})
                    for s in msg.status]
-
-
-def _as_paths(bags: str | Path | Iterable[str | Path]) -> list[Path]:
-    if isinstance(bags, (str, Path)):
-        return [Path(bags)]
-    paths = [Path(b) for b in bags]
-    if not paths:
-        raise BagError('no bag given; pass at least one rosbag2 directory or file')
-    return paths
-
-
-def read_samples(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None,
-                 modalities: Sequence[Modality] = MODALITIES, progress: bool = False
-                 ) -> Iterator[tuple[str, Sample]]:
-    """``(bag path, sample)`` for every sensor message of every bag, bag after bag, each bag in
-    header-stamp order (see the module docstring). One bag is open at a time."""
-    paths = _as_paths(bags)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-        bar = tqdm(desc='reading bags', unit='msg', leave=False)
-    try:
-        for path in paths:
-            with BagReader(path, topics=topics) as reader:
-                reader.check(modalities)
-                update = bar.update if bar is not None else None
-                for sample in reader.samples(modalities, progress=update):
-                    yield str(path), sample
-    finally:
-        if bar is not None:
-            bar.close()
-
-
-def read_truth(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None
-               ) -> list[Any]:
-    """Fault intervals of all bags together (``truth.FaultInterval``, stamps in ns)."""
-    out: list[Any] = []
-    for path in _as_paths(bags):
-        with BagReader(path, topics=topics) as reader:
-            out.extend(reader.truth())
-    return out
-
-
-def check_bags(bags: str | Path | Iterable[str | Path], *, topics: TopicConfig | None = None,
-               modalities: Sequence[Modality] = MODALITIES, min_duration_ns: int = 0,
-               readers: Mapping[Path, BagReader] | None = None
-               ) -> tuple[list[BagInfo], tuple[str, ...]]:
-    """Validate bags before any long work: topics and types present, each bag at least
-    ``min_duration_ns`` long, the same joints in every bag (matched by name, any order).
-
-    ``readers`` maps bag paths to readers the caller has already opened (with the same topics):
-    those are used as they are and left open. Returns the infos and the joint names of the first
-    bag.
-    """
-    infos: list[BagInfo] = []
-    names: tuple[str, ...] | None = None
-    first: Path | None = None
-    for path in _as_paths(bags):
-        given = readers.get(path) if readers else None
-        with (nullcontext(given) if given is not None
-              else BagReader(path, topics=topics)) as reader:
-            info = reader.check(modalities)
-            if info.duration_ns < min_duration_ns:
-                raise BagError(f'bag {path} spans {info.duration_ns / 1e9:.3f} s, shorter than '
-                               f'the {min_duration_ns / 1e9:.3f} s one history window needs; '
-                               f'record longer or leave this bag out')
-            if Modality.JOINTS in [Modality(m) for m in modalities]:
-                these = reader.joint_names()
-                if names is None:
-                    names, first = these, path
-                elif set(these) != set(names):
-                    extra = sorted(set(these) - set(names))
-                    lacking = sorted(set(names) - set(these))
-                    raise BagError(f'bag {path} has joints {list(these)}, but bag {first} has '
-                                   f'{list(names)} (extra here: {extra}, missing here: '
-                                   f'{lacking}); train on bags of one robot, or set the model\'s '
-                                   f'joint_names to the joints they share')
-            infos.append(info)
-    return infos, names or ()
