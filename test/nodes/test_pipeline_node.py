@@ -242,8 +242,10 @@ def test_backwards_stamps_reset_the_synchroniser_and_output_resumes(harness):
         h.sensors.mode[m] = 'backwards'
     assert h.spin_until(lambda: h.pipeline.stats()['sync'].resets >= 1, 5.0)
     n = len(h.got['status'])
-    assert h.spin_until(lambda: len(h.got['status']) >= n + 5, 5.0)
-    assert stamp(h.got['status'][-1]) < stamp(h.got['status'][n - 1])
+    before = stamp(h.got['status'][n - 1])
+    # statuses of tuples still in flight at the jump may come first; then output resumes on
+    # the new, earlier stamps
+    assert h.spin_until(lambda: any(stamp(s) < before for s in h.got['status'][n:]), 5.0)
 
 
 def test_a_bad_artifact_is_a_logged_failure_not_a_crash(ros_context, tmp_path):
