@@ -95,8 +95,11 @@ def _launch(env, prefix, log: Path, context, topic: str, *args: str):
     Returns (first status or None, exit code, output, node processes seen, processes left)."""
     cmd = ['ros2', 'launch', 'lipfault_ros', 'pipeline.launch.py', *args]
     with log.open('w') as out:
+        # SIGINT back to its default in the child: a suite started as a background job
+        # (nohup, &) has it ignored, and an ignored SIGINT would be inherited by launch
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         status = _first_status(context, topic, LAUNCH_TIMEOUT_S)
         nodes = [p for p in _ours(prefix)
