@@ -175,7 +175,8 @@ def test_a_stopped_publisher_becomes_a_missing_modality_error_while_tuples_conti
     assert h.spin_until(lambda: values(h.statuses()['joints'])['missing'] == 'true', 5.0)
     n = len(h.got['image'])
     assert h.spin_until(lambda: len(h.got['image']) >= n + 10, 5.0)  # tuples continue
-    assert values(h.statuses()['joints'])['missing'] == 'true'
+    # still reported missing once the last joint message in flight at the stop has been used
+    assert h.spin_until(lambda: values(h.statuses()['joints'])['missing'] == 'true', 3.0)
     assert h.statuses()['joints'].level == b'\x02'
     assert h.spin_until(lambda: (d := h.diag('joints')) is not None and d.level == b'\x02', 3.0)
     assert 'missing' in h.diag('joints').message
@@ -350,7 +351,9 @@ def test_with_inference_thread_a_worker_thread_judges_and_stops_with_deactivate(
         assert set(h.statuses()) == {'camera', 'wrench', 'joints'}
         stats = h.pipeline.stats()
         assert stats['tuples_out'] >= 20
-        assert stats['tuples_out'] + stats['dropped'] >= stats['tuples_in'] - 1
+        # every tuple is judged or counted as dropped, but for the one in the worker and the
+        # one waiting in its slot when the counters are read
+        assert stats['tuples_out'] + stats['dropped'] >= stats['tuples_in'] - 2
         h.pipeline.trigger_deactivate()
         assert workers() == []
         h.pipeline.trigger_activate()
