@@ -1,6 +1,6 @@
 """The engine's two stages on ONNX Runtime (``runtime: onnxruntime``).
 
-The same split as the torch path (:class:`~lipfault_ros.inference._Stages`): ``detect``
+The same split as the torch path (:class:`~lipfault_ros.inference.stages.Stages`): ``detect``
 (encode, fuse, decode, score) and ``correct`` (fuse without the faulty modalities, compute
 block, decode), each exported to an ONNX graph when the engine starts, so a clean tuple still
 bypasses the correction. Thresholds are an input of ``detect``, so tuning them live needs no
@@ -84,7 +84,7 @@ def session(path: Path, threads: int = 1) -> Any:
 
 
 class OrtStages:
-    """``detect`` and ``correct`` of :class:`~lipfault_ros.inference._Stages` on ONNX Runtime,
+    """``detect`` and ``correct`` of :class:`~lipfault_ros.inference.stages.Stages` on ONNX Runtime,
     exported from ``stages`` on ``example`` (cam, wr, jo, present, force, change, thresholds),
     at its batch size (the engine's batch 1)."""
 

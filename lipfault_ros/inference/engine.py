@@ -1,21 +1,16 @@
-"""Inference on synchronised tuples: NumPy in, NumPy out, for the live node and offline use.
+"""The engine: a loaded artifact that judges and corrects synchronised tuples, NumPy in and out.
 
-``Engine.infer`` takes one :class:`~lipfault_ros.tuples.SensorTuple` and returns an
-:class:`Inference`: per-modality score, threshold, fault and missing flags, and the output signals.
-Output policy: a modality judged clean is passed through unchanged (the raw input: no
-reconstruction blur, bit-exact); a faulty or missing one is replaced by the model's
-reconstruction (from the corrected latent when the compute block ran). NaN/Inf inside a modality
-marks it faulty (score +inf) and its values are zeroed before the model sees them; it never
-raises. Wrong shapes, dtypes or joint names raise :class:`~lipfault_ros.errors.InputError`.
+See :mod:`lipfault_ros.inference` for the output policy. The batch-1 forward runs eager, then
+(CPU fp32, after a few calls) on the traced and frozen :mod:`~lipfault_ros.inference.stages`, or
+on ONNX Runtime from the start (``runtime='onnxruntime'``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,10 +18,12 @@ import torch
 from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
+from lipfault_ros.inference.results import BatchInference, Inference, ModalityResult
+from lipfault_ros.inference.stages import CompiledStages, Stages
 from lipfault_ros.model.residuals import frame_change
-from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, TupleArrays
+from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
-__all__ = ['BatchInference', 'Engine', 'Inference', 'ModalityResult', 'RUNTIMES']
+__all__ = ['Engine', 'RUNTIMES']
 
 #: Where the batch-1 forward of :meth:`Engine.infer` runs: torch (eager, then the traced and
 #: frozen stages) or ONNX Runtime (the same two stages exported to ONNX, CPU)
@@ -38,123 +35,14 @@ log = logging.getLogger(__name__)
 Decide = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass(frozen=True)
-class ModalityResult:
-    """Verdict on one modality of one tuple. ``score`` is the fault logit (NaN when missing,
-    +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate."""
-
-    score: float
-    threshold: float
-    fault: bool
-    missing: bool
-    corrected: bool
-
-
-@dataclass(frozen=True)
-class Inference:
-    """Result for one tuple. Signals are at the tuple stamp (the last sample of each window):
-    ``wrench`` (6,) float64, ``joint_*`` (J,) float64 in ``Engine.joint_names`` order;
-    ``image`` (H, W, 3) uint8 at the input image's size (the model size when the camera is
-    missing and no frame was seen yet). ``latency_ms`` is the time spent in normalisation, model
-    and denormalisation."""
-
-    stamp_ns: int
-    results: Mapping[Modality, ModalityResult]
-    bypassed: bool
-    image: np.ndarray
-    wrench: np.ndarray
-    joint_position: np.ndarray
-    joint_velocity: np.ndarray
-    joint_effort: np.ndarray
-    latency_ms: float
-
-    @property
-    def faulty(self) -> tuple[Modality, ...]:
-        return tuple(m for m in MODALITIES if self.results[m].fault)
-
-
-@dataclass(frozen=True)
-class BatchInference:
-    """Results for N tuples (offline evaluation), columns in ``MODALITIES`` order.
-
-    ``scores``/``faults``/``missing`` (N, 3); ``bypassed`` (N,); outputs with the same policy as
-    :class:`Inference` but whole windows: ``images`` (N, S, S, 3) uint8 at the model size,
-    ``wrench`` (N, T_w, 6) and ``joints`` (N, T_j, J, 3) float64 in input units;
-    ``recon_*`` are the stage-1 reconstructions (no correction, no pass-through)."""
-
-    stamps_ns: np.ndarray
-    scores: np.ndarray
-    faults: np.ndarray
-    missing: np.ndarray
-    bypassed: np.ndarray
-    thresholds: np.ndarray
-    images: np.ndarray
-    wrench: np.ndarray
-    joints: np.ndarray
-    recon_images: np.ndarray
-    recon_wrench: np.ndarray
-    recon_joints: np.ndarray
-
-
 #: The ``Engine.infer`` call that compiles the batch-1 CPU forward (a few hundred ms, once; the
 #: node's warm-up makes it; one-off uses stay eager)
 _COMPILE_AFTER = 2
 
 
-class _Stages(torch.nn.Module):
-    """The network's forward for one tuple, split where the bypass decision is taken, so each
-    stage is a fixed graph that TorchScript can trace: ``detect`` (encode, fuse, decode, score)
-    and ``correct`` (fuse without the faulty modalities, compute block, decode). The same ops
-    in the same order as :meth:`LipfaultNet.forward` (outputs are bit-identical)."""
-
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
-
-    def detect(self, cam: torch.Tensor, wr: torch.Tensor, jo: torch.Tensor,
-               present: torch.Tensor, force: torch.Tensor, change: torch.Tensor,
-               thresholds: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        latents, z = self.model.encode(cam, wr, jo, present)
-        recon = self.model.decode(z)
-        _, logits = self.model.detect((cam, wr, jo), latents, z, recon, present, change)
-        scores = logits.masked_fill(force, float('inf'))
-        faults = ((logits > thresholds) | force) & (present > 0.5)
-        return (scores, faults) + tuple(latents) + tuple(recon)
-
-    def correct(self, lat_c: torch.Tensor, lat_w: torch.Tensor, lat_j: torch.Tensor,
-                present: torch.Tensor, faults: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return tuple(self.model.decode(self.model.correct((lat_c, lat_w, lat_j), present,
-                                                          faults)))
-
-
-class _Compiled:
-    """Traced and frozen stages of :class:`_Stages` for batch-1 CPU inference: the same
-    outputs as the eager forward, without the Python dispatch of every module (about 1.5x
-    faster for the default model)."""
-
-    def __init__(self, model: torch.nn.Module, example: tuple[torch.Tensor, ...]) -> None:
-        import warnings
-
-        stages = _Stages(model).eval()  # the engine's model is already plain
-        cam, wr, jo, present, force, change = example
-        thresholds = model.thresholds.detach().clone()
-        with warnings.catch_warnings(), torch.no_grad():
-            warnings.simplefilter('ignore')  # trace warnings about constant shapes
-            a = torch.jit.trace_module(stages, {'detect': (cam, wr, jo, present, force, change,
-                                                           thresholds)}, check_trace=False)
-            out = stages.detect(cam, wr, jo, present, force, change, thresholds)
-            b = torch.jit.trace_module(stages, {'correct': (out[2], out[3], out[4], present,
-                                                            out[1])}, check_trace=False)
-            self.detect = torch.jit.freeze(a, preserved_attrs=['detect']).detect
-            self.correct = torch.jit.freeze(b, preserved_attrs=['correct']).correct
-        with torch.inference_mode():  # TorchScript optimises on its first runs: do them now
-            for _ in range(3):
-                out = self.detect(cam, wr, jo, present, force, change, thresholds)
-                self.correct(out[2], out[3], out[4], present, out[1])
-
-
 class Engine:
-    """A loaded model ready for inference (see module doc for the output policy)."""
+    """A loaded model ready for inference (see :mod:`lipfault_ros.inference` for the output
+    policy)."""
 
     def __init__(self, artifact: Artifact, *, device: str | torch.device = 'auto',
                  half: bool = False, runtime: str = 'torch') -> None:
@@ -173,8 +61,8 @@ class Engine:
         self._history: tuple[int, torch.Tensor] | None = None
         self._calls = 0
         self._compile_after = _COMPILE_AFTER  # 0: never
-        self._compiled: Any = None  # _Compiled, OrtStages, or None: eager
-        self._eager = _Stages(self.model)
+        self._compiled: Any = None  # CompiledStages, OrtStages, or None: eager
+        self._eager = Stages(self.model)
         self._import_cv2()
         if runtime not in RUNTIMES:
             raise ConfigError(f'runtime must be one of {RUNTIMES}, got {runtime!r}')
@@ -317,7 +205,7 @@ class Engine:
         if self._compiled is None and self._calls == self._compile_after and \
                 self.device.type == 'cpu' and self.dtype == torch.float32:
             try:
-                self._compiled = _Compiled(self.model, tensors)
+                self._compiled = CompiledStages(self.model, tensors)
             except (RuntimeError, TypeError, ValueError) as exc:
                 log.debug('batch-1 forward not compiled, staying eager: %s', exc)
         stages = self._compiled if self._compiled is not None else self._eager
