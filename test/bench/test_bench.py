@@ -12,6 +12,8 @@ import torch
 
 from lipfault_ros.bench import cli as bench_cli
 from lipfault_ros.bench.model import StagedForward, bench_model, random_tuple, traced_paths
+from lipfault_ros.bench.pipeline import bench_pipeline
+from lipfault_ros.bench.report import format_results, headline, machine_info, targets
 from lipfault_ros.bench.sync import bench_sync
 from lipfault_ros.cli import main as lipfault_main
 from lipfault_ros.model.config import ModelConfig
@@ -98,18 +100,17 @@ def test_cli_runs_the_offline_benchmarks_and_writes_the_headline_figures(tmp_pat
 
 def test_pipeline_section_pairs_end_to_end_latency_with_the_model_forward(tmp_path):
     artifact = bench_cli._untrained_artifact(tmp_path)
-    result = bench_cli._pipeline(artifact, True, 2.0, 'cpu', 1)
+    result = bench_pipeline(artifact, True, 2.0, 'cpu', 1)
     for key in ('tuples_per_s', 'rss_mb', 'node_cpu_percent', 'overhead_ratio'):
         assert result[key] > 0, key
     assert result['dropped'] >= 0 and result['tuples_out'] > 0
     assert _positive(result['model_forward_ms']) and result['latency_p50_ms'] > 0
     assert result['bypass_fraction'] == 1.0  # untrained: thresholds are +inf
-    head = bench_cli._headline({'pipeline': result})
+    head = headline({'pipeline': result})
     assert set(head) >= {'model_latency_ms', 'e2e_latency_ms', 'overhead_ratio',
                          'tuples_per_s', 'dropped_tuples', 'rss_mb'}
-    assert 'e2e_latency_ms.p99' in bench_cli.format_results(
-        {'machine': bench_cli.machine_info(), 'pipeline': result,
-         'targets': bench_cli.targets(head)})
+    assert 'e2e_latency_ms.p99' in format_results(
+        {'machine': machine_info(), 'pipeline': result, 'targets': targets(head)})
 
 
 def test_unknown_benchmark_is_refused(capsys):
