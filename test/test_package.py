@@ -28,7 +28,9 @@ def test_every_node_has_a_console_script_that_imports():
     assert set(NODES) | {'lipfault'} <= set(scripts)
     for name, target in scripts.items():
         module, func = target.split(':')
-        assert (ROOT / (module.replace('.', '/') + '.py')).is_file(), f'{name} -> {module} missing'
+        path = ROOT / module.replace('.', '/')
+        assert path.with_suffix('.py').is_file() or (path / '__init__.py').is_file(), \
+            f'{name} -> {module} missing'
 
 
 def test_package_xml_declares_runtime_dependencies():

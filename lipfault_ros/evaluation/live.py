@@ -19,13 +19,13 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from lipfault_ros.bags.playback import Played
 from lipfault_ros.errors import BagError
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, stamp_to_ns
 
 __all__ = ['score_live']
 
 ReplayNode = Any  # lipfault_ros.nodes.replay.ReplayNode (not imported: it needs rclpy)
-_Played = Any     # its playing bookkeeping, ReplayNode.played
 
 
 def _values(status: Any) -> dict[str, str]:
@@ -61,7 +61,7 @@ def _played_tuples(node: ReplayNode, artifact: Any, clean_bag: str | Path | None
 
 
 def _answers(status: list[tuple[int, Any]], camera_wall: dict[int, list[tuple[int, int]]],
-             played: _Played, loops: int, restamp: bool
+             played: Played, loops: int, restamp: bool
              ) -> tuple[dict[int, tuple[Any, int, int]], int]:
     """Analysis stamp (bag stamp + loop * shift) -> (status msg, end-to-end ns, receive ns),
     and the number of duplicate answers."""
@@ -108,7 +108,7 @@ def _status_verdict(msg: Any) -> tuple[np.ndarray, np.ndarray, bool, float]:
 
 
 def _live_judge(answers: dict[int, tuple[Any, int, int]], corrected: dict[str, list[Any]],
-                names: tuple[str, ...], played: _Played, loops: int, restamp: bool) -> Any:
+                names: tuple[str, ...], played: Played, loops: int, restamp: bool) -> Any:
     """A judge (see :func:`lipfault_ros.evaluation.collect.collect`) reading the pipeline's
     answers and corrected outputs."""
     from lipfault_ros import codec
