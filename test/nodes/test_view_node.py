@@ -9,7 +9,6 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -186,3 +185,26 @@ def test_view_yaml_mirrors_the_declarations_with_a_comment_per_parameter():
     for i, line in enumerate(lines):
         if line.startswith('    ') and not line.strip().startswith('#'):
             assert lines[i - 1].strip().startswith('#'), f'no comment above {line!r}'
+
+
+def test_lipfault_view_serves_in_the_namespace_given_and_stops_on_ctrl_c():
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', 'view', '--port', '0',
+                             '--namespace', 'arm1'], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    lines = []
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if 'live view on ws://127.0.0.1:' in line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    text = ''.join(lines) + out
+    assert '/fault_status <- /arm1/lipfault_pipeline/fault_status' in text, text
+    assert proc.returncode == 0, text
