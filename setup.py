@@ -30,6 +30,7 @@ setup(
             'training_node = lipfault_ros.nodes.training:main',
             'sim_node = lipfault_ros.nodes.sim:main',
             'replay_node = lipfault_ros.nodes.replay:main',
+            'view_node = lipfault_ros.nodes.view:main',
             'lipfault = lipfault_ros.cli:main',
         ],
     },

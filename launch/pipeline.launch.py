@@ -1,13 +1,17 @@
-"""Start the lipfault pipeline (and optionally the simulated robot and rviz2).
+"""Start the lipfault pipeline (and optionally the simulated robot, rviz2 and the live view).
 
     ros2 launch lipfault_ros pipeline.launch.py model:=/path/to/artifact
     ros2 launch lipfault_ros pipeline.launch.py model:=... sim:=true rviz:=true
+    ros2 launch lipfault_ros pipeline.launch.py model:=... sim:=true view:=true
     ros2 launch lipfault_ros pipeline.launch.py params_file:=robot.yaml namespace:=arm1
 
 Every parameter default lives in config/pipeline.yaml (``params_file``, sections keyed
 ``/**/<node name>`` so they apply in any namespace). ``model``, ``device`` and ``use_sim_time``
 override that file only when given: left empty, the file's values stand. ``rviz:=true`` where
-rviz2 is not installed logs a warning and starts everything else as usual. If torch lives in a
+rviz2 is not installed logs a warning and starts everything else as usual. ``view:=true`` starts
+``view_node``, the live view for Foxglove (``ws://127.0.0.1:8765``, or ``view_port``), a process
+of its own that drops rather than slows the pipeline; its defaults are config/view.yaml, which
+a ``/**/lipfault_view`` section of ``params_file`` overrides. If torch lives in a
 virtual environment, create it with ``--system-site-packages`` (or put it on PYTHONPATH) so that
 the nodes ros2 launch starts see it.
 """
@@ -58,6 +62,17 @@ def nodes(context):
              namespace=namespace, output='screen', parameters=[params_file, sim_time],
              condition=IfCondition(LaunchConfiguration('sim'))),
     ]
+    view_port = LaunchConfiguration('view_port')
+    actions.append(Node(
+        package='lipfault_ros', executable='view_node', name='lipfault_view',
+        namespace=namespace, output='screen',
+        parameters=[PathJoinSubstitution([SHARE, 'config', 'view.yaml']), params_file,
+                    {'port': ParameterValue(view_port, value_type=int)}
+                    if view_port.perform(context) else {}, sim_time],
+        remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
+                    ('wrench', LaunchConfiguration('wrench_topic')),
+                    ('joint_states', LaunchConfiguration('joints_topic'))],
+        condition=IfCondition(LaunchConfiguration('view'))))
     if IfCondition(LaunchConfiguration('rviz')).evaluate(context):
         if rviz2_installed():
             actions.append(Node(
@@ -98,5 +113,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('rviz', default_value='false',
                               description='also start rviz2 with config/lipfault.rviz '
                                           '(skipped with a warning if rviz2 is not installed)'),
+        DeclareLaunchArgument('view', default_value='false',
+                              description='also start the live view for Foxglove (view_node; '
+                                          'open ws://127.0.0.1:8765 in the Foxglove app)'),
+        DeclareLaunchArgument('view_port', default_value='',
+                              description='port of the live view; empty: the config/view.yaml '
+                                          'value (8765)'),
     ]
     return LaunchDescription(args + [OpaqueFunction(function=nodes)])

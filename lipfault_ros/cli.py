@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'inject': ('lipfault_ros.evaluation.inject', 'write a fault-injected copy of a bag'),
     'train': ('lipfault_ros.train_cli', 'train a model artifact from rosbags'),
     'eval': ('lipfault_ros.evaluation.cli', 'score a model artifact on a bag, offline'),
+    'view': ('lipfault_ros.nodes.view', 'serve the pipeline live to Foxglove (raw and corrected '
+             'streams, fault status)'),
     'replay': ('lipfault_ros.nodes.replay', 'play a bag into the running pipeline and score it'),
     'bench': ('lipfault_ros.bench.cli', 'measure latency, throughput and memory'),
     'quality': ('lipfault_ros.bench.quality', 'detection quality on held-out episodes: train, '

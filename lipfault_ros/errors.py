@@ -16,6 +16,7 @@ __all__ = [
     'LipfaultError',
     'SimError',
     'SyncError',
+    'ViewError',
 ]
 
 
@@ -49,3 +50,7 @@ class FaultError(LipfaultError):
 
 class SimError(LipfaultError):
     """The simulated robot cannot be built or stepped as configured."""
+
+
+class ViewError(LipfaultError):
+    """The live view cannot serve as configured (address taken, Foxglove SDK missing)."""

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.tuples import Modality
 
-__all__ = ['DEFAULT_TOPICS', 'MESSAGE_TYPES', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
+__all__ = ['DEFAULT_TOPICS', 'MESSAGE_TYPES', 'PIPELINE_OUTPUTS', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
 
 #: The rosbag2 type name each modality's topic must carry.
 MESSAGE_TYPES: dict[Modality, str] = {
@@ -30,6 +30,15 @@ MESSAGE_TYPES: dict[Modality, str] = {
 }
 #: The type of the simulator's fault-truth topic.
 TRUTH_TYPE = 'diagnostic_msgs/msg/DiagnosticArray'
+#: What the pipeline publishes under its node's private namespace (``~/<name>``, so
+#: ``/lipfault_pipeline/fault_status``, ``/arm1/lipfault_pipeline/fault_status`` ...): the
+#: corrected stream of each modality and the per-tuple fault status.
+PIPELINE_OUTPUTS: dict[str, str] = {
+    'camera': 'camera/image_corrected',
+    'wrench': 'wrench_corrected',
+    'joints': 'joint_states_corrected',
+    'status': 'fault_status',
+}
 
 # Parameter names under which the pipeline section may hold each input topic, first match wins.
 _PARAMETER_KEYS: dict[str, tuple[str, ...]] = {

@@ -16,7 +16,7 @@ from lipfault_ros.ros.params import file_parameters
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'pipeline.launch.py'
 ARGUMENTS = {'params_file', 'model', 'device', 'namespace', 'use_sim_time', 'camera_topic',
-             'wrench_topic', 'joints_topic', 'sim', 'rviz'}
+             'wrench_topic', 'joints_topic', 'sim', 'rviz', 'view', 'view_port'}
 
 
 def _setup() -> ast.Module:
@@ -68,7 +68,7 @@ def test_every_executable_of_this_package_is_a_console_script():
     nodes = _calls(tree, 'Node')
     ours = [ast.literal_eval(_kw(n, 'executable')) for n in nodes
             if ast.literal_eval(_kw(n, 'package')) == 'lipfault_ros']
-    assert set(ours) == {'pipeline_node', 'sim_node'}
+    assert set(ours) == {'pipeline_node', 'sim_node', 'view_node'}
     assert set(ours) <= _console_scripts()
 
 
@@ -78,7 +78,7 @@ def test_every_default_file_exists_and_is_installed():
     for call in _calls(tree, 'PathJoinSubstitution'):
         parts = [ast.literal_eval(e) for e in call.args[0].elts[1:]]
         files.append('/'.join(parts))
-    assert set(files) == {'config/pipeline.yaml', 'config/lipfault.rviz'}
+    assert set(files) == {'config/pipeline.yaml', 'config/lipfault.rviz', 'config/view.yaml'}
     installed = _installed_files()
     for f in files + ['launch/pipeline.launch.py', 'config/diagnostics_aggregator.yaml']:
         assert (ROOT / f).is_file(), f
@@ -94,8 +94,9 @@ def test_launch_defaults_agree_with_the_parameter_file():
     for name in ('camera_topic', 'wrench_topic', 'joints_topic'):
         assert ast.literal_eval(defaults[name]) == params[name], name
     # empty: not passed on, so that params_file's value stands
-    for name in ('model', 'device', 'use_sim_time'):
+    for name in ('model', 'device', 'use_sim_time', 'view_port'):
         assert ast.literal_eval(defaults[name]) == '', name
+    assert ast.literal_eval(defaults['view']) == 'false', 'the live view is off by default'
 
 
 def test_parameter_file_sections_apply_in_any_namespace():

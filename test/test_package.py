@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-NODES = ('pipeline_node', 'training_node', 'sim_node', 'replay_node')
+NODES = ('pipeline_node', 'training_node', 'sim_node', 'replay_node', 'view_node')
 
 
 def _console_scripts() -> dict[str, str]:

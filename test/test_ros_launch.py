@@ -155,10 +155,13 @@ def test_namespace_applies_the_params_file(
     status, code, output, nodes, left = _launch(
         launch_env, colcon_install, tmp_path / 'launch.log', ros_context,
         '/arm1/lipfault_pipeline/fault_status', 'sim:=true', 'namespace:=arm1',
-        f'params_file:={params_file}')
+        f'params_file:={params_file}', 'view:=true', 'view_port:=0')
     assert status is not None, f'no /arm1/lipfault_pipeline/fault_status\n{output}'
     assert {s.hardware_id for s in status.status} == {HARDWARE_ID}
     assert 'camera 30 Hz 32x32' in output  # the sim section applied under /arm1 too
+    # the live view started with view.yaml's defaults, its topics in the namespace
+    assert 'live view on ws://127.0.0.1:' in output, output
+    assert '/fault_status <- /arm1/lipfault_pipeline/fault_status' in output, output
     _assert_clean_end(code, output, nodes, left)
 
 

@@ -36,3 +36,44 @@ def test_demo_refuses_an_unknown_fault(tiny_artifact):
          '--fault', 'wrench:melt:0.5:1:1'], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert 'melt' in proc.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def test_demo_view_serves_the_live_pipeline_to_a_foxglove_client(tiny_artifact):
+    import time
+
+    from view.wsclient import FoxgloveClient
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
+         '--duration', '30', '--device', 'cpu', '--view', '--view-port', str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+    try:
+        client, deadline = None, time.monotonic() + 30.0
+        while client is None and time.monotonic() < deadline and proc.poll() is None:
+            try:
+                client = FoxgloveClient(f'ws://127.0.0.1:{port}', timeout_s=2.0)
+            except OSError:
+                time.sleep(0.3)
+        assert client is not None, 'the live view never accepted a connection'
+        with client:
+            wanted = {'/fault_status', '/camera/raw', '/camera/corrected', '/wrench/raw'}
+            assert client.wait_for(lambda: wanted <= set(client.messages), 40.0), \
+                sorted(client.messages)
+            status = client.last('/fault_status')
+            assert {'camera', 'wrench', 'joints'} <= set(status)
+            assert isinstance(status['wrench']['threshold'], (int, float))
+            assert client.last('/camera/raw').width == client.last('/camera/corrected').width
+    finally:
+        proc.send_signal(2)
+        out, _ = proc.communicate(timeout=60)
+    assert f'live view on ws://127.0.0.1:{port}' in out, out[-3000:]
+    assert proc.returncode == 0, out[-3000:]
