@@ -42,14 +42,16 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 4
+FORMAT_VERSION = 5
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
 #: detection head, version 3 the cross-modal residual features and their scales, version 4 the
 #: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
 #: ``space_scale_camera``, ``camera_history_s``) and the joints' position-velocity consistency
 #: (``motion_fit_joints``, ``motion_scale_joints``); an older network cannot be rebuilt from its
-#: weights, so it is retrained.
-MIN_FORMAT_VERSION = 4
+#: weights, so it is retrained. Version 5 added the camera's detail ceiling
+#: (``space_ceiling_camera``); a version-4 network reads with that feature off (its head never
+#: saw it, so it scores exactly as before).
+MIN_FORMAT_VERSION = 5
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
 
@@ -235,6 +237,8 @@ def load_artifact(path: Path | str) -> Artifact:
         state = load_file(str(weights))
     except (SafetensorError, OSError, ValueError) as exc:
         raise ArtifactError(f'{weights} cannot be read as safetensors: {exc}') from exc
+    if version < 5:  # see FORMAT_VERSION: the detail ceiling, off
+        state.setdefault('residuals.space_ceiling_camera', torch.zeros(1))
     model = LipfaultNet(cfg)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -20,7 +20,7 @@ from typing import Any, Mapping
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.tuples import Modality
 
-__all__ = ['DEFAULT_TOPICS', 'MESSAGE_TYPES', 'PIPELINE_OUTPUTS', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
+__all__ = ['MESSAGE_TYPES', 'PIPELINE_OUTPUTS', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
 
 #: The rosbag2 type name each modality's topic must carry.
 MESSAGE_TYPES: dict[Modality, str] = {

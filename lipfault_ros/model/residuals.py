@@ -23,7 +23,8 @@ __all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'spatial_deta
 #: local max of the standardised reconstruction error; flatness of the input; mean and largest
 #: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
 #: staleness against the previous input, see :func:`frame_change`; consistency between
-#: redundant channels, see :meth:`ResidualFeatures.motion_residual`).
+#: redundant channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses one of
+#: the cross-modal slots for detail above the clean ceiling.
 N_ERROR_FEATURES = 8
 
 
@@ -55,6 +56,12 @@ def _below(value: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
     return F.relu(-torch.log(value / floor.clamp_min(1e-12) + 1e-3)) * on
 
 
+def _above(value: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
+    """How far (in log) ``value`` (B,) rose above a clean ``ceiling`` (1,): 0 at or below it;
+    0 everywhere when the ceiling is 0 (the feature is off)."""
+    on = (ceiling > 0).to(value.dtype)
+    return F.relu(torch.log(value / ceiling.clamp_min(1e-12) + 1e-12)) * on
+
 
 class ResidualFeatures(nn.Module):
     """The clean scales (buffers, saved with the weights) and the features computed from them:
@@ -74,6 +81,9 @@ class ResidualFeatures(nn.Module):
         # 0 switches the feature off (clean frames without detail, or repeated exactly)
         self.register_buffer('space_scale_camera', torch.zeros(1))
         self.register_buffer('frame_scale_camera', torch.zeros(1))
+        # most clean spatial detail of the camera (a high percentile): pixel noise and grain
+        # add detail no clean frame shows; 0 switches the feature off
+        self.register_buffer('space_ceiling_camera', torch.zeros(1))
         # per joint: velocity ~ gain * (position step) + offset, fitted on clean data after
         # stage 1, and the clean mean squared misfit (0: the joint is left out)
         self.register_buffer('motion_fit_joints', torch.zeros(2, len(cfg.joint_names)))
@@ -88,15 +98,17 @@ class ResidualFeatures(nn.Module):
                    cross_wrench: torch.Tensor | None = None,
                    cross_joints: torch.Tensor | None = None,
                    space_camera: torch.Tensor | float | None = None,
-                   frame_camera: torch.Tensor | float | None = None) -> None:
+                   frame_camera: torch.Tensor | float | None = None,
+                   space_ceiling_camera: torch.Tensor | float | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
         sample-to-sample changes of the inputs, the clean residual scales of the cross-modal
-        estimates and the least clean spatial detail and frame-to-frame change of the camera;
-        see :meth:`forward`."""
+        estimates, the least clean spatial detail and frame-to-frame change of the camera and
+        its most clean spatial detail; see :meth:`forward`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
         for buf, value in ((self.space_scale_camera, space_camera),
                            (self.frame_scale_camera, frame_camera),
+                           (self.space_ceiling_camera, space_ceiling_camera),
                            (self.diff_scale_wrench, diff_wrench),
                            (self.diff_scale_joints, diff_joints),
                            (self.cross_scale_wrench, cross_wrench),
@@ -176,7 +188,10 @@ class ResidualFeatures(nn.Module):
         features compare the signal with its
         cross-modal estimate (``cross``, :meth:`cross_reconstruction`), standardised per channel
         by ``cross_scale_*``: the mean and the largest channel mean (0 for the camera, for a
-        modality with no other modality present, and when ``cross`` is None). The last is the
+        modality with no other modality present, and when ``cross`` is None); the camera's
+        first of the two reads the other side of its spatial detail instead: how far it rose
+        above the most clean frames show (``space_ceiling_camera``), which pixel noise and grain
+        raise while the reconstruction error barely moves. The last is the
         camera's staleness: the change from the previous frame (``camera_change``,
         :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
         repeated frame, ~0 for a live one; 0 without a previous frame and for the signals.
@@ -218,6 +233,9 @@ class ResidualFeatures(nn.Module):
                 use = p * (others[:, i] > 0.5).to(p.dtype)
                 feats += [torch.log(per_channel.mean(1) + 1e-6) * use,
                           torch.log(per_channel.amax(1) + 1e-6) * use]
+            elif i == 0:
+                feats += [_above(spatial_detail(x), self.space_ceiling_camera) * p,
+                          torch.zeros_like(mean)]
             else:
                 feats += [torch.zeros_like(mean), torch.zeros_like(mean)]
             if i == 0 and camera_change is not None:

@@ -114,7 +114,8 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     that some clean windows hold flat (a joint at rest), which the flatness feature then
     ignores. A mean would not do: contact events make the change heavy-tailed, and the
     typical window would look "flatter than clean" all the time. The camera's frame-to-frame
-    change and its spatial detail get the same low percentile. Last, each joint's velocity is
+    change and its spatial detail get the same low percentile, and the detail's ceiling a high
+    (99.5 %) one: the most detail a clean frame shows. Last, each joint's velocity is
     fitted to its position steps (:func:`fit_motion`).
     """
     net.eval()
@@ -160,13 +161,16 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     for acc in (details, frames):
         rows_c = torch.cat(acc).double() if acc else torch.zeros(0)
         camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
+    rows_d = torch.cat(details).double() if details else torch.zeros(0)
+    ceiling = float(torch.quantile(rows_d, 0.995)) if len(rows_d) else 0.0
     net.residuals.set_scales(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
-                        space_camera=camera[0], frame_camera=camera[1])
+                             space_camera=camera[0], frame_camera=camera[1],
+                             space_ceiling_camera=ceiling)
     if motion:
         net.residuals.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
                                        torch.cat([m[1] for m in motion])))
-    log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g',
-              scales[0].tolist(), scales[3].tolist(), *camera)
+    log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g ceiling %.3g',
+              scales[0].tolist(), scales[3].tolist(), *camera, ceiling)
 
 
 def fit_motion(step: torch.Tensor, vel: torch.Tensor) -> tuple[torch.Tensor, ...]:
