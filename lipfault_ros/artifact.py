@@ -51,7 +51,7 @@ FORMAT_VERSION = 5
 #: weights, so it is retrained. Version 5 added the camera's detail ceiling
 #: (``space_ceiling_camera``); a version-4 network reads with that feature off (its head never
 #: saw it, so it scores exactly as before).
-MIN_FORMAT_VERSION = 5
+MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
 

@@ -104,6 +104,23 @@ def test_older_format_version_asks_for_retraining(artifact_dir):
         load_artifact(artifact_dir)
 
 
+def test_format_4_reads_with_the_camera_detail_ceiling_off(artifact_dir):
+    from safetensors.torch import load_file, save_file
+    fresh = load_artifact(artifact_dir)
+    weights, cfg = artifact_dir / WEIGHTS_FILE, artifact_dir / CONFIG_FILE
+    state = load_file(str(weights))
+    assert float(state.pop('residuals.space_ceiling_camera')) > 0
+    save_file(state, str(weights))
+    doc = json.loads(cfg.read_text())
+    doc.update(format_version=4, weights_sha256=sha256_file(weights),
+               weights_bytes=weights.stat().st_size)
+    cfg.write_text(json.dumps(doc))
+    old = load_artifact(artifact_dir)
+    assert float(old.model.residuals.space_ceiling_camera) == 0.0
+    assert torch.equal(old.model.residuals.space_scale_camera,
+                       fresh.model.residuals.space_scale_camera)
+
+
 def test_config_that_does_not_fit_the_weights_is_refused(artifact_dir):
     cfg = artifact_dir / CONFIG_FILE
     doc = json.loads(cfg.read_text())

@@ -90,11 +90,18 @@ def prepare_model(path: Path) -> Path:
 
 
 def _usable(path: Path) -> bool:
-    """Whether the cached default model loads with this version of the package."""
-    from lipfault_ros.artifact import load_artifact
+    """Whether the cached default model loads with this version of the package and is of its
+    current artifact format (an older format may still load, without the newer features, which
+    the demo's own cache should have)."""
+    import json
+
+    from lipfault_ros.artifact import CONFIG_FILE, FORMAT_VERSION, load_artifact
     from lipfault_ros.errors import LipfaultError
     try:
         load_artifact(path)
+        version = json.loads((path / CONFIG_FILE).read_text()).get('format_version')
+        if version != FORMAT_VERSION:
+            raise LipfaultError(f'format {version}, this package writes {FORMAT_VERSION}')
     except LipfaultError as exc:
         print(f'lipfault demo: cached model {path} is unusable ({exc}); training it again',
               flush=True)

@@ -19,7 +19,7 @@ from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change, spatial
 from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
 from lipfault_ros.tuples import TupleArrays
 
-FLAT, STALE = 3, 6  # feature slots: flatness (space, for the camera) and staleness
+FLAT, GRAIN, STALE = 3, 4, 6  # feature slots: too little detail, too much, staleness
 
 
 def test_frame_change_is_minus_one_without_a_previous_frame_and_zero_for_a_repeat():
@@ -71,6 +71,22 @@ def test_blur_removes_spatial_detail_below_the_clean_floor():
     blur = _camera_features(net, to_t(blurred), None)[:, FLAT]
     assert clean.max() < 0.01
     assert blur.min() > 1.0
+
+
+def test_pixel_noise_raises_detail_above_the_clean_ceiling_and_clean_frames_do_not():
+    arrays = synthetic_arrays(8, image_size=32, seed=3)
+    rng = np.random.default_rng(5)
+    noisy = np.clip(arrays.images + rng.normal(0, 20, arrays.images.shape), 0, 255).astype(
+        np.uint8)
+    to_t = (lambda a: torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255)
+    cam = to_t(arrays.images)
+    net = LipfaultNet(ModelConfig.tiny()).eval()
+    net.residuals.set_scales(torch.ones(6), torch.ones(21),
+                             space_ceiling_camera=float(spatial_detail(cam).max()))
+    assert (_camera_features(net, cam, None)[:, GRAIN] == 0).all()
+    assert _camera_features(net, to_t(noisy), None)[:, GRAIN].min() > 0.5
+    net.residuals.set_scales(torch.ones(6), torch.ones(21), space_ceiling_camera=0.0)
+    assert (_camera_features(net, to_t(noisy), None)[:, GRAIN] == 0).all()  # off
 
 
 def _with_frozen(arrays: TupleArrays, every: int) -> tuple[TupleArrays, np.ndarray]:
