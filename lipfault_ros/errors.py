@@ -10,6 +10,7 @@ from __future__ import annotations
 __all__ = [
     'ArtifactError',
     'BagError',
+    'BlackBoxError',
     'ConfigError',
     'FaultError',
     'InputError',
@@ -38,6 +39,10 @@ class ArtifactError(LipfaultError):
 
 class BagError(LipfaultError):
     """A rosbag2 recording cannot be read or written as asked."""
+
+
+class BlackBoxError(LipfaultError):
+    """A black-box capture cannot be configured or written (the node reports it, never raises)."""
 
 
 class SyncError(LipfaultError):

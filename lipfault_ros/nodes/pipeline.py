@@ -25,14 +25,12 @@ judges and publishes the newest tuple (torch releases the GIL in its kernels); `
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
@@ -46,6 +44,10 @@ from visualization_msgs.msg import MarkerArray
 
 from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
+from lipfault_ros.nodes.pipeline_blackbox import BlackBoxTap, blackbox_diagnostic
+from lipfault_ros.nodes.pipeline_diagnostics import Counters, pipeline_stats, pipeline_statuses
+from lipfault_ros.nodes.pipeline_inputs import (INPUT_TYPES, decode, subscribe_message_filters,
+                                               warm_up)
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
@@ -58,26 +60,7 @@ from lipfault_ros.worker import LatestWorker
 __all__ = ['NODE_NAME', 'PipelineNode', 'PipelineParams', 'main']
 
 NODE_NAME = 'lipfault_pipeline'
-_TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped, Modality.JOINTS: JointState}
-
-
-class _Counters:
-    """Figures the node keeps for diagnostics and benchmarks (guarded by the node's lock)."""
-
-    def __init__(self) -> None:
-        self.tuples_in = 0          # tuples handed to the worker
-        self.tuples_out = 0         # tuples published
-        self.dropped = 0            # replaced in the latest-only slot before inference
-        self.infer_errors = 0
-        self.model_problem = ''     # the last tuple the model refused, and why
-        self.bad_input = {m: 0 for m in MODALITIES}
-        self.problems: dict[Modality, str] = {}
-        self.latency_ms: collections.deque[float] = collections.deque(maxlen=2000)
-        self.model_ms_total = 0.0
-        self.worker_ms_total = 0.0
-        self.last_tuple_mono: int | None = None
-        self.last_results: dict[Modality, Any] = {}
-        self.flagged = {m: 0 for m in MODALITIES}  # tuples over threshold (before the alarm)
+_TYPES = INPUT_TYPES
 
 
 class PipelineNode(LifecycleNode):
@@ -91,7 +74,7 @@ class PipelineNode(LifecycleNode):
         self._input_group = MutuallyExclusiveCallbackGroup()
         self._infer_group = MutuallyExclusiveCallbackGroup()
         self._diag_group = MutuallyExclusiveCallbackGroup()
-        self.counters = _Counters()
+        self.counters = Counters()
         self.p: PipelineParams | None = None
         self._artifact = None
         self._engine = None
@@ -102,6 +85,8 @@ class PipelineNode(LifecycleNode):
         self._pubs: dict[str, Any] = {}
         self._slot: tuple[SensorTuple, int] | None = None
         self._marker_gate = markers.MarkerGate()
+        self._bb: BlackBoxTap | None = None  # the black box while active (blackbox_dir set)
+        self._in_topics: dict[Modality, str] = {}
         # inference_thread: the worker that runs _infer_one; None: the executor runs it
         self._worker: LatestWorker[tuple[SensorTuple, int]] | None = None
         # the fault decisions are used by inference and changed by services and parameters
@@ -174,7 +159,8 @@ class PipelineNode(LifecycleNode):
                 torch.set_num_threads(p.num_threads)
             engine = Engine(self._artifact, device=p.device, half=p.half, runtime=p.runtime)
             engine.set_threshold_offsets(p.threshold_offsets)
-            self._warm_up(engine, p.warmup)
+            warm_up(engine, p.warmup)
+            bb = p.blackbox_config()
         except (LipfaultError, RuntimeError) as exc:
             self._error = f'activate failed: {exc}'
             self.get_logger().error(self._error)
@@ -184,13 +170,15 @@ class PipelineNode(LifecycleNode):
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None
+        self._bb = BlackBoxTap(bb).open() if bb is not None else None
         qos = qos_profile(p.input_qos, p.input_depth)
         if p.sync_backend == 'message_filters':
-            self._subscribe_message_filters(qos)
+            self._subs, self._mf_sync = subscribe_message_filters(self, qos)
         else:
             self._subs = [self.create_subscription(
-                _TYPES[m], p.topic(m), lambda msg, m=m: self._on_msg(m, msg), qos,
+                _TYPES[m], p.topic(m), lambda msg, m=m: self._on_input(m, msg), qos,
                 callback_group=self._input_group) for m in MODALITIES]
+        self._in_topics = {m: sub.topic_name for m, sub in zip(MODALITIES, self._subs)}
         self._watchdog = self.create_timer(p.watchdog_period, self._on_watchdog,
                                            callback_group=self._input_group, clock=self._steady)
         if p.inference_thread:
@@ -206,6 +194,7 @@ class PipelineNode(LifecycleNode):
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
         self._stop_worker()
+        self._close_blackbox()
         with self._lock:
             self._slot = None
         self._engine = None
@@ -224,6 +213,7 @@ class PipelineNode(LifecycleNode):
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         self._unsubscribe()
         self._stop_worker()
+        self._close_blackbox()
         self._engine = None
         self._state = 'finalized'
         return super().on_shutdown(state)
@@ -233,8 +223,15 @@ class PipelineNode(LifecycleNode):
         if worker is not None and not worker.stop():
             self.get_logger().warning('inference thread did not stop within 5 s')
 
+    def _close_blackbox(self) -> None:
+        """Write the captures still recording and stop the black box's writer."""
+        bb, self._bb = self._bb, None
+        if bb is not None:
+            bb.close()
+
     def destroy_node(self) -> None:
         self._stop_worker()  # nothing may publish once the node is gone
+        self._close_blackbox()
         self._log_bridge.detach()
         super().destroy_node()
 
@@ -247,46 +244,22 @@ class PipelineNode(LifecycleNode):
             self.destroy_timer(self._watchdog)
             self._watchdog = None
 
-    def _warm_up(self, engine: Any, count: int) -> None:
-        s = engine.image_size
-        names = engine.joint_names
-        blank = SensorTuple(0, np.zeros((s, s, 3), np.uint8),
-                            np.zeros((engine.wrench_window, 6), np.float32),
-                            np.zeros((engine.joints_window, len(names), 3), np.float32), names)
-        for _ in range(count):
-            engine.infer(blank)
-        engine.forget_history()  # the first real frame has no predecessor
-
     # -- input --
     def _say_once(self, key: str, text: str) -> None:
         if key not in self._said:
             self._said.add(key)
             self.get_logger().warning(text)
 
-    def _decode(self, modality: Modality, msg: Any) -> Any:
-        try:
-            sample = convert.sample_from_msg(modality, msg)
-        except LipfaultError as exc:
-            with self._lock:
-                self.counters.bad_input[modality] += 1
-                self.counters.problems[modality] = str(exc)
-            self._say_once(f'bad:{modality}:{type(exc).__name__}:{str(exc)[:40]}',
-                           f'{modality} input on {self.p.topic(modality)} refused: {exc}')
-            return None
-        self._frames[modality] = sample.frame_id
-        if modality is Modality.CAMERA:
-            self._encoding = msg.encoding
-            s = self._engine.image_size if self._engine is not None else None
-            if s is not None and sample.image.shape[:2] != (s, s):
-                self._say_once(f'size:{sample.image.shape[:2]}',
-                               f'camera images are {sample.image.shape[1]}x'
-                               f'{sample.image.shape[0]}, the model works at {s}x{s}: resizing '
-                               f'(outputs keep the input size)')
-        return sample
+    def _on_input(self, modality: Modality, msg: Any) -> None:
+        """A subscription's message: into the black box (when on), then :meth:`_on_msg`."""
+        bb = self._bb
+        if bb is not None:
+            bb.input(self._in_topics[modality], msg)
+        self._on_msg(modality, msg)
 
     def _on_msg(self, modality: Modality, msg: Any) -> None:
         arrival = time.monotonic_ns()
-        sample = self._decode(modality, msg)
+        sample = decode(self, modality, msg)
         if sample is None or self._asm is None:
             return
         if sample.stamp_ns <= 0 and self.p.headerless == Headerless.ARRIVAL.value:
@@ -326,27 +299,6 @@ class PipelineNode(LifecycleNode):
             with self._lock:
                 c.dropped += 1
 
-    def _subscribe_message_filters(self, qos: Any) -> None:
-        """message_filters' synchroniser picks the combinations; the node's history caches
-        still give each tuple its windows (options passed by keyword: the positional order
-        differs between Humble/Jazzy and Kilted)."""
-        import message_filters
-
-        p = self.p
-        subs = [message_filters.Subscriber(self, _TYPES[m], p.topic(m), qos_profile=qos,
-                                           callback_group=self._input_group)
-                for m in MODALITIES]
-        for m, sub in zip(MODALITIES, subs):
-            if m is not Modality.CAMERA:
-                sub.registerCallback(lambda msg, m=m: self._on_msg(m, msg))
-        sync = message_filters.ApproximateTimeSynchronizer(
-            subs, queue_size=max(p.sync_config(1, 1).queue_size(m) for m in MODALITIES),
-            slop=p.slop)
-        sync.registerCallback(lambda image, wrench, joints: self._on_msg(Modality.CAMERA,
-                                                                          image))
-        self._subs = [s.sub for s in subs]
-        self._mf_sync = sync
-
     # -- inference and output --
     def _on_tuple(self) -> None:
         """The executor's turn (``inference_thread`` off): the tuple waiting in the slot."""
@@ -373,6 +325,8 @@ class PipelineNode(LifecycleNode):
                                f'tuple at {t.stamp_ns} not inferred: {exc}')
                 return
             self._publish(t, result, alarms)
+            if (bb := self._bb) is not None:
+                bb.alarms(alarms)
         done = time.monotonic_ns()
         with self._lock:
             c = self.counters
@@ -391,13 +345,15 @@ class PipelineNode(LifecycleNode):
 
     def _publish(self, t: SensorTuple, r: Any, alarms: Any) -> None:
         names = self._engine.joint_names if self._engine is not None else t.joint_names
-        self._pubs['image'].publish(convert.image_msg(r.image, self._hdr(t, Modality.CAMERA),
-                                                      self._encoding))
-        self._pubs['wrench'].publish(convert.wrench_msg(r.wrench, self._hdr(t, Modality.WRENCH)))
-        self._pubs['joints'].publish(convert.joint_state_msg(
+        bb = self._bb
+        out = (bb.publish if bb is not None else lambda pub, msg: pub.publish(msg))
+        out(self._pubs['image'], convert.image_msg(r.image, self._hdr(t, Modality.CAMERA),
+                                                   self._encoding))
+        out(self._pubs['wrench'], convert.wrench_msg(r.wrench, self._hdr(t, Modality.WRENCH)))
+        out(self._pubs['joints'], convert.joint_state_msg(
             names, r.joint_position, r.joint_velocity, r.joint_effort,
             self._hdr(t, Modality.JOINTS)))
-        self._pubs['status'].publish(convert.diagnostic_array(
+        out(self._pubs['status'], convert.diagnostic_array(
             t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id)))
         self._publish_markers(t, r, alarms)
 
@@ -453,66 +409,14 @@ class PipelineNode(LifecycleNode):
         return self._state
 
     def stats(self) -> dict[str, Any]:
-        """Figures for benchmarks and tests: tuples in/out, dropped, latency percentiles (ms,
-        arrival of the last input to publication), share of worker time in the model."""
-        with self._lock:
-            c = self.counters
-            lat = np.array(c.latency_ms) if c.latency_ms else np.array([np.nan])
-            return {'tuples_in': c.tuples_in, 'tuples_out': c.tuples_out,
-                    'dropped': c.dropped, 'infer_errors': c.infer_errors,
-                    'latency_p50_ms': float(np.percentile(lat, 50)),
-                    'latency_p99_ms': float(np.percentile(lat, 99)),
-                    'latency_max_ms': float(np.max(lat)),
-                    'model_fraction': (c.model_ms_total / c.worker_ms_total
-                                       if c.worker_ms_total else float('nan')),
-                    'bad_input': {m.value: n for m, n in c.bad_input.items()},
-                    'sync': self._asm.stats if self._asm is not None else None}
+        """See :func:`~lipfault_ros.nodes.pipeline_diagnostics.pipeline_stats`."""
+        return pipeline_stats(self)
 
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic_ns()
-        name = self.get_name()
-        hw = self.get_parameter('hardware_id').value
-        with self._lock:
-            c = self.counters
-            tuples_out, dropped, tuples_in = c.tuples_out, c.dropped, c.tuples_in
-            last = c.last_tuple_mono
-            lat = list(c.latency_ms)[-200:]
-            flagged = dict(c.flagged)
-            bad = dict(c.bad_input)
-            problems = dict(c.problems)
-            results = dict(c.last_results)
-            model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
-            infer_errors, model_problem = c.infer_errors, c.model_problem
-        prev = self._prev_diag or (now, tuples_out, dropped, flagged)
-        dt = max((now - prev[0]) / 1e9, 1e-9)
-        self._prev_diag = (now, tuples_out, dropped, flagged)
-        sync_stats = self._asm.stats if self._asm is not None else None
-        out = [statuses.model_diagnostic(
-            f'{name}: model', state=self._state, error=self._error, model_problem=model_problem,
-            artifact=self.p.model if self.p else '',
-            device=str(self._engine.device) if self._engine is not None else '',
-            latency_ms=lat, model_fraction=model_frac, refused=infer_errors, hardware_id=hw)]
-        if self._state == 'active':
-            out.append(statuses.sync_diagnostic(
-                f'{name}: sync', rate=(tuples_out - prev[1]) / dt,
-                idle_s=(now - (last or self._activated_mono)) / 1e9,
-                no_tuple_timeout=self.p.no_tuple_timeout, published=tuples_out,
-                synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
-                sync_stats=sync_stats, hardware_id=hw))
-            with self._decide_lock:
-                alarms = self.alarms.status
-            for m in MODALITIES:
-                silent = sync_stats is not None and m in sync_stats.silent
-                res = results.get(m)
-                out.append(statuses.modality_diagnostic(
-                    f'{name}: {m}', self.p.topic(m),
-                    missing=silent or (res is not None and res.missing),
-                    problem=problems.get(m) or (sync_stats.problems.get(m) if sync_stats
-                                                else ''),
-                    silent_periods=self.p.silent_periods, alarm=alarms[m],
-                    flagged_in_period=flagged[m] - prev[3][m], result=res,
-                    bad_messages=bad[m],
-                    rejected=sync_stats.rejected[m] if sync_stats else 0, hardware_id=hw))
+        out = pipeline_statuses(self, time.monotonic_ns())
+        if self._bb is not None:
+            out.append(blackbox_diagnostic(f'{self.get_name()}: blackbox', self._bb.box.status,
+                                           hardware_id=self.get_parameter('hardware_id').value))
         self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds,
                                                         out))
 

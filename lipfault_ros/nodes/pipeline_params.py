@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.anchor import DEFAULT_TAU_S
+from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names
 from lipfault_ros.ros.qos import QOS_NAMES
@@ -101,6 +102,31 @@ class PipelineParams:
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
                                 low=0.0, high=3600.0)
+    blackbox_dir: str = param('', 'black box: folder for a bag of the inputs and outputs around '
+                                  'each raised fault (empty: off)')
+    blackbox_before_s: float = param(BlackBoxConfig.before_s, 'black box: seconds kept before '
+                                     'the raise', low=0.0, high=3600.0)
+    blackbox_after_s: float = param(BlackBoxConfig.after_s, 'black box: seconds recorded after '
+                                    'the raise', low=0.0, high=3600.0)
+    blackbox_max_memory_mb: float = param(BlackBoxConfig.max_memory_mb, 'black box: bound on '
+                                          'the serialised messages held in memory (MB)',
+                                          low=0.1, high=1e6)
+    blackbox_max_disk_mb: float = param(BlackBoxConfig.max_disk_mb, 'black box: bound on its '
+                                        'bags in blackbox_dir (MB); the oldest are deleted '
+                                        'first', low=0.1, high=1e9)
+    blackbox_max_bags: int = param(BlackBoxConfig.max_bags, 'black box: bound on the number of '
+                                   'its bags in blackbox_dir; the oldest are deleted first',
+                                   low=1, high=1000000)
+
+    def blackbox_config(self) -> BlackBoxConfig | None:
+        """The black box settings, None when it is off (``blackbox_dir`` empty)."""
+        if not self.blackbox_dir.strip():
+            return None
+        return BlackBoxConfig(directory=self.blackbox_dir, before_s=self.blackbox_before_s,
+                              after_s=self.blackbox_after_s,
+                              max_memory_mb=self.blackbox_max_memory_mb,
+                              max_disk_mb=self.blackbox_max_disk_mb,
+                              max_bags=self.blackbox_max_bags)
 
     def alarm_config(self) -> AlarmConfig:
         return AlarmConfig(raise_k=self.alarm_raise_k, raise_n=self.alarm_raise_n,

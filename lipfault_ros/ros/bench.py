@@ -49,7 +49,8 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
     from rclpy.parameter import Parameter
 
     from lipfault_ros.errors import LipfaultError
-    from lipfault_ros.nodes.pipeline import PipelineNode, _Counters, pipeline_executor
+    from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
+    from lipfault_ros.nodes.pipeline_diagnostics import Counters
 
     context = Context()
     rclpy.init(context=context)
@@ -77,7 +78,7 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
 
         spin(warmup_s)
         with node._lock:
-            node.counters = _Counters()
+            node.counters = Counters()
         frames0 = node._asm.stats.received
         start = time.monotonic()
         spin(duration_s)

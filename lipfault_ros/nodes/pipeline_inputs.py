@@ -1,0 +1,79 @@
+"""The pipeline's input side, out of the node class: decoding a message (bad input counted
+and said once), the model warm-up and the message_filters subscriptions (the builtin
+synchroniser's are made in the node)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from geometry_msgs.msg import WrenchStamped
+from sensor_msgs.msg import Image, JointState
+
+from lipfault_ros.errors import LipfaultError
+from lipfault_ros.ros import convert
+from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
+
+__all__ = ['INPUT_TYPES', 'decode', 'subscribe_message_filters', 'warm_up']
+
+#: the message class of each input
+INPUT_TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped,
+               Modality.JOINTS: JointState}
+
+
+def decode(node: Any, modality: Modality, msg: Any) -> Any:
+    """The sample of ``msg``, or None when it is refused (counted in the node's counters)."""
+    try:
+        sample = convert.sample_from_msg(modality, msg)
+    except LipfaultError as exc:
+        with node._lock:
+            node.counters.bad_input[modality] += 1
+            node.counters.problems[modality] = str(exc)
+        node._say_once(f'bad:{modality}:{type(exc).__name__}:{str(exc)[:40]}',
+                       f'{modality} input on {node.p.topic(modality)} refused: {exc}')
+        return None
+    node._frames[modality] = sample.frame_id
+    if modality is Modality.CAMERA:
+        node._encoding = msg.encoding
+        s = node._engine.image_size if node._engine is not None else None
+        if s is not None and sample.image.shape[:2] != (s, s):
+            node._say_once(f'size:{sample.image.shape[:2]}',
+                           f'camera images are {sample.image.shape[1]}x'
+                           f'{sample.image.shape[0]}, the model works at {s}x{s}: resizing '
+                           f'(outputs keep the input size)')
+    return sample
+
+
+def warm_up(engine: Any, count: int) -> None:
+    """``count`` inferences on a blank tuple, so the first real one is not the slow one."""
+    s = engine.image_size
+    names = engine.joint_names
+    blank = SensorTuple(0, np.zeros((s, s, 3), np.uint8),
+                        np.zeros((engine.wrench_window, 6), np.float32),
+                        np.zeros((engine.joints_window, len(names), 3), np.float32), names)
+    for _ in range(count):
+        engine.infer(blank)
+    engine.forget_history()  # the first real frame has no predecessor
+
+
+def subscribe_message_filters(node: Any, qos: Any) -> tuple[list[Any], Any]:
+    """message_filters' synchroniser picks the combinations; the node's history caches
+    still give each tuple its windows (options passed by keyword: the positional order
+    differs between Humble/Jazzy and Kilted). Returns (subscriptions, synchroniser)."""
+    import message_filters
+
+    p = node.p
+    subs = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m), qos_profile=qos,
+                                       callback_group=node._input_group)
+            for m in MODALITIES]
+    for m, sub in zip(MODALITIES, subs):
+        if m is not Modality.CAMERA:
+            sub.registerCallback(lambda msg, m=m: node._on_input(m, msg))
+        elif node._bb is not None:  # every frame recorded, the synchroniser's or not
+            sub.registerCallback(lambda msg: (bb := node._bb) and bb.input(
+                node._in_topics[Modality.CAMERA], msg))
+    sync = message_filters.ApproximateTimeSynchronizer(
+        subs, queue_size=max(p.sync_config(1, 1).queue_size(m) for m in MODALITIES),
+        slop=p.slop)
+    sync.registerCallback(lambda image, wrench, joints: node._on_msg(Modality.CAMERA, image))
+    return [s.sub for s in subs], sync
