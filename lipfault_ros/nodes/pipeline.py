@@ -36,7 +36,7 @@ from geometry_msgs.msg import WrenchStamped
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock as RosClock
 from rclpy.clock import ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from sensor_msgs.msg import Image, JointState
 from std_srvs.srv import Trigger
@@ -52,7 +52,7 @@ from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
-from lipfault_ros.ros.shutdown import GracefulStop
+from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.sync import Headerless, TupleAssembler
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 from lipfault_ros.worker import LatestWorker
@@ -428,22 +428,7 @@ def pipeline_executor(context: Any = None) -> SingleThreadedExecutor:
 
 def main(args: list[str] | None = None) -> int:
     """Console script ``pipeline_node``: spin the node on :func:`pipeline_executor`."""
-    stop = GracefulStop()
-    stop.init(args)
-    node = executor = None
-    try:
-        node = PipelineNode()
-        executor = pipeline_executor()
-        executor.add_node(node)
-        stop.spin(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
-        if not stop.context_closed():
-            raise
-    finally:
-        stop.close(executor, node)
-    return 0
+    return run_node(PipelineNode, pipeline_executor, args, name=NODE_NAME)
 
 if __name__ == '__main__':
     raise SystemExit(main())

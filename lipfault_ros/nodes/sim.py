@@ -28,7 +28,7 @@ from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock as RosClock
 from rclpy.clock import ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import MultiThreadedExecutor
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock
 from sensor_msgs.msg import Image, JointState
@@ -38,7 +38,7 @@ from lipfault_ros.faults import FaultSpec
 from lipfault_ros.ros import convert
 from lipfault_ros.ros.params import declare, param, read
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
-from lipfault_ros.ros.shutdown import GracefulStop
+from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.sim.config import VISUAL_MESHES, WRENCH_SOURCES, SimConfig
 from lipfault_ros.sim.robot import SimRobot
 from lipfault_ros.truth import truth_status_fields
@@ -292,26 +292,10 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    stop = GracefulStop()
-    stop.init(args)
-    node = executor = None
-    try:
-        node = SimNode()
-        executor = MultiThreadedExecutor(num_threads=3)
-        executor.add_node(node)
-        stop.spin(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (LipfaultError, InvalidParameterTypeException,
-            InvalidParameterValueException) as exc:
-        print(f'{NODE_NAME}: error: {exc}', file=sys.stderr)
-        return 2
-    except Exception:
-        if not stop.context_closed():
-            raise
-    finally:
-        stop.close(executor, node)
-    return 0
+    """Console script ``sim_node`` (three executor threads: stepping, camera, parameters)."""
+    return run_node(SimNode, lambda: MultiThreadedExecutor(num_threads=3), args,
+                    name=NODE_NAME, refused=(LipfaultError, InvalidParameterTypeException,
+                                             InvalidParameterValueException))
 
 if __name__ == '__main__':
     sys.exit(main())

@@ -28,14 +28,14 @@ from typing import Any, Mapping
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import ParameterDescriptor, ParameterType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from std_msgs.msg import String
 
 from lipfault_ros.errors import ConfigError, LipfaultError
 from lipfault_ros.ros import convert, params
 from lipfault_ros.ros.params import param
-from lipfault_ros.ros.shutdown import GracefulStop
+from lipfault_ros.ros.shutdown import run_node
 
 __all__ = ['NODE_NAME', 'TrainingNode', 'TrainingParams', 'main']
 
@@ -252,31 +252,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Console script ``training_node``."""
-    stop = GracefulStop()
-    stop.init(args)
-    node = executor = None
-    code = 0
-    try:
-        node = TrainingNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        while stop.spinning(executor):
-            executor.spin_once(timeout_sec=0.2)
-            if node.p.shutdown_when_done and node.finished:
-                code = 0 if node.state == 'done' else 1
-                break
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except LipfaultError as exc:  # a parameter refused at start-up
-        print(f'training_node: error: {exc}')
-        code = 2
-    except Exception:
-        if not stop.context_closed():
-            raise
-    finally:
-        stop.close(executor, node)
-    return code
+    """Console script ``training_node``; with ``shutdown_when_done`` it ends when training
+    does (exit code 0 when it succeeded, 1 when it failed)."""
+    def finished(node: TrainingNode) -> int | None:
+        if node.p.shutdown_when_done and node.finished:
+            return 0 if node.state == 'done' else 1
+        return None
+
+    return run_node(TrainingNode, SingleThreadedExecutor, args, name='training_node',
+                    refused=(LipfaultError,), step=finished)
 
 if __name__ == '__main__':
     raise SystemExit(main())

@@ -24,14 +24,14 @@ from typing import Any, Callable
 
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import WrenchStamped
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.errors import InputError, LipfaultError
 from lipfault_ros.ros.params import declare, param, read
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
-from lipfault_ros.ros.shutdown import GracefulStop
+from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.topics import PIPELINE_OUTPUTS
 from lipfault_ros.view import (Channel, Kind, LiveView, RateGate, image_frame, joints_payload,
                                status_payload, wrench_payload)
@@ -166,25 +166,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     """``lipfault view`` (given a Namespace) or the ``view_node`` console script."""
     if isinstance(args, argparse.Namespace):
         args = [sys.argv[0]] + ros_arguments(args)
-    stop = GracefulStop()
-    stop.init(args)
-    node = executor = None
-    try:
-        node = ViewNode()
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        stop.spin(executor)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except LipfaultError as exc:
-        print(f'{NODE_NAME}: error: {exc}', file=sys.stderr)
-        return 2
-    except Exception:
-        if not stop.context_closed():
-            raise
-    finally:
-        stop.close(executor, node)
-    return 0
+    return run_node(ViewNode, SingleThreadedExecutor, args, name=NODE_NAME,
+                    refused=(LipfaultError,))
 
 
 if __name__ == '__main__':

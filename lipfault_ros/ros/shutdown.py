@@ -10,12 +10,14 @@ the node is destroyed.
 from __future__ import annotations
 
 import signal
-from typing import Any
+import sys
+from typing import Any, Callable
 
 import rclpy
+from rclpy.executors import ExternalShutdownException
 from rclpy.signals import SignalHandlerOptions
 
-__all__ = ['GracefulStop']
+__all__ = ['GracefulStop', 'run_node']
 
 
 class GracefulStop:
@@ -65,3 +67,41 @@ class GracefulStop:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+
+
+def run_node(make_node: Callable[[], Any], make_executor: Callable[[], Any],
+             args: list[str] | None = None, *, name: str,
+             refused: tuple[type[BaseException], ...] = (),
+             step: Callable[[Any], int | None] | None = None) -> int:
+    """A node process's ``main``: spin ``make_node()`` on ``make_executor()`` until Ctrl-C or
+    SIGTERM (exit code 0, no traceback). One of ``refused`` raised while the node starts or
+    runs (a parameter it cannot take) is printed as ``name: error: ...`` with exit code 2.
+    ``step(node)``, when given, runs after every spin of at most 0.2 s; a number it returns
+    ends the process with that code (a node that finishes its job)."""
+    stop = GracefulStop()
+    stop.init(args)
+    node = executor = None
+    code = 0
+    try:
+        node = make_node()
+        executor = make_executor()
+        executor.add_node(node)
+        if step is None:
+            stop.spin(executor)
+        while step is not None and stop.spinning(executor):
+            executor.spin_once(timeout_sec=0.2)
+            done = step(node)
+            if done is not None:
+                code = done
+                break
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except refused as exc:
+        print(f'{name}: error: {exc}', file=sys.stderr)
+        code = 2
+    except Exception:
+        if not stop.context_closed():
+            raise
+    finally:
+        stop.close(executor, node)
+    return code
