@@ -310,3 +310,30 @@ def test_one_sensor_jumping_back_alone_does_not_stall_the_live_stream():
     assert asm.stats.resets >= 1
     assert len(late) >= 20
     assert all(Modality.WRENCH in t.missing and t.joints is not None for t in late)
+
+
+def test_build_from_partners_chosen_elsewhere_equals_the_tuple_push_makes():
+    """The message_filters backend's conversion: partners and windows given, same arrays."""
+    cfg = SyncConfig(wrench_window=8, joints_window=4)
+    events = samples(make_stream(0.5))
+    built = list(assemble(events, cfg, NAMES))
+    asm = TupleAssembler(cfg, NAMES)
+    by_stamp = {k: [s for s in events if isinstance(s, k)]
+                for k in (ImageSample, WrenchSample, JointSample)}
+    frames = {s.stamp_ns: s for s in by_stamp[ImageSample]}
+    for t in built[5:]:
+        windows = [[s for s in by_stamp[k] if s.stamp_ns <= t.stamps_ns[m]][-n:]
+                   for k, m, n in ((WrenchSample, Modality.WRENCH, 8),
+                                   (JointSample, Modality.JOINTS, 4))]
+        assert same(asm.build(frames[t.stamp_ns], *windows), t)
+    # a short window is padded with its oldest sample; an empty one is a missing modality
+    first = asm.build(by_stamp[ImageSample][0], by_stamp[WrenchSample][:2], [])
+    assert first.wrench.shape == (8, 6) and np.all(first.wrench[:7] == first.wrench[0])
+    assert first.missing == {Modality.JOINTS}
+    # a window with a joint state that lacks a configured joint: joints missing, counted
+    short = JointSample(1, 'base', NAMES[:6], np.zeros(6), np.zeros(6), np.zeros(6))
+    t = asm.build(None, by_stamp[WrenchSample][:8], [short])
+    assert t.missing == {Modality.CAMERA, Modality.JOINTS}
+    assert asm.stats.rejected[Modality.JOINTS] == 1 and 'panda_joint7' in \
+        asm.stats.problems[Modality.JOINTS]
+    assert t.stamp_ns == by_stamp[WrenchSample][7].stamp_ns

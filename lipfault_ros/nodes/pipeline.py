@@ -46,8 +46,8 @@ from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_blackbox import BlackBoxTap, blackbox_diagnostic
 from lipfault_ros.nodes.pipeline_diagnostics import Counters, pipeline_stats, pipeline_statuses
-from lipfault_ros.nodes.pipeline_inputs import (INPUT_TYPES, decode, subscribe_message_filters,
-                                               warm_up)
+from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, warm_up
+from lipfault_ros.nodes.pipeline_mf import MessageFiltersInputs
 from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
 from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
@@ -173,7 +173,8 @@ class PipelineNode(LifecycleNode):
         self._bb = BlackBoxTap(bb).open() if bb is not None else None
         qos = qos_profile(p.input_qos, p.input_depth)
         if p.sync_backend == 'message_filters':
-            self._subs, self._mf_sync = subscribe_message_filters(self, qos)
+            self._mf_sync = MessageFiltersInputs(self, qos)
+            self._subs = self._mf_sync.subscriptions
         else:
             self._subs = [self.create_subscription(
                 _TYPES[m], p.topic(m), lambda msg, m=m: self._on_input(m, msg), qos,

@@ -95,4 +95,6 @@ def pipeline_stats(node: Any) -> dict[str, Any]:
                 'model_fraction': (c.model_ms_total / c.worker_ms_total
                                    if c.worker_ms_total else float('nan')),
                 'bad_input': {m.value: n for m, n in c.bad_input.items()},
-                'sync': node._asm.stats if node._asm is not None else None}
+                'sync': node._asm.stats if node._asm is not None else None,
+                # backwards jumps the message_filters backend recovered from (this activation)
+                'mf_resets': mf.resets if (mf := node._mf_sync) is not None else 0}

@@ -1,6 +1,6 @@
 """The pipeline's input side, out of the node class: decoding a message (bad input counted
-and said once), the model warm-up and the message_filters subscriptions (the builtin
-synchroniser's are made in the node)."""
+and said once) and the model warm-up (the message_filters backend is in
+:mod:`~lipfault_ros.nodes.pipeline_mf`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros import convert
-from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
+from lipfault_ros.tuples import Modality, SensorTuple
 
-__all__ = ['INPUT_TYPES', 'decode', 'subscribe_message_filters', 'warm_up']
+__all__ = ['INPUT_TYPES', 'decode', 'warm_up']
 
 #: the message class of each input
 INPUT_TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped,
@@ -55,25 +55,3 @@ def warm_up(engine: Any, count: int) -> None:
         engine.infer(blank)
     engine.forget_history()  # the first real frame has no predecessor
 
-
-def subscribe_message_filters(node: Any, qos: Any) -> tuple[list[Any], Any]:
-    """message_filters' synchroniser picks the combinations; the node's history caches
-    still give each tuple its windows (options passed by keyword: the positional order
-    differs between Humble/Jazzy and Kilted). Returns (subscriptions, synchroniser)."""
-    import message_filters
-
-    p = node.p
-    subs = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m), qos_profile=qos,
-                                       callback_group=node._input_group)
-            for m in MODALITIES]
-    for m, sub in zip(MODALITIES, subs):
-        if m is not Modality.CAMERA:
-            sub.registerCallback(lambda msg, m=m: node._on_input(m, msg))
-        elif node._bb is not None:  # every frame recorded, the synchroniser's or not
-            sub.registerCallback(lambda msg: (bb := node._bb) and bb.input(
-                node._in_topics[Modality.CAMERA], msg))
-    sync = message_filters.ApproximateTimeSynchronizer(
-        subs, queue_size=max(p.sync_config(1, 1).queue_size(m) for m in MODALITIES),
-        slop=p.slop)
-    sync.registerCallback(lambda image, wrench, joints: node._on_msg(Modality.CAMERA, image))
-    return [s.sub for s in subs], sync

@@ -47,6 +47,14 @@ class SyncStats:
     resets: int
 
 
+def _pad(items: list[Any], length: int) -> list[Any]:
+    """The last ``length`` of ``items``, the oldest repeated in front when there are fewer."""
+    items = items[-length:]
+    if len(items) < length:
+        items = [items[0]] * (length - len(items)) + items
+    return items
+
+
 class _History:
     """Recent samples of one stream, sorted by stamp, for history windows."""
 
@@ -79,10 +87,7 @@ class _History:
         k = bisect_right(self.stamps, end_stamp)
         if k == 0:
             return None
-        items = self.items[max(0, k - length):k]
-        if len(items) < length:
-            items = [items[0]] * (length - len(items)) + items
-        return items
+        return _pad(self.items[max(0, k - length):k], length)
 
     def clear(self) -> None:
         self.stamps.clear()
@@ -346,11 +351,36 @@ class TupleAssembler:
         stamp = match.stamp_ns
         self._last_out = stamp
         cfg = self.config
+        end = match.stamps_ns[1]
+        wrench = self._hist[1].window(end, cfg.wrench_window) if end is not None else None
+        end = match.stamps_ns[2]
+        joints = self._hist[2].window(end, cfg.joints_window) if end is not None else None
+        return self._make(stamp, match.messages[0], wrench, joints)
+
+    def build(self, camera: ImageSample | None, wrench: Sequence[WrenchSample],
+              joints: Sequence[JointSample]) -> SensorTuple:
+        """A tuple from partners and windows chosen elsewhere (message_filters), converted
+        like the tuples of :meth:`push` so both backends feed the model the same arrays.
+        Windows are oldest first, ending at the partner; empty: missing; short: padded with
+        the oldest. A joint state lacking a configured joint makes joints missing (counted as
+        rejected). Stamped by the camera frame, else by the newest partner."""
+        items = [(s, self._joint_index(s)) for s in joints]
+        if bad := next((ix for _, ix in items if isinstance(ix, str)), None):
+            self._rejected[2] += 1
+            self._problems[Modality.JOINTS] = bad
+            items = []
+        w = _pad(list(wrench), self.config.wrench_window) if wrench else None
+        j = _pad(items, self.config.joints_window) if items else None
+        stamps = [s.stamp_ns for s in (camera, w and w[-1], j and j[-1][0]) if s]
+        return self._make(camera.stamp_ns if camera else max(stamps, default=0), camera, w, j)
+
+    def _make(self, stamp: int, cam: ImageSample | None, wrench_items: list[Any] | None,
+              joint_items: list[Any] | None) -> SensorTuple:
+        """The tuple of one frame and its windows (None: that modality is missing)."""
         missing: set[Modality] = set()
         stamps: dict[Modality, int] = {}
         frames: dict[Modality, str] = {}
         image = None
-        cam = match.messages[0]
         if cam is not None:
             image = cam.image
             stamps[Modality.CAMERA] = cam.stamp_ns
@@ -358,9 +388,7 @@ class TupleAssembler:
         else:
             missing.add(Modality.CAMERA)
         wrench = None
-        end = match.stamps_ns[1]
-        items = self._hist[1].window(end, cfg.wrench_window) if end is not None else None
-        if items is None:
+        if (items := wrench_items) is None:
             missing.add(Modality.WRENCH)
         else:
             wrench = np.concatenate([s.values for s in items]).reshape(
@@ -369,9 +397,7 @@ class TupleAssembler:
             stamps[Modality.WRENCH] = last.stamp_ns
             frames[Modality.WRENCH] = last.frame_id
         joints = None
-        end = match.stamps_ns[2]
-        items = self._hist[2].window(end, cfg.joints_window) if end is not None else None
-        if items is None:
+        if (items := joint_items) is None:
             missing.add(Modality.JOINTS)
         else:
             joints = self._joint_window(items)

@@ -1,0 +1,158 @@
+"""The ``sync_backend: message_filters`` input side: message_filters picks each tuple's partners
+and gives its history windows, the node only decodes, watches for time jumps and converts.
+
+Each input message is decoded once on arrival (bad input is counted as with the builtin
+backend) and passed on as a :class:`Decoded` (its header plus the sample), so message_filters
+sees the stamps it always sees while nothing is converted twice. The chain per build is::
+
+    camera  --------------------------------\\
+    wrench  -> Cache(window + queue) --------> ApproximateTimeSynchronizer -> tuple
+    joints  -> Cache(window + queue) -------/
+
+A triple from the synchroniser is the tuple's (image, wrench, joints); each Cache gives the
+last ``window`` samples up to its partner's stamp; :meth:`TupleAssembler.build
+<lipfault_ros.sync.TupleAssembler.build>` makes the SensorTuple, as the builtin backend does.
+
+message_filters' Python synchroniser keeps per-input queues keyed by stamp and trims the
+*oldest* stamp when full: after a backwards jump (bag loop, simulator restart) every new message
+is the oldest and is thrown away at once, so it never matches again. A stamp more than
+``jump_back`` behind the last one seen on its input rebuilds the synchroniser and the caches
+(the subscriptions stay); each jump is counted once and logged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any, NamedTuple
+
+from rclpy.time import Time
+
+from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode
+from lipfault_ros.ros import convert
+from lipfault_ros.sync.config import NS, Headerless
+from lipfault_ros.tuples import MODALITIES, Modality, Sample
+
+__all__ = ['Decoded', 'MessageFiltersInputs']
+
+
+class Decoded(NamedTuple):
+    """What message_filters is fed: a header (``header.stamp`` is all it reads) and the
+    decoded sample (stamps in integer ns)."""
+
+    header: Any
+    sample: Sample
+
+
+class MessageFiltersInputs:
+    """Subscriptions, Caches and synchroniser of one activation of a pipeline node.
+
+    ``node`` is the :class:`~lipfault_ros.nodes.pipeline.PipelineNode` (its parameters ``p``,
+    assembler ``_asm``, black box and ``_hand_over``); ``qos`` the input profile.
+    """
+
+    def __init__(self, node: Any, qos: Any) -> None:
+        import message_filters
+
+        self._mf = message_filters
+        self._node = node
+        p = node.p
+        cfg = p.sync_config(node._engine.wrench_window, node._engine.joints_window)
+        self._queue = max(cfg.queue_size(m) for m in MODALITIES)
+        self._window = {Modality.WRENCH: cfg.wrench_window, Modality.JOINTS: cfg.joints_window}
+        self._slop = p.slop
+        self._jump_ns = int(round(p.jump_back * NS))
+        #: backwards jumps seen (each rebuilt the synchroniser and caches)
+        self.resets = 0
+        self._last: dict[Modality, int] = {}  # newest stamp per input (ns)
+        self._pending: set[Modality] = set()  # inputs yet to follow the last jump
+        self._arrival = 0
+        self._subs = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m),
+                                                 qos_profile=qos,
+                                                 callback_group=node._input_group)
+                      for m in MODALITIES]
+        for m, sub in zip(MODALITIES, self._subs):
+            sub.registerCallback(lambda msg, m=m: self._on_msg(m, msg))
+        self._build()
+
+    @property
+    def subscriptions(self) -> list[Any]:
+        """The rclpy subscriptions (for the node to destroy)."""
+        return [s.sub for s in self._subs]
+
+    def _build(self) -> None:
+        """A fresh chain: relays the node feeds, a Cache per signal, the synchroniser (options
+        by keyword: the positional order differs between Humble/Jazzy and Kilted)."""
+        mf = self._mf
+        self._relays = {m: mf.SimpleFilter() for m in MODALITIES}
+        self.caches = {m: mf.Cache(self._relays[m],
+                                   cache_size=self._window[m] + 2 * self._queue)
+                       for m in (Modality.WRENCH, Modality.JOINTS)}
+        self.sync = mf.ApproximateTimeSynchronizer(
+            [self._relays[Modality.CAMERA], self.caches[Modality.WRENCH],
+             self.caches[Modality.JOINTS]], queue_size=self._queue, slop=self._slop)
+        self.sync.registerCallback(self._on_triple)
+
+    def _on_msg(self, modality: Modality, msg: Any) -> None:
+        node = self._node
+        if (bb := node._bb) is not None:
+            bb.input(node._in_topics[modality], msg)
+        sample = decode(node, modality, msg)
+        if sample is None:
+            return
+        header = msg.header
+        if sample.stamp_ns <= 0:  # headerless: stamped with the node's clock, or dropped
+            if node.p.headerless != Headerless.ARRIVAL.value:
+                return
+            stamp = node.get_clock().now().nanoseconds
+            sample = dataclasses.replace(sample, stamp_ns=stamp)
+            header = convert.header(stamp, sample.frame_id)
+        if not self._follow(modality, sample.stamp_ns):
+            return
+        self._arrival = time.monotonic_ns()
+        self._relays[modality].signalMessage(Decoded(header, sample))
+
+    def _follow(self, modality: Modality, stamp: int) -> bool:
+        """Watch the stamps of ``modality``; rebuild on a backwards jump. After a jump, the
+        other inputs still deliver a few messages of the old timeline (in flight at the jump):
+        those are dropped (they would hold the new queues and stall them again) until each
+        input's first stamp of the new timeline, which is taken as the same jump, not a new
+        one. False: drop this message."""
+        last = self._last.get(modality)
+        jumped = last is None
+        if modality in self._pending:
+            if stamp >= last - self._jump_ns:
+                return False  # the old timeline, still in flight
+            self._pending.discard(modality)
+            jumped = True
+        elif last is not None and stamp < last - self._jump_ns:
+            jumped = True
+            self.resets += 1
+            self._node.get_logger().warning(
+                f'{modality} stamps jumped back by {(last - stamp) / NS:.3f} s: '
+                f'message_filters synchroniser and caches rebuilt (reset {self.resets})')
+            self._build()
+            self._pending = {m for m in self._last if m is not modality}
+        self._last[modality] = stamp if jumped else max(last, stamp)
+        return True
+
+    def window(self, modality: Modality, partner: Decoded) -> list[Any]:
+        """The last ``window`` samples of ``modality`` up to ``partner``'s stamp, oldest first,
+        from its Cache."""
+        cache = self.caches[modality]
+        oldest = cache.getOldestTime()
+        if oldest is None:
+            return []
+        end = Time.from_msg(partner.header.stamp)
+        if end < oldest:
+            return []
+        return [d.sample for d in cache.getInterval(oldest, end)[-self._window[modality]:]]
+
+    def _on_triple(self, image: Decoded, wrench: Decoded, joints: Decoded) -> None:
+        node = self._node
+        if node._asm is None:
+            return
+        t = node._asm.build(image.sample, self.window(Modality.WRENCH, wrench),
+                            self.window(Modality.JOINTS, joints))
+        node._hand_over([t], self._arrival)
+
