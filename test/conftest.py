@@ -41,18 +41,25 @@ def ros_context():
         context.try_shutdown()
 
 
+def _need_ros2py(path: Path, why: str) -> None:
+    """Skip when ``path`` of ../shared/ros2py is absent (a plain clone: the upstream packages
+    that have no wheel are not there), saying what is missing; fail on CI (``CI=true``),
+    which has the folder, so no test there skips."""
+    if path.is_file():
+        return
+    reason = f'{path} is absent: {why} (see {ROS2PY}/README.md)'
+    if os.environ.get('CI', '').lower() in ('true', '1'):
+        pytest.fail(f'{reason}; CI must provide it')
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope='session')
 def ros2py_env() -> dict[str, str]:
     """The environment that ../shared/ros2py/env.sh gives: its ``ros2``/``launch_test`` first on
     PATH, then this interpreter's bin (their ``python3``), its packages on PYTHONPATH; DDS stays
     local as above. Skips when the folder is absent, but fails on CI (``CI=true``), which has it.
     """
-    if not (ROS2PY / 'bin' / 'ros2').is_file():
-        reason = (f'{ROS2PY} is absent: launch, launch_testing and ros2cli have no wheels '
-                  f'(see its README)')
-        if os.environ.get('CI', '').lower() in ('true', '1'):
-            pytest.fail(f'{reason}; CI must provide it')
-        pytest.skip(reason)
+    _need_ros2py(ROS2PY / 'bin' / 'ros2', 'launch, launch_testing and ros2cli have no wheels')
     env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST')
     env['PATH'] = os.pathsep.join([str(ROS2PY / 'bin'), str(Path(sys.executable).parent),
                                    env.get('PATH', '')])
@@ -67,12 +74,7 @@ def ros2py_import(monkeypatch) -> Path:
     pipeline's ``sync_backend: message_filters``): its ``lib`` first on sys.path for one test.
     Skips when the folder is absent, but fails on CI (``CI=true``), which has it."""
     lib = ROS2PY / 'lib'
-    if not (lib / 'message_filters' / '__init__.py').is_file():
-        reason = (f'{lib}/message_filters is absent: message_filters has no wheel (see '
-                  f'{ROS2PY.name}/README.md)')
-        if os.environ.get('CI', '').lower() in ('true', '1'):
-            pytest.fail(f'{reason}; CI must provide it')
-        pytest.skip(reason)
+    _need_ros2py(lib / 'message_filters' / '__init__.py', 'message_filters has no wheel')
     monkeypatch.syspath_prepend(str(lib))
     return lib
 

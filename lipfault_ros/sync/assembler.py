@@ -4,7 +4,7 @@ the silence watchdog (see :mod:`lipfault_ros.sync`)."""
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from dataclasses import dataclass, replace
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -12,6 +12,7 @@ import numpy as np
 
 from lipfault_ros.errors import ConfigError, SyncError
 from lipfault_ros.sync.config import NS, Headerless, SyncConfig
+from lipfault_ros.sync.history import History, pad
 from lipfault_ros.sync.matcher import ApproximateTimeSync, Match
 from lipfault_ros.tuples import (MODALITIES, ImageSample, JointSample, Modality, Sample,
                                  SensorTuple, WrenchSample)
@@ -47,53 +48,6 @@ class SyncStats:
     resets: int
 
 
-def _pad(items: list[Any], length: int) -> list[Any]:
-    """The last ``length`` of ``items``, the oldest repeated in front when there are fewer."""
-    items = items[-length:]
-    if len(items) < length:
-        items = [items[0]] * (length - len(items)) + items
-    return items
-
-
-class _History:
-    """Recent samples of one stream, sorted by stamp, for history windows."""
-
-    __slots__ = ('stamps', 'items', 'capacity')
-
-    def __init__(self, capacity: int) -> None:
-        self.stamps: list[int] = []
-        self.items: list[Any] = []
-        self.capacity = capacity
-
-    def add(self, stamp: int, item: Any) -> None:
-        stamps = self.stamps
-        if not stamps or stamp > stamps[-1]:
-            stamps.append(stamp)
-            self.items.append(item)
-            if len(stamps) > 2 * self.capacity:
-                del stamps[:-self.capacity]
-                del self.items[:-self.capacity]
-        else:
-            k = bisect_left(stamps, stamp)
-            if k < len(stamps) and stamps[k] == stamp:
-                self.items[k] = item
-            else:
-                stamps.insert(k, stamp)
-                self.items.insert(k, item)
-
-    def window(self, end_stamp: int, length: int) -> list[Any] | None:
-        """The ``length`` items ending at ``end_stamp`` (inclusive), oldest first; the oldest
-        item is repeated when the history is shorter (start of a stream). None if empty."""
-        k = bisect_right(self.stamps, end_stamp)
-        if k == 0:
-            return None
-        return _pad(self.items[max(0, k - length):k], length)
-
-    def clear(self) -> None:
-        self.stamps.clear()
-        self.items.clear()
-
-
 class TupleAssembler:
     """Turn camera, wrench and joint samples into :class:`SensorTuple` objects.
 
@@ -123,8 +77,8 @@ class TupleAssembler:
                                          max_lag_ns=self._silent_after)
         self._jump_ns = int(round(config.jump_back * NS))
         self._slop_ns = int(round(config.slop * NS))
-        self._hist = [None, _History(4 * config.wrench_window + config.queue_size(
-            Modality.WRENCH)), _History(4 * config.joints_window + config.queue_size(
+        self._hist = [None, History(4 * config.wrench_window + config.queue_size(
+            Modality.WRENCH)), History(4 * config.joints_window + config.queue_size(
                 Modality.JOINTS))]
         self._name_index: dict[tuple[str, ...], tuple[int, ...] | str] = {}
         self._identity = tuple(range(len(self.joint_names)))
@@ -369,8 +323,8 @@ class TupleAssembler:
             self._rejected[2] += 1
             self._problems[Modality.JOINTS] = bad
             items = []
-        w = _pad(list(wrench), self.config.wrench_window) if wrench else None
-        j = _pad(items, self.config.joints_window) if items else None
+        w = pad(list(wrench), self.config.wrench_window) if wrench else None
+        j = pad(items, self.config.joints_window) if items else None
         stamps = [s.stamp_ns for s in (camera, w and w[-1], j and j[-1][0]) if s]
         return self._make(camera.stamp_ns if camera else max(stamps, default=0), camera, w, j)
 
