@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # The main job: the live pipeline against the simulated robot. Extra arguments go to
-# `lipfault demo` (e.g. --duration 60, --fault-modality wrench; --view: the live view for
-# Foxglove on ws://127.0.0.1:8765).
+# `lipfault demo` (e.g. --duration 60, --fault camera:black_frame:1.0:5:6).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/bootstrap.sh"

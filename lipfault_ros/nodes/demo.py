@@ -3,8 +3,7 @@
 The simulated robot (``sim_node``) runs as a child process with a fault scheduled a few seconds
 in; the pipeline node runs in this process; once a second a line shows, per modality, whether
 the model sees a fault and corrects it, with latency and tuples/s. Ctrl-C (or ``--duration``)
-stops everything cleanly. ``--view`` also starts the live view (``view_node``, a child process
-of its own, so it never slows the pipeline): open ``ws://127.0.0.1:8765`` in the Foxglove app.
+stops everything cleanly.
 
 Model: ``--model PATH``, else the cached quick model at ``models/default`` of the source tree
 (``~/.cache/lipfault_ros/models/default`` for an installed package). When there is none yet, the
@@ -58,11 +57,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'(default {DEFAULT_FAULT}; see lipfault faults)')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     parser.add_argument('--seed', type=int, default=0, help='seed of the simulated robot')
-    parser.add_argument('--view', action='store_true',
-                        help='also serve the live view to Foxglove (open connection '
-                             'ws://127.0.0.1:PORT in the Foxglove app)')
-    parser.add_argument('--view-port', type=int, default=8765, metavar='PORT',
-                        help='port of the live view (default 8765)')
 
 
 def prepare_model(path: Path) -> Path:
@@ -122,12 +116,6 @@ def _sim_command(spec: Any, seed: int) -> list[str]:
             '-p', f'fault_start_s:={float(spec.start_s)}',
             # the node reads a duration of 0 as "until changed"
             '-p', f'fault_duration_s:={_finite_or_zero(spec.duration_s)}']
-
-
-def _view_command(port: int) -> list[str]:
-    return [sys.executable, '-c',
-            'import sys; from lipfault_ros.nodes.view import main; sys.exit(main(sys.argv))',
-            '--ros-args', '-p', f'port:={int(port)}']
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -207,7 +195,7 @@ def main(args: argparse.Namespace) -> int:
 
     context = Context()
     rclpy.init(context=context)
-    node = monitor = executor = sim = live = None
+    node = monitor = executor = sim = None
     try:
         # the model is loaded and warm before the robot starts, so the fault's start time
         # counts from when the status lines begin
@@ -216,10 +204,6 @@ def main(args: argparse.Namespace) -> int:
         if node._state != 'active':
             raise LipfaultError(f'the pipeline did not start: {node._error}')
         sim = subprocess.Popen(_sim_command(spec, args.seed))
-        if args.view:
-            live = subprocess.Popen(_view_command(args.view_port))
-            print(f'lipfault demo: live view on ws://127.0.0.1:{args.view_port} (Foxglove: '
-                  f'Open connection, Foxglove WebSocket, this URL)', flush=True)
         view = _View()
         monitor = rclpy.create_node('lipfault_demo_view', context=context)
         monitor.create_subscription(DiagnosticArray, f'/{node.get_name()}/fault_status',
@@ -237,9 +221,6 @@ def main(args: argparse.Namespace) -> int:
             executor.spin_once(timeout_sec=0.05)
             if sim.poll() is not None:
                 raise LipfaultError(f'the simulated robot exited with code {sim.returncode}')
-            if live is not None and live.poll() is not None:
-                raise LipfaultError(f'the live view exited with code {live.returncode} (port '
-                                    f'{args.view_port} taken? try --view-port)')
             now = time.monotonic()
             if now >= next_line:
                 latency = node.stats()['latency_p50_ms']
@@ -249,8 +230,7 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print('\nlipfault demo: stopped', flush=True)
     finally:
-        for child in (live, sim):
-            _stop(child)
+        _stop(sim)
         if executor is not None:
             executor.shutdown()
         for n in (monitor, node):
