@@ -42,7 +42,7 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 5
+FORMAT_VERSION = 6
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
 #: detection head, version 3 the cross-modal residual features and their scales, version 4 the
 #: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
@@ -50,7 +50,8 @@ FORMAT_VERSION = 5
 #: (``motion_fit_joints``, ``motion_scale_joints``); an older network cannot be rebuilt from its
 #: weights, so it is retrained. Version 5 added the camera's detail ceiling
 #: (``space_ceiling_camera``); a version-4 network reads with that feature off (its head never
-#: saw it, so it scores exactly as before).
+#: saw it, so it scores exactly as before), version 6 the signals' roughness ceilings
+#: (``rough_ceiling_wrench``, ``rough_ceiling_joints``), off likewise in older networks.
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -240,6 +241,9 @@ def load_artifact(path: Path | str) -> Artifact:
     if version < 5:  # see FORMAT_VERSION: the detail ceiling, off
         state.setdefault('residuals.space_ceiling_camera', torch.zeros(1))
     model = LipfaultNet(cfg)
+    if version < 6:  # the roughness ceilings, off
+        for name in ('rough_ceiling_wrench', 'rough_ceiling_joints'):
+            state.setdefault(f'residuals.{name}', torch.zeros_like(getattr(model.residuals, name)))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))

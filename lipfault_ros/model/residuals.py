@@ -16,15 +16,16 @@ from torch import nn
 from lipfault_ros.errors import InputError
 from lipfault_ros.model.config import ModelConfig
 
-__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'spatial_detail']
+__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'roughness', 'spatial_detail']
 
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
 #: local max of the standardised reconstruction error; flatness of the input; mean and largest
 #: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
-#: staleness against the previous input, see :func:`frame_change`; consistency between
-#: redundant channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses one of
-#: the cross-modal slots for detail above the clean ceiling.
+#: staleness against the previous input, see :func:`frame_change`, or for a signal its
+#: roughness above the clean ceiling, see :func:`roughness`; consistency between redundant
+#: channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses one of the
+#: cross-modal slots for detail above the clean ceiling.
 N_ERROR_FEATURES = 8
 
 
@@ -47,6 +48,23 @@ def spatial_detail(images: torch.Tensor) -> torch.Tensor:
     frames, (B,): what blur, fog and smudges take away."""
     return ((images[..., 1:, :] - images[..., :-1, :]).pow(2).flatten(1).mean(1)
             + (images[..., 1:] - images[..., :-1]).pow(2).flatten(1).mean(1))
+
+
+def roughness(x: torch.Tensor) -> torch.Tensor:
+    """Per channel, the median over the window of the squared sample-to-sample change of a
+    (B, C, T) signal, (B, C): what additive sensor noise raises on every sample. The median,
+    not the mean, so that one contact impact (a single large step) in a clean window does not
+    read as noise."""
+    step = (x[..., 1:] - x[..., :-1]).pow(2)
+    return step.sort(dim=-1).values[..., (step.shape[-1] - 1) // 2]
+
+
+def _rougher(value: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
+    """How far (in log) the roughest channel of ``value`` (B, C) rose above its clean
+    ``ceiling`` (C,): 0 at or below it; channels with a ceiling of 0 never count (all 0: off)."""
+    used = (ceiling > 0).view(1, -1)
+    ratio = (value / ceiling.clamp_min(1e-12).view(1, -1)).masked_fill(~used, 0.0)
+    return F.relu(torch.log(ratio.amax(1) + 1e-12)) * used.any().to(value.dtype)
 
 
 def _below(value: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
@@ -84,6 +102,12 @@ class ResidualFeatures(nn.Module):
         # most clean spatial detail of the camera (a high percentile): pixel noise and grain
         # add detail no clean frame shows; 0 switches the feature off
         self.register_buffer('space_ceiling_camera', torch.zeros(1))
+        # per channel, the most clean roughness of the (soft-clipped) signal inputs (a high
+        # percentile of :func:`roughness`): additive noise roughens every sample, which a
+        # reconstruction error averaged with the signal's own motion hides; 0 leaves a
+        # channel out
+        self.register_buffer('rough_ceiling_wrench', torch.zeros(6))
+        self.register_buffer('rough_ceiling_joints', torch.zeros(cfg.joints_channels))
         # per joint: velocity ~ gain * (position step) + offset, fitted on clean data after
         # stage 1, and the clean mean squared misfit (0: the joint is left out)
         self.register_buffer('motion_fit_joints', torch.zeros(2, len(cfg.joint_names)))
@@ -99,16 +123,20 @@ class ResidualFeatures(nn.Module):
                    cross_joints: torch.Tensor | None = None,
                    space_camera: torch.Tensor | float | None = None,
                    frame_camera: torch.Tensor | float | None = None,
-                   space_ceiling_camera: torch.Tensor | float | None = None) -> None:
+                   space_ceiling_camera: torch.Tensor | float | None = None,
+                   rough_ceiling_wrench: torch.Tensor | None = None,
+                   rough_ceiling_joints: torch.Tensor | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
         sample-to-sample changes of the inputs, the clean residual scales of the cross-modal
-        estimates, the least clean spatial detail and frame-to-frame change of the camera and
-        its most clean spatial detail; see :meth:`forward`."""
+        estimates, the least clean spatial detail and frame-to-frame change of the camera, its
+        most clean spatial detail and the signals' most clean roughness; see :meth:`forward`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
         for buf, value in ((self.space_scale_camera, space_camera),
                            (self.frame_scale_camera, frame_camera),
                            (self.space_ceiling_camera, space_ceiling_camera),
+                           (self.rough_ceiling_wrench, rough_ceiling_wrench),
+                           (self.rough_ceiling_joints, rough_ceiling_joints),
                            (self.diff_scale_wrench, diff_wrench),
                            (self.diff_scale_joints, diff_joints),
                            (self.cross_scale_wrench, cross_wrench),
@@ -194,7 +222,9 @@ class ResidualFeatures(nn.Module):
         raise while the reconstruction error barely moves. The last is the
         camera's staleness: the change from the previous frame (``camera_change``,
         :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
-        repeated frame, ~0 for a live one; 0 without a previous frame and for the signals.
+        repeated frame, ~0 for a live one; 0 without a previous frame. The signals use that
+        slot for the other side of their flatness: how far the roughest channel's
+        :func:`roughness` rose above the most clean windows show (``rough_ceiling_*``).
         The joints' last feature is the consistency of each joint's velocity with its own
         position (:meth:`motion_residual`), 0 for the other modalities. Missing modalities
         get 0.
@@ -203,6 +233,7 @@ class ResidualFeatures(nn.Module):
         cross_scales = (None, self.cross_scale_wrench, self.cross_scale_joints)
         others = present.sum(dim=1, keepdim=True) - present  # (B,3) other modalities present
         scales = (None, self.error_scale_wrench, self.error_scale_joints)
+        ceilings = (None, self.rough_ceiling_wrench, self.rough_ceiling_joints)
         diffs = (None, self.diff_scale_wrench, self.diff_scale_joints)
         feats = []
         for i, (x, r) in enumerate(zip(inputs, recon)):
@@ -242,6 +273,8 @@ class ResidualFeatures(nn.Module):
                 known = (camera_change >= 0).to(mean.dtype)
                 feats.append(_below(camera_change.clamp_min(0.0), self.frame_scale_camera)
                              * known * p)
+            elif ceilings[i] is not None:
+                feats.append(_rougher(roughness(x), ceilings[i]) * p)
             else:
                 feats.append(torch.zeros_like(mean))
             feats.append(self.motion_residual(x) * p if i == 2 else torch.zeros_like(mean))

@@ -11,13 +11,13 @@ import torch
 
 from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.residuals import frame_change, spatial_detail
+from lipfault_ros.model.residuals import frame_change, roughness, spatial_detail
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import corrupt_with_history, seed_int
 from lipfault_ros.training.data import TrainingData
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['calibrate_error_scale', 'evaluate', 'fit_motion']
+__all__ = ['calibrate_error_scale', 'evaluate', 'fit_motion', 'rough_ceiling']
 
 #: A joint enters the position-velocity consistency feature only where its position steps
 #: explain at least this share of its clean velocity's variance (a joint that hardly moves, or
@@ -115,7 +115,9 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     ignores. A mean would not do: contact events make the change heavy-tailed, and the
     typical window would look "flatter than clean" all the time. The camera's frame-to-frame
     change and its spatial detail get the same low percentile, and the detail's ceiling a high
-    (99.5 %) one: the most detail a clean frame shows. Last, each joint's velocity is
+    (99.5 %) one: the most detail a clean frame shows. The signals' roughness ceiling is a
+    high (99.9 %) percentile per channel of :func:`roughness`, the roughest a clean window is
+    (0 for a channel that never moves). Last, each joint's velocity is
     fitted to its position steps (:func:`fit_motion`).
     """
     net.eval()
@@ -123,6 +125,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     errs: list[list[torch.Tensor]] = [[], []]
     changes: list[list[torch.Tensor]] = [[], []]
     crosses: list[list[torch.Tensor]] = [[], []]
+    rough: list[list[torch.Tensor]] = [[], []]
     frames: list[torch.Tensor] = []
     details: list[torch.Tensor] = []
     motion: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -143,6 +146,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
             errs[k].append((recon[i][keep] - x).pow(2).mean(2).cpu())
             changes[k].append((x[..., 1:] - x[..., :-1]).pow(2).mean(2).cpu())
             crosses[k].append((cross[i][keep] - x).pow(2).mean(2).cpu())
+            rough[k].append(roughness(x).cpu())
     scales = []
     for k, size in enumerate((6, net.cfg.joints_channels)):
         for acc, robust in ((errs[k], False), (changes[k], True), (crosses[k], False)):
@@ -163,14 +167,25 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
         camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
     rows_d = torch.cat(details).double() if details else torch.zeros(0)
     ceiling = float(torch.quantile(rows_d, 0.995)) if len(rows_d) else 0.0
+    ceilings = [rough_ceiling(torch.cat(acc)) if sum(len(a) for a in acc) else None
+                for acc in rough]
     net.residuals.set_scales(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
                              space_camera=camera[0], frame_camera=camera[1],
-                             space_ceiling_camera=ceiling)
+                             space_ceiling_camera=ceiling, rough_ceiling_wrench=ceilings[0],
+                             rough_ceiling_joints=ceilings[1])
     if motion:
         net.residuals.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
                                        torch.cat([m[1] for m in motion])))
     log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g ceiling %.3g',
               scales[0].tolist(), scales[3].tolist(), *camera, ceiling)
+
+
+def rough_ceiling(rows: torch.Tensor, q: float = 0.999) -> torch.Tensor:
+    """Per channel, the ``q`` percentile of clean :func:`roughness` rows (N, C); 0 for a
+    channel whose ceiling is negligible against the others' (it never moves on clean data, so
+    any motion would read as noise)."""
+    per = torch.quantile(rows.double(), q, dim=0)
+    return torch.where(per > 1e-6 * float(per.max()) + 1e-12, per, torch.zeros_like(per)).float()
 
 
 def fit_motion(step: torch.Tensor, vel: torch.Tensor) -> tuple[torch.Tensor, ...]:
