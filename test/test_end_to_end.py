@@ -140,7 +140,7 @@ class Robot:
             # the watchdog is not under test: with the sim, the pipeline and the listener
             # sharing one interpreter on a busy machine, a 0.1 s gap is no dead sensor
             silent_min=1.0)))
-        assert self.pipeline._state == 'active', self.pipeline._error
+        assert self.pipeline.lifecycle_state == 'active', self.pipeline.last_error
         self.sim = SimNode(context=context, parameter_overrides=overrides(dict(
             seed=seed, image_width=IMAGE_SIZE, image_height=IMAGE_SIZE,
             camera_rate_hz=RATES['camera'], wrench_rate_hz=RATES['wrench'],

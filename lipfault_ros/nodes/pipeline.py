@@ -409,6 +409,21 @@ class PipelineNode(LifecycleNode):
         """'unconfigured', 'inactive', 'active' or 'finalized'."""
         return self._state
 
+    @property
+    def last_error(self) -> str:
+        """Why the last transition failed ('' when none did)."""
+        return self._error
+
+    @property
+    def engine(self) -> Any:
+        """The loaded :class:`~lipfault_ros.inference.Engine` (None until configured)."""
+        return self._engine
+
+    @property
+    def assembler(self) -> Any:
+        """The tuple assembler of the configured streams (its ``stats``: what arrived where)."""
+        return self._asm
+
     def stats(self) -> dict[str, Any]:
         """See :func:`~lipfault_ros.nodes.pipeline_diagnostics.pipeline_stats`."""
         return pipeline_stats(self)

@@ -103,7 +103,7 @@ def stamp(msg) -> int:
 
 def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harness):
     h = harness
-    assert h.pipeline._state == 'active'
+    assert h.pipeline.lifecycle_state == 'active'
     h.sensors.start()
     assert h.spin_until(lambda: len(h.got['status']) >= 30, 15.0)
     published = dict(h.sensors.camera_stamps)
@@ -156,7 +156,7 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     # one tuple per camera frame: once the sensors stop, every frame has made its tuple (or
     # was counted: late after a watchdog tuple, or pushed out of a full queue)
     h.sensors.stop()
-    sync = h.pipeline._asm
+    sync = h.pipeline.assembler
 
     def accounted() -> bool:
         st = sync.stats
@@ -254,7 +254,7 @@ def test_a_bad_artifact_is_a_logged_failure_not_a_crash(ros_context, tmp_path):
     (tmp_path / 'broken' / 'config.json').write_text('{not json')
     h = Harness(ros_context, tmp_path / 'broken')
     try:
-        assert h.pipeline._state == 'unconfigured'
+        assert h.pipeline.lifecycle_state == 'unconfigured'
         assert h.spin_until(lambda: h.diag('model') is not None, 5.0)
         model = h.diag('model')
         assert model.level == b'\x02' and 'not valid JSON' in model.message
@@ -267,7 +267,7 @@ def test_deactivate_unsubscribes_and_activate_resumes(harness):
     h.sensors.start()
     assert h.spin_until(lambda: len(h.got['status']) >= 3, 15.0)
     h.pipeline.trigger_deactivate()
-    assert h.pipeline._subs == [] and h.pipeline._engine is None
+    assert list(h.pipeline.subscriptions) == [] and h.pipeline.engine is None
     h.pipeline.trigger_activate()
     n = len(h.got['status'])
     assert h.spin_until(lambda: len(h.got['status']) >= n + 3, 10.0)
@@ -345,7 +345,7 @@ def test_with_inference_thread_a_worker_thread_judges_and_stops_with_deactivate(
         def workers() -> list[str]:
             return [t.name for t in threading.enumerate() if t.name == 'lipfault-infer']
 
-        assert h.pipeline._state == 'active' and workers() == ['lipfault-infer']
+        assert h.pipeline.lifecycle_state == 'active' and workers() == ['lipfault-infer']
         h.sensors.start()
         assert h.spin_until(lambda: len(h.got['status']) >= 20, 15.0)
         assert set(h.statuses()) == {'camera', 'wrench', 'joints'}
@@ -385,7 +385,7 @@ def test_message_filters_backend_partners_windows_and_recovery_from_a_jump(
         tuples = []
         hand_over = h.pipeline._hand_over
         h.pipeline._hand_over = lambda ts, arrival: (tuples.extend(ts), hand_over(ts, arrival))
-        assert h.pipeline._state == 'active'
+        assert h.pipeline.lifecycle_state == 'active'
         assert isinstance(h.pipeline._mf_sync.sync, message_filters.ApproximateTimeSynchronizer)
         triples = []  # what the synchroniser itself signals
         h.pipeline._mf_sync.sync.registerCallback(
@@ -398,7 +398,7 @@ def test_message_filters_backend_partners_windows_and_recovery_from_a_jump(
                                         for k, m in (('wrench', Modality.WRENCH),
                                                      ('joints', Modality.JOINTS))), 5.0)
         slop_ns = int(h.pipeline.p.slop * 1e9)
-        names = h.pipeline._engine.joint_names
+        names = h.pipeline.engine.joint_names
         published['joints'] = {s: np.array([d[n] for n in names], np.float32)  # model order
                                for s, d in published['joints'].items()}
         assert len(checked) >= 20

@@ -171,6 +171,6 @@ def test_replay_node_declares_every_setting_as_a_parameter(sim_case, ros_context
     node = ReplayNode(parameter_overrides=[Parameter('bag', value=str(sim_case / 'clean'))],
                       context=ros_context)
     try:
-        assert set(parameter_names(ReplayParams)) <= set(node._parameters)
+        assert set(parameter_names(ReplayParams)) <= set(node.list_parameters([], 0).names)
     finally:
         node.destroy_node()

@@ -168,7 +168,7 @@ def test_parameter_file_section_equals_the_declared_parameters(ros_context):
     assert list(section) == names
     node = SimNode(context=ros_context)
     try:
-        declared = {n for n in node._parameters if n not in ('use_sim_time',
+        declared = {n for n in node.list_parameters([], 0).names if n not in ('use_sim_time',
                                                               'start_type_description_service')}
         assert declared == set(names)
         for name, value in section.items():

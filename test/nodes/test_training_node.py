@@ -42,7 +42,7 @@ def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
                         parameter_overrides=[Parameter('autostart', value=False)])
     try:
         builtin = {'use_sim_time', 'start_type_description_service'}
-        declared = {name for name in node._parameters if name not in builtin}
+        declared = {name for name in node.list_parameters([], 0).names if name not in builtin}
         assert node.state == 'idle'
     finally:
         node.destroy_node()

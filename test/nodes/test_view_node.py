@@ -145,7 +145,7 @@ def test_nothing_is_converted_while_no_client_watches(view_node, ros_context):
 
 
 def test_the_subscriptions_are_relative_so_they_follow_the_namespace(view_node):
-    names = sorted(s.topic_name for s in view_node._subs)
+    names = sorted(s.topic_name for s in view_node.subscriptions)
     assert names == sorted(['/arm1/camera/image_raw', '/arm1/wrench', '/arm1/joint_states',
                             '/arm1/lipfault_pipeline/camera/image_corrected',
                             '/arm1/lipfault_pipeline/wrench_corrected',

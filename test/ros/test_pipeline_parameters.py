@@ -26,7 +26,7 @@ def test_yaml_keys_equal_declared_parameters_and_defaults(ros_context):
     try:
         # rclpy adds use_sim_time (and start_type_description_service on Jazzy and later)
         builtin = {'use_sim_time', 'start_type_description_service'}
-        declared = {name for name in node._parameters if name not in builtin}
+        declared = {name for name in node.list_parameters([], 0).names if name not in builtin}
     finally:
         node.destroy_node()
     assert set(section()) == declared == set(params.parameter_names(PipelineParams))
