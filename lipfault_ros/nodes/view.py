@@ -146,6 +146,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         'lipfault_pipeline)')
     parser.add_argument('--params-file', help='parameter file with a /**/lipfault_view '
                         'section (e.g. config/view.yaml)')
+    parser.add_argument('--layout', metavar='FILE', help='write the Foxglove layout for the '
+                        'view to FILE (import it in Foxglove: Layouts, Import) and exit')
+    parser.add_argument('--joint-names', help='with --layout: the arm\'s joints, comma '
+                        'separated (default: the Panda\'s panda_joint1..7)')
 
 
 def ros_arguments(args: argparse.Namespace) -> list[str]:
@@ -165,6 +169,11 @@ def ros_arguments(args: argparse.Namespace) -> list[str]:
 def main(args: argparse.Namespace | list[str] | None = None) -> int:
     """``lipfault view`` (given a Namespace) or the ``view_node`` console script."""
     if isinstance(args, argparse.Namespace):
+        if args.layout:
+            from lipfault_ros.view.layout import write_layout
+            names = [n.strip() for n in (args.joint_names or '').split(',') if n.strip()]
+            print(f'Foxglove layout written to {write_layout(args.layout, *(names and [names]))}')
+            return 0
         args = [sys.argv[0]] + ros_arguments(args)
     return run_node(ViewNode, SingleThreadedExecutor, args, name=NODE_NAME,
                     refused=(LipfaultError,))
