@@ -75,10 +75,16 @@ def nodes(context):
         condition=IfCondition(LaunchConfiguration('view'))))
     if IfCondition(LaunchConfiguration('rviz')).evaluate(context):
         if rviz2_installed():
+            from lipfault_ros.ros.rviz_config import write_rviz_config
+            config = write_rviz_config(
+                PathJoinSubstitution([SHARE, 'config', 'lipfault.rviz']).perform(context),
+                namespace.perform(context),
+                {name: LaunchConfiguration(arg).perform(context) for name, arg in
+                 (('camera/image_raw', 'camera_topic'), ('wrench', 'wrench_topic'),
+                  ('joint_states', 'joints_topic'))})
             actions.append(Node(
                 package='rviz2', executable='rviz2', name='rviz2', output='screen',
-                arguments=['-d', PathJoinSubstitution([SHARE, 'config', 'lipfault.rviz'])],
-                parameters=[sim_time]))
+                arguments=['-d', str(config)], parameters=[sim_time]))
         else:
             get_logger('pipeline.launch').warning(
                 'rviz:=true, but rviz2 is not installed (no package rviz2 with an rviz2 '
@@ -111,7 +117,8 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated robot (sim_node)'),
         DeclareLaunchArgument('rviz', default_value='false',
-                              description='also start rviz2 with config/lipfault.rviz '
+                              description='also start rviz2 with config/lipfault.rviz (its '
+                                          'topics moved to the namespace and remaps) '
                                           '(skipped with a warning if rviz2 is not installed)'),
         DeclareLaunchArgument('view', default_value='false',
                               description='also start the live view for Foxglove (view_node; '
