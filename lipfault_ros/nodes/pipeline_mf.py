@@ -13,10 +13,8 @@ A triple from the synchroniser is the tuple's (image, wrench, joints); each Cach
 last ``window`` samples up to its partner's stamp; :meth:`TupleAssembler.build
 <lipfault_ros.sync.TupleAssembler.build>` makes the SensorTuple, as the builtin backend does.
 
-message_filters' Python synchroniser keeps per-input queues keyed by stamp and trims the
-*oldest* stamp when full: after a backwards jump (bag loop, simulator restart) every new message
-is the oldest and is thrown away at once, so it never matches again. A stamp more than
-``jump_back`` behind the last one seen on its input rebuilds the synchroniser and the caches
+message_filters' Python synchroniser stalls for good after a backwards time jump; a
+:class:`~lipfault_ros.sync.jumps.JumpWatch` says when to rebuild the synchroniser and the caches
 (the subscriptions stay); each jump is counted once and logged.
 """
 
@@ -31,6 +29,7 @@ from rclpy.time import Time
 from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode
 from lipfault_ros.ros import convert
 from lipfault_ros.sync.config import NS, Headerless
+from lipfault_ros.sync.jumps import Jump, JumpWatch
 from lipfault_ros.tuples import MODALITIES, Modality, Sample
 
 __all__ = ['Decoded', 'MessageFiltersInputs']
@@ -61,11 +60,7 @@ class MessageFiltersInputs:
         self._queue = max(cfg.queue_size(m) for m in MODALITIES)
         self._window = {Modality.WRENCH: cfg.wrench_window, Modality.JOINTS: cfg.joints_window}
         self._slop = p.slop
-        self._jump_ns = int(round(p.jump_back * NS))
-        #: backwards jumps seen (each rebuilt the synchroniser and caches)
-        self.resets = 0
-        self._last: dict[Modality, int] = {}  # newest stamp per input (ns)
-        self._pending: set[Modality] = set()  # inputs yet to follow the last jump
+        self._jumps = JumpWatch(int(round(p.jump_back * NS)))
         self._arrival = 0
         self._subs = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m),
                                                  qos_profile=qos,
@@ -74,6 +69,11 @@ class MessageFiltersInputs:
         for m, sub in zip(MODALITIES, self._subs):
             sub.registerCallback(lambda msg, m=m: self._on_msg(m, msg))
         self._build()
+
+    @property
+    def resets(self) -> int:
+        """Backwards jumps seen (each rebuilt the synchroniser and caches)."""
+        return self._jumps.resets
 
     @property
     def subscriptions(self) -> list[Any]:
@@ -107,34 +107,17 @@ class MessageFiltersInputs:
             stamp = node.get_clock().now().nanoseconds
             sample = dataclasses.replace(sample, stamp_ns=stamp)
             header = convert.header(stamp, sample.frame_id)
-        if not self._follow(modality, sample.stamp_ns):
+        behind = self._jumps.behind_s(modality, sample.stamp_ns)
+        verdict = self._jumps.follow(modality, sample.stamp_ns)
+        if verdict is Jump.DROP:
             return
+        if verdict is Jump.RESET:
+            node.get_logger().warning(
+                f'{modality} stamps jumped back by {behind:.3f} s: message_filters '
+                f'synchroniser and caches rebuilt (reset {self.resets})')
+            self._build()
         self._arrival = time.monotonic_ns()
         self._relays[modality].signalMessage(Decoded(header, sample))
-
-    def _follow(self, modality: Modality, stamp: int) -> bool:
-        """Watch the stamps of ``modality``; rebuild on a backwards jump. After a jump, the
-        other inputs still deliver a few messages of the old timeline (in flight at the jump):
-        those are dropped (they would hold the new queues and stall them again) until each
-        input's first stamp of the new timeline, which is taken as the same jump, not a new
-        one. False: drop this message."""
-        last = self._last.get(modality)
-        jumped = last is None
-        if modality in self._pending:
-            if stamp >= last - self._jump_ns:
-                return False  # the old timeline, still in flight
-            self._pending.discard(modality)
-            jumped = True
-        elif last is not None and stamp < last - self._jump_ns:
-            jumped = True
-            self.resets += 1
-            self._node.get_logger().warning(
-                f'{modality} stamps jumped back by {(last - stamp) / NS:.3f} s: '
-                f'message_filters synchroniser and caches rebuilt (reset {self.resets})')
-            self._build()
-            self._pending = {m for m in self._last if m is not modality}
-        self._last[modality] = stamp if jumped else max(last, stamp)
-        return True
 
     def window(self, modality: Modality, partner: Decoded) -> list[Any]:
         """The last ``window`` samples of ``modality`` up to ``partner``'s stamp, oldest first,
