@@ -16,7 +16,8 @@ from torch import nn
 from lipfault_ros.errors import InputError
 from lipfault_ros.model.config import ModelConfig
 
-__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'roughness', 'spatial_detail']
+__all__ = ['BLOCK_GRID', 'N_ERROR_FEATURES', 'ResidualFeatures', 'block_detail', 'frame_change',
+           'roughness', 'spatial_detail']
 
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
@@ -24,9 +25,15 @@ __all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'roughness', 
 #: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
 #: staleness against the previous input, see :func:`frame_change`, or for a signal its
 #: roughness above the clean ceiling, see :func:`roughness`; consistency between redundant
-#: channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses one of the
-#: cross-modal slots for detail above the clean ceiling.
+#: channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses the cross-modal
+#: slots for detail above the clean ceiling, over the whole frame and block by block.
 N_ERROR_FEATURES = 8
+#: The camera's block-detail feature splits the frame into BLOCK_GRID x BLOCK_GRID blocks.
+BLOCK_GRID = 8
+#: Detail (mean squared neighbour difference of [0,1] pixels) below this counts as flat: the
+#: block-detail comparison is taken in log(detail + floor), so that less than about one grey
+#: level of change never reads as new detail in a block that clean frames show flat.
+DETAIL_FLOOR = 1e-5
 
 
 def frame_change(current: torch.Tensor, previous: torch.Tensor, valid: torch.Tensor
@@ -48,6 +55,26 @@ def spatial_detail(images: torch.Tensor) -> torch.Tensor:
     frames, (B,): what blur, fog and smudges take away."""
     return ((images[..., 1:, :] - images[..., :-1, :]).pow(2).flatten(1).mean(1)
             + (images[..., 1:] - images[..., :-1]).pow(2).flatten(1).mean(1))
+
+
+def block_detail(images: torch.Tensor) -> torch.Tensor:
+    """Spatial detail per block of (B,3,H,W) frames: the mean squared neighbour-pixel
+    difference (down and across, averaged over colour) in each of ``BLOCK_GRID`` x
+    ``BLOCK_GRID`` blocks, (B, BLOCK_GRID**2). Dust, scratches, water drops and smudges change
+    a part of the view: averaged over the frame their detail drowns in the scene's, but in the
+    block they cover it is more than clean frames ever show there."""
+    dy = F.pad((images[..., 1:, :] - images[..., :-1, :]).pow(2), (0, 0, 0, 1))
+    dx = F.pad((images[..., 1:] - images[..., :-1]).pow(2), (0, 1, 0, 0))
+    detail = (dy + dx).mean(dim=1, keepdim=True)
+    return F.adaptive_avg_pool2d(detail, BLOCK_GRID).flatten(1)
+
+
+def _block_above(blocks: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
+    """How far (in log) the block furthest above its clean ``ceiling`` (G*G,) rose, (B,): 0 at
+    or below every ceiling; 0 everywhere when the ceilings are all 0 (the feature is off)."""
+    on = (ceiling.sum() > 0).to(blocks.dtype)
+    rise = torch.log(blocks + DETAIL_FLOOR) - torch.log(ceiling + DETAIL_FLOOR).view(1, -1)
+    return F.relu(rise.amax(1)) * on
 
 
 def roughness(x: torch.Tensor) -> torch.Tensor:
@@ -106,6 +133,9 @@ class ResidualFeatures(nn.Module):
         # percentile of :func:`roughness`): additive noise roughens every sample, which a
         # reconstruction error averaged with the signal's own motion hides; 0 leaves a
         # channel out
+        # per block, the most clean detail of the camera (a high percentile of block_detail):
+        # local lens contamination; all 0 switches the feature off
+        self.register_buffer('block_ceiling_camera', torch.zeros(BLOCK_GRID * BLOCK_GRID))
         self.register_buffer('rough_ceiling_wrench', torch.zeros(6))
         self.register_buffer('rough_ceiling_joints', torch.zeros(cfg.joints_channels))
         # per joint: velocity ~ gain * (position step) + offset, fitted on clean data after
@@ -125,16 +155,19 @@ class ResidualFeatures(nn.Module):
                    frame_camera: torch.Tensor | float | None = None,
                    space_ceiling_camera: torch.Tensor | float | None = None,
                    rough_ceiling_wrench: torch.Tensor | None = None,
-                   rough_ceiling_joints: torch.Tensor | None = None) -> None:
+                   rough_ceiling_joints: torch.Tensor | None = None,
+                   block_ceiling_camera: torch.Tensor | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
         sample-to-sample changes of the inputs, the clean residual scales of the cross-modal
         estimates, the least clean spatial detail and frame-to-frame change of the camera, its
-        most clean spatial detail and the signals' most clean roughness; see :meth:`forward`."""
+        most clean spatial detail (whole frame and per block) and the signals' most clean
+        roughness; see :meth:`forward`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
         for buf, value in ((self.space_scale_camera, space_camera),
                            (self.frame_scale_camera, frame_camera),
                            (self.space_ceiling_camera, space_ceiling_camera),
+                           (self.block_ceiling_camera, block_ceiling_camera),
                            (self.rough_ceiling_wrench, rough_ceiling_wrench),
                            (self.rough_ceiling_joints, rough_ceiling_joints),
                            (self.diff_scale_wrench, diff_wrench),
@@ -219,7 +252,9 @@ class ResidualFeatures(nn.Module):
         modality with no other modality present, and when ``cross`` is None); the camera's
         first of the two reads the other side of its spatial detail instead: how far it rose
         above the most clean frames show (``space_ceiling_camera``), which pixel noise and grain
-        raise while the reconstruction error barely moves. The last is the
+        raise while the reconstruction error barely moves, and the second the same block by
+        block (:func:`block_detail` against ``block_ceiling_camera``): the largest rise of any
+        block, where dust, scratches or drops cover a part of the view. The last is the
         camera's staleness: the change from the previous frame (``camera_change``,
         :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
         repeated frame, ~0 for a live one; 0 without a previous frame. The signals use that
@@ -266,7 +301,7 @@ class ResidualFeatures(nn.Module):
                           torch.log(per_channel.amax(1) + 1e-6) * use]
             elif i == 0:
                 feats += [_above(spatial_detail(x), self.space_ceiling_camera) * p,
-                          torch.zeros_like(mean)]
+                          _block_above(block_detail(x), self.block_ceiling_camera) * p]
             else:
                 feats += [torch.zeros_like(mean), torch.zeros_like(mean)]
             if i == 0 and camera_change is not None:

@@ -11,7 +11,7 @@ import torch
 
 from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.residuals import frame_change, roughness, spatial_detail
+from lipfault_ros.model.residuals import block_detail, frame_change, roughness, spatial_detail
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import corrupt_with_history, seed_int
 from lipfault_ros.training.data import TrainingData
@@ -115,7 +115,8 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     ignores. A mean would not do: contact events make the change heavy-tailed, and the
     typical window would look "flatter than clean" all the time. The camera's frame-to-frame
     change and its spatial detail get the same low percentile, and the detail's ceiling a high
-    (99.5 %) one: the most detail a clean frame shows. The signals' roughness ceiling is a
+    (99.5 %) one: the most detail a clean frame shows; the per-block detail ceilings are a
+    99.9 % percentile per block. The signals' roughness ceiling is a
     high (99.9 %) percentile per channel of :func:`roughness`, the roughest a clean window is
     (0 for a channel that never moves). Last, each joint's velocity is
     fitted to its position steps (:func:`fit_motion`).
@@ -128,6 +129,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     rough: list[list[torch.Tensor]] = [[], []]
     frames: list[torch.Tensor] = []
     details: list[torch.Tensor] = []
+    blocks: list[torch.Tensor] = []
     motion: list[tuple[torch.Tensor, torch.Tensor]] = []
     for b0 in range(0, len(rows), cfg.eval_batch_size):
         inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
@@ -137,6 +139,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
         motion.append(tuple(m.cpu() for m in net.residuals.motion_pairs(
             net.squash(inputs[2])[present[:, 2] > 0.5])))
         details.append(spatial_detail(cam).cpu())
+        blocks.append(block_detail(cam).cpu())
         latents, z = net.encode(*inputs, present)
         recon = net.decode(z)
         cross = net.cross_reconstruction(latents, present)
@@ -172,7 +175,10 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     net.residuals.set_scales(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
                              space_camera=camera[0], frame_camera=camera[1],
                              space_ceiling_camera=ceiling, rough_ceiling_wrench=ceilings[0],
-                             rough_ceiling_joints=ceilings[1])
+                             rough_ceiling_joints=ceilings[1],
+                             block_ceiling_camera=torch.quantile(torch.cat(blocks).double(), 0.999,
+                                                                 dim=0).float()
+                             if sum(len(b) for b in blocks) else None)
     if motion:
         net.residuals.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
                                        torch.cat([m[1] for m in motion])))
