@@ -131,21 +131,33 @@ def _stop(proc: subprocess.Popen | None) -> None:
 
 
 class _View:
-    """Collects the per-tuple fault status and formats one line per second."""
+    """Collects the per-tuple fault status and formats one line per second; counts the alarms
+    raised per modality (``raised``, a clear-to-active change each) for the closing line."""
 
     def __init__(self) -> None:
         self.tuples = 0
         self.last: dict[str, dict[str, str]] = {}
         self.faults: dict[str, int] = {}
+        self.raised: dict[str, int] = {name: 0 for name in ('camera', 'wrench', 'joints')}
         self.truth = 'none'
 
     def on_status(self, msg: Any) -> None:
         self.tuples += 1
         for s in msg.status:
             values = {kv.key: kv.value for kv in s.values}
+            was = self.last.get(s.name, {}).get('active') == 'true'
             self.last[s.name] = values
             if values.get('active') == 'true':  # the fault lifecycle's alarm, not one tuple
                 self.faults[s.name] = self.faults.get(s.name, 0) + 1
+                if not was:
+                    self.raised[s.name] = self.raised.get(s.name, 0) + 1
+
+    def summary(self, seconds: float) -> str:
+        """The closing line: tuples and alarms raised per modality, and per hour."""
+        hours = max(seconds, 1e-9) / 3600.0
+        alarms = ', '.join(f'{name} {n} ({n / hours:.1f}/h)' for name, n in self.raised.items())
+        return (f'lipfault demo: {seconds:.0f} s, {self.tuples} tuples; alarms raised: '
+                f'{alarms}')
 
     def on_truth(self, msg: Any) -> None:
         active = [f'{s.name} {s.message}' for s in msg.status if s.level != b'\x00']
@@ -195,14 +207,14 @@ def main(args: argparse.Namespace) -> int:
 
     context = Context()
     rclpy.init(context=context)
-    node = monitor = executor = sim = None
+    node = monitor = executor = sim = view = start = None
     try:
         # the model is loaded and warm before the robot starts, so the fault's start time
         # counts from when the status lines begin
         node = PipelineNode(context=context, parameter_overrides=[
             Parameter('model', value=str(model)), Parameter('device', value=args.device)])
-        if node._state != 'active':
-            raise LipfaultError(f'the pipeline did not start: {node._error}')
+        if node.lifecycle_state != 'active':
+            raise LipfaultError(f'the pipeline did not start: {node.last_error}')
         sim = subprocess.Popen(_sim_command(spec, args.seed))
         view = _View()
         monitor = rclpy.create_node('lipfault_demo_view', context=context)
@@ -230,6 +242,8 @@ def main(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print('\nlipfault demo: stopped', flush=True)
     finally:
+        if view is not None and start is not None:
+            print(view.summary(time.monotonic() - start), flush=True)
         _stop(sim)
         if executor is not None:
             executor.shutdown()

@@ -4,6 +4,7 @@ and everything stops cleanly."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -28,6 +29,13 @@ def test_demo_runs_for_its_duration_and_prints_status_lines(tiny_artifact):
     assert len(lines) >= 5, proc.stdout + proc.stderr[-3000:]
     assert any('wrench' in line and 'tuples/s' in line for line in lines)
     assert any(' ok' in line or 'FAULT' in line for line in lines[2:])
+    # the closing line counts the alarms raised, consistent with the status lines
+    summary = re.search(r'alarms raised: camera (\d+) \([\d.]+/h\), wrench (\d+) '
+                        r'\([\d.]+/h\), joints (\d+) \([\d.]+/h\)', proc.stdout)
+    assert summary, proc.stdout[-2000:]
+    for name, count in zip(('camera', 'wrench', 'joints'), summary.groups()):
+        if any(f'{name} FAULT' in line for line in lines):  # a line saw the alarm up
+            assert int(count) > 0, (name, proc.stdout[-3000:])
 
 
 def test_demo_refuses_an_unknown_fault(tiny_artifact):
