@@ -15,7 +15,10 @@ One reproducible run from a seed, so a user can repeat it on their own machine:
 4. **leave-family-out**: for each fault family of a chosen sample, retrain with that family
    left out of stage-2 training and score only that family's tuples against clean ones;
 5. false-alarm *events* per hour: the clean held-out episodes through the same pipeline,
-   counting alarms raised.
+   counting alarms raised;
+6. with ``repeats`` > 1, training variance: the model trained again on the same episodes with
+   other training seeds (initial weights, batches, drawn faults) and scored the same way, so a
+   change can be told from the spread of single trainings.
 
 Everything is fixed before looking at any result: seeds, the fault list and schedule, the
 families. The figures are what they are; :func:`verdicts` compares them with the targets.
@@ -56,6 +59,8 @@ class QualityConfig:
     #: also train and score the no-modulation ablation
     ablation: bool = True
     device: str = 'cpu'
+    #: trainings of the model with training seeds seed, seed + 1, ... (1: the model alone)
+    repeats: int = 1
 
     def __post_init__(self) -> None:
         if self.preset not in ('quick', 'default'):
@@ -67,6 +72,8 @@ class QualityConfig:
             raise ConfigError('train_episodes must be >= 2 (one is held back for calibration)')
         if self.heldout_episodes < 1 or self.episode_s < 30.0:
             raise ConfigError('need at least one held-out episode of at least 30 s')
+        if self.repeats < 1:
+            raise ConfigError(f'repeats must be >= 1, got {self.repeats}')
 
     @classmethod
     def full(cls, **changes: Any) -> QualityConfig:
@@ -137,6 +144,23 @@ def _evaluate(bag: Path, model: Path, out: Path, *, clean: Path | None,
                     plots=True, overwrite=True)
 
 
+def _repeats(cfg: QualityConfig, out: Path, train: Sequence[Path], held: Sequence[tuple],
+             reports: Sequence[dict[str, Any]], say: Callable[[str], None]
+             ) -> list[dict[str, Any]]:
+    """The model's rows (:func:`detector_rows`) for each training seed: the first is the model
+    already scored, the others are trained on the same episodes with the next seeds."""
+    rows = [{'train_seed': cfg.seed, **detector_rows(reports)['model']}]
+    for seed in range(cfg.seed + 1, cfg.seed + cfg.repeats):
+        say(f'training variance: the model again with training seed {seed}')
+        model = _train(out / 'models' / f'model_seed{seed}', train, cfg, model={},
+                       train={'seed': seed})
+        again = [_evaluate(faulty, model, out / 'eval' / f'seed{seed}_{h}', clean=clean,
+                           train=train, baselines=False, ablation=None, cfg=cfg)
+                 for h, clean, faulty in held]
+        rows.append({'train_seed': seed, **detector_rows(again)['model']})
+    return rows
+
+
 def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _say
                 ) -> dict[str, Any]:
     """The whole run (see the module docstring); every step's output is kept under ``out`` and
@@ -145,8 +169,12 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
     out.mkdir(parents=True, exist_ok=True)
     settings_file = out / 'settings.json'
     settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as JSON lists
-    if settings_file.exists() and json.loads(settings_file.read_text()) != settings:
-        raise ConfigError(f'{out} holds a run with other settings; choose another --out')
+    if settings_file.exists():
+        # a setting added since that run was written stands at its default there
+        defaults = json.loads(json.dumps(dataclasses.asdict(QualityConfig())))
+        stored = {**defaults, **json.loads(settings_file.read_text())}
+        if stored != settings:
+            raise ConfigError(f'{out} holds a run with other settings; choose another --out')
     settings_file.write_text(json.dumps(settings, indent=1))
     started = time.time()
     data = out / 'data'
@@ -180,6 +208,7 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         clean_reports.append(_evaluate(clean, model, out / 'eval' / f'clean_{seed}',
                                        clean=None, train=(), baselines=False,
                                        ablation=None, cfg=cfg))
+    repeats = _repeats(cfg, out, train, held, reports, say)
     families = {}
     for family in cfg.families:
         say(f'leave-family-out: retraining without {family} ({len(FAMILIES[family])} kinds)')
@@ -208,6 +237,7 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         'detectors': detector_rows(reports),
         'attribution': mean_of([attribution(r) for r in reports]),
         'leave_family_out': families,
+        'repeats': repeats,
         'events_per_hour': {m.value: mean_of([events_per_hour(r)[m.value]
                                             for r in clean_reports]) for m in MODALITIES},
         'correction': correction(reports),
@@ -237,10 +267,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'(default {",".join(d.families)}; "none" skips)')
     parser.add_argument('--no-ablation', action='store_true',
                         help='skip the no-modulation baseline (one training fewer)')
+    parser.add_argument('--repeats', type=int, default=d.repeats,
+                        help='train the model this many times (training seeds seed, seed+1, '
+                             '...) on the same episodes and report the spread (default 1)')
 
 
 def main(args: argparse.Namespace) -> int:
-    changes: dict[str, Any] = {'seed': args.seed}
+    changes: dict[str, Any] = {'seed': args.seed, 'repeats': args.repeats}
     for name in ('train_episodes', 'heldout_episodes', 'episode_s'):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)

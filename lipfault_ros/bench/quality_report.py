@@ -181,6 +181,26 @@ def _f(v: Any) -> str:
     return 'n/a' if v is None else (f'{v:.3f}' if isinstance(v, float) else str(v))
 
 
+def _repeat_lines(repeats: Sequence[dict[str, Any]], names: Sequence[str]) -> list[str]:
+    """The training-variance table (one row per training seed, then the range), when the
+    model was trained more than once."""
+    if len(repeats) < 2:
+        return []
+    lines = ['', '## Training variance (the model trained on the same episodes, other seeds)', '',
+             '| training seed | ' + ' | '.join(f'{n} AUROC | {n} share raised' for n in names)
+             + ' |', '|---' * (1 + 2 * len(names)) + '|']
+    for r in repeats:
+        lines.append(f'| {r["train_seed"]} | ' + ' | '.join(
+            f'{_f(r[n]["auroc"])} | {_f(r[n]["detection_rate"])}' for n in names) + ' |')
+    spread = []
+    for n in names:
+        for key in ('auroc', 'detection_rate'):
+            v = [r[n][key] for r in repeats if r[n][key] is not None]
+            spread.append(f'{_f(min(v))}-{_f(max(v))}' if v else '-')
+    lines.append('| range | ' + ' | '.join(spread) + ' |')
+    return lines
+
+
 def format_quality(result: dict[str, Any]) -> str:
     """The side-by-side table (markdown) printed at the end and written as quality.md."""
     names = [m.value for m in MODALITIES] + ['overall']
@@ -203,6 +223,7 @@ def format_quality(result: dict[str, Any]) -> str:
     for family, per in result['leave_family_out'].items():
         for m, v in per.items():
             lines.append(f'| {family} | {m} | {_f(v["unseen"])} | {_f(v["trained_on"])} |')
+    lines += _repeat_lines(result.get('repeats') or [], names)
     lines += ['', '## Correction error on faulty tuples (mean MSE in channel scales)', '',
               '| modality | raw faulty | model | hold (model detections) | hold (oracle) | '
               'median | clean tuples, output vs input |', '|---|---|---|---|---|---|---|']

@@ -105,3 +105,44 @@ def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
     assert '| model |' in text and '| pca |' in text and '**no**' in text
     plot(result, tmp_path / 'q.png')
     assert (tmp_path / 'q.png').stat().st_size > 1000
+
+
+def test_several_trainings_get_a_variance_table_with_their_range():
+    rows = detector_rows([_report()])['model']
+    other = {n: dict(v) for n, v in rows.items()}
+    other['camera']['auroc'] = 0.95
+    result = {'detectors': {'model': rows}, 'events_per_hour': events_per_hour(_report()),
+              'attribution': 1.0, 'leave_family_out': {}, 'correction': {}, 'verdicts': [],
+              'timing': {}, 'repeats': [{'train_seed': 1000, **rows},
+                                        {'train_seed': 1001, **other}]}
+    text = format_quality(result)
+    assert '## Training variance' in text
+    table = text.split('## Training variance')[1].split('##')[0]
+    assert '| 1000 |' in table and '| 1001 |' in table
+    assert '| range | 0.950-0.990 |' in table
+    result['repeats'] = result['repeats'][:1]
+    assert '## Training variance' not in format_quality(result)  # one training: no table
+
+
+def test_a_run_written_before_a_setting_existed_still_resumes(tmp_path):
+    import dataclasses
+    import json
+
+    from lipfault_ros.bench.quality import run_quality
+    from lipfault_ros.errors import ConfigError
+
+    cfg = QualityConfig()
+    old = json.loads(json.dumps(dataclasses.asdict(cfg)))
+    old.pop('repeats')
+    (tmp_path / 'settings.json').write_text(json.dumps(old))
+    seen = []
+
+    def stop(text: str) -> None:  # the first step after the settings check
+        seen.append(text)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_quality(cfg, tmp_path, say=stop)
+    assert seen and 'recording' in seen[0]
+    with pytest.raises(ConfigError, match='other settings'):
+        run_quality(dataclasses.replace(cfg, repeats=3), tmp_path, say=stop)
