@@ -54,7 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='stop after this many seconds (default: run until Ctrl-C)')
     parser.add_argument('--fault', default=DEFAULT_FAULT, metavar='SPEC',
                         help='fault the robot gets, modality:type:severity:start_s:duration_s '
-                             f'(default {DEFAULT_FAULT}; see lipfault faults)')
+                             f'(default {DEFAULT_FAULT}; see lipfault faults), or none: a '
+                             'clean run, whose closing line counts the false alarms')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     parser.add_argument('--seed', type=int, default=0, help='seed of the simulated robot')
 
@@ -108,14 +109,17 @@ def _finite_or_zero(value: float) -> float:
 
 
 def _sim_command(spec: Any, seed: int) -> list[str]:
-    return [sys.executable, '-c',
-            'import sys; from lipfault_ros.nodes.sim import main; sys.exit(main(sys.argv))',
-            '--ros-args', '-p', f'seed:={seed}',
-            '-p', f'fault_modality:={spec.modality.value}', '-p', f'fault_type:={spec.kind}',
-            '-p', f'fault_severity:={float(spec.severity)}',
-            '-p', f'fault_start_s:={float(spec.start_s)}',
-            # the node reads a duration of 0 as "until changed"
-            '-p', f'fault_duration_s:={_finite_or_zero(spec.duration_s)}']
+    """The simulated robot's command line; ``spec`` None: no fault."""
+    cmd = [sys.executable, '-c',
+           'import sys; from lipfault_ros.nodes.sim import main; sys.exit(main(sys.argv))',
+           '--ros-args', '-p', f'seed:={seed}']
+    if spec is None:
+        return cmd
+    return cmd + ['-p', f'fault_modality:={spec.modality.value}', '-p', f'fault_type:={spec.kind}',
+                  '-p', f'fault_severity:={float(spec.severity)}',
+                  '-p', f'fault_start_s:={float(spec.start_s)}',
+                  # the node reads a duration of 0 as "until changed"
+                  '-p', f'fault_duration_s:={_finite_or_zero(spec.duration_s)}']
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -184,7 +188,7 @@ class _View:
 def main(args: argparse.Namespace) -> int:
     from lipfault_ros.faults import FaultSpec
 
-    spec = FaultSpec.parse(args.fault)
+    spec = None if args.fault.strip().lower() == 'none' else FaultSpec.parse(args.fault)
     # the status line shows missing modalities; the watchdog's own log lines would repeat it
     logging.getLogger('lipfault_ros.sync').setLevel(logging.ERROR)
     model = args.model

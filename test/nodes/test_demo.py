@@ -44,3 +44,15 @@ def test_demo_refuses_an_unknown_fault(tiny_artifact):
          '--fault', 'wrench:melt:0.5:1:1'], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert 'melt' in proc.stderr
+
+
+def test_a_clean_demo_run_injects_nothing(tiny_artifact):
+    proc = subprocess.run(
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
+         '--duration', '6', '--device', 'cpu', '--fault', 'none'],
+        capture_output=True, text=True, timeout=90, env=dict(os.environ))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith('t=')]
+    assert len(lines) >= 3 and all(line.endswith('injected: none') for line in lines), \
+        proc.stdout[-2000:]
+    assert 'alarms raised: camera' in proc.stdout
