@@ -94,6 +94,19 @@ def _rougher(value: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
     return F.relu(torch.log(ratio.amax(1) + 1e-12)) * used.any().to(value.dtype)
 
 
+def _errors(err: torch.Tensor) -> list[torch.Tensor]:
+    """Log of the mean, the largest per-channel mean and the largest local mean of a squared
+    residual (B,C,H,W) or (B,C,T), each (B,): local is 4x4 image blocks of the channel mean, or
+    4-sample blocks per channel, so that global faults (noise, drift), channel faults (bias,
+    stuck) and local ones (occlusion, spikes) all stand out."""
+    if err.dim() == 4:
+        local = F.avg_pool2d(err.mean(dim=1, keepdim=True), 4).flatten(1).amax(1)
+    else:
+        local = F.avg_pool1d(err, 4).flatten(1).amax(1)
+    return [torch.log(err.flatten(1).mean(1) + 1e-6),
+            torch.log(err.flatten(2).mean(2).amax(1) + 1e-6), torch.log(local + 1e-6)]
+
+
 def _below(value: torch.Tensor, floor: torch.Tensor) -> torch.Tensor:
     """How far (in log) ``value`` (B,) fell below a clean ``floor`` (1,): ~0 at or above it,
     ~7 at zero; 0 everywhere when the floor is 0 (the feature is off)."""
@@ -228,90 +241,82 @@ class ResidualFeatures(nn.Module):
     def forward(self, inputs: tuple[torch.Tensor, ...], recon: tuple[torch.Tensor, ...],
                 present: torch.Tensor, cross: tuple[torch.Tensor | None, ...] | None = None,
                 camera_change: torch.Tensor | None = None) -> torch.Tensor:
-        """Log reconstruction errors per modality: (B, 3 * N_ERROR_FEATURES).
+        """The residual features of a batch, (B, 3 * N_ERROR_FEATURES), per modality:
 
-        Signal residuals are first divided per channel by the clean residual scale
-        (``error_scale_*``), so every channel reads ~1 on clean data: without it a fault on one
-        quiet channel (a joint position) drowns in the channel mean, which the noisy channels
-        (joint efforts, contact forces) dominate. Per modality: the mean error, the largest
-        per-channel mean (a fault on a few channels) and the largest local error (4x4 image
-        blocks of the channel mean, 4-sample blocks per channel), so global faults (noise,
-        drift), channel faults (bias, stuck) and local ones (occlusion, spikes) all stand out.
-        Faults that remove variation instead of adding it (stuck, saturation, cutout, a gain
-        below 1) lower the residual, so a fourth feature looks at the input alone: per channel,
-        how far (in log) its mean squared sample-to-sample change fell below the lowest level
-        clean windows show (``diff_scale_*``, a low percentile; 0 marks a channel that is flat
-        on some clean windows, e.g. a joint position at rest, and is left out), averaged over
-        channels. ~0 on clean data, it grows with the share of channels that went flat. For the
-        camera it reads the image's spatial detail (mean squared neighbour-pixel difference)
-        against the least clean detail (``space_scale_camera``): blur, fog and smudges remove
-        detail, which the residual of a decoder that is itself smooth does not show. Two more
-        features compare the signal with its
-        cross-modal estimate (``cross``, :meth:`cross_reconstruction`), standardised per channel
-        by ``cross_scale_*``: the mean and the largest channel mean (0 for the camera, for a
-        modality with no other modality present, and when ``cross`` is None); the camera's
-        first of the two reads the other side of its spatial detail instead: how far it rose
-        above the most clean frames show (``space_ceiling_camera``), which pixel noise and grain
-        raise while the reconstruction error barely moves, and the second the same block by
-        block (:func:`block_detail` against ``block_ceiling_camera``): the largest rise of any
-        block, where dust, scratches or drops cover a part of the view. The last is the
-        camera's staleness: the change from the previous frame (``camera_change``,
-        :func:`frame_change`) against the least clean change (``frame_scale_camera``), ~7 for a
-        repeated frame, ~0 for a live one; 0 without a previous frame. The signals use that
-        slot for the other side of their flatness: how far the roughest channel's
-        :func:`roughness` rose above the most clean windows show (``rough_ceiling_*``).
-        The joints' last feature is the consistency of each joint's velocity with its own
-        position (:meth:`motion_residual`), 0 for the other modalities. Missing modalities
-        get 0.
+        ====  ==================================  ===================================
+        slot  camera                              wrench, joints
+        ====  ==================================  ===================================
+        0-2   reconstruction error: mean, largest channel, largest local (see _errors)
+        3     detail below the clean floor        flatness (see _signal_features)
+        4     detail above the clean ceiling      cross-modal residual, mean
+        5     block detail above its ceilings     cross-modal residual, largest channel
+        6     staleness (``camera_change``)       roughness above the clean ceiling
+        7     0                                   joints: position-velocity misfit
+        ====  ==================================  ===================================
+
+        ``cross`` holds the cross-modal estimates (:meth:`LipfaultNet.cross_reconstruction`;
+        None: those features are 0), ``camera_change`` the :func:`frame_change` of each frame
+        (None: no previous frame). Missing modalities get 0 throughout.
         """
         crosses = cross if cross is not None else (None, None, None)
-        cross_scales = (None, self.cross_scale_wrench, self.cross_scale_joints)
         others = present.sum(dim=1, keepdim=True) - present  # (B,3) other modalities present
-        scales = (None, self.error_scale_wrench, self.error_scale_joints)
-        ceilings = (None, self.rough_ceiling_wrench, self.rough_ceiling_joints)
-        diffs = (None, self.diff_scale_wrench, self.diff_scale_joints)
-        feats = []
-        for i, (x, r) in enumerate(zip(inputs, recon)):
-            err = (x - r).pow(2)
-            if scales[i] is not None:
-                err = err / scales[i].view(1, -1, 1)
-            mean = err.flatten(1).mean(1)
-            channel = err.flatten(2).mean(2).amax(1)
-            if err.dim() == 4:
-                local = F.avg_pool2d(err.mean(dim=1, keepdim=True), 4).flatten(1).amax(1)
-            else:
-                local = F.avg_pool1d(err, 4).flatten(1).amax(1)
-            if diffs[i] is not None:
-                change = ((x[..., 1:] - x[..., :-1]).pow(2).mean(2)
-                          / diffs[i].clamp_min(1e-12).view(1, -1))
-                # channels that are flat on some clean windows (scale 0) never count
-                used = diffs[i].view(1, -1) > 0
-                flat = F.relu(-torch.log(change.masked_fill(~used, 1.0) + 1e-3))
-                quiet = flat.mean(1)
-            else:  # the camera: spatial detail
-                quiet = _below(spatial_detail(x), self.space_scale_camera)
+        feats = self._camera_features(inputs[0], recon[0], present[:, 0], camera_change)
+        for i in (1, 2):
             p = present[:, i]
-            feats += [torch.log(mean + 1e-6) * p, torch.log(channel + 1e-6) * p,
-                      torch.log(local + 1e-6) * p, quiet * p]
-            if crosses[i] is not None:
-                cerr = (x - crosses[i]).pow(2) / cross_scales[i].view(1, -1, 1)
-                per_channel = cerr.mean(2)
-                use = p * (others[:, i] > 0.5).to(p.dtype)
-                feats += [torch.log(per_channel.mean(1) + 1e-6) * use,
-                          torch.log(per_channel.amax(1) + 1e-6) * use]
-            elif i == 0:
-                feats += [_above(spatial_detail(x), self.space_ceiling_camera) * p,
-                          _block_above(block_detail(x), self.block_ceiling_camera) * p]
-            else:
-                feats += [torch.zeros_like(mean), torch.zeros_like(mean)]
-            if i == 0 and camera_change is not None:
-                known = (camera_change >= 0).to(mean.dtype)
-                feats.append(_below(camera_change.clamp_min(0.0), self.frame_scale_camera)
-                             * known * p)
-            elif ceilings[i] is not None:
-                feats.append(_rougher(roughness(x), ceilings[i]) * p)
-            else:
-                feats.append(torch.zeros_like(mean))
-            feats.append(self.motion_residual(x) * p if i == 2 else torch.zeros_like(mean))
+            feats += self._signal_features(i, inputs[i], recon[i], p, crosses[i],
+                                           p * (others[:, i] > 0.5).to(p.dtype))
         return torch.stack(feats, dim=1)
 
+    def _camera_features(self, x: torch.Tensor, r: torch.Tensor, p: torch.Tensor,
+                         change: torch.Tensor | None) -> list[torch.Tensor]:
+        """The camera's eight (B,) features. Its spatial detail (mean squared neighbour-pixel
+        difference) against the least clean detail (``space_scale_camera``): blur, fog and
+        smudges remove detail, which the residual of a decoder that is itself smooth does not
+        show; against the most (``space_ceiling_camera``): pixel noise and grain raise it while
+        the reconstruction error barely moves; block by block (:func:`block_detail` against
+        ``block_ceiling_camera``): the largest rise of any block, where dust, scratches or
+        drops cover a part of the view. Staleness: the change from the previous frame against
+        the least clean change (``frame_scale_camera``), ~7 for a repeated frame, ~0 for a
+        live one, 0 without a previous frame."""
+        detail = spatial_detail(x)
+        stale = torch.zeros_like(p)
+        if change is not None:
+            known = (change >= 0).to(p.dtype)
+            stale = _below(change.clamp_min(0.0), self.frame_scale_camera) * known
+        feats = _errors((x - r).pow(2)) + [
+            _below(detail, self.space_scale_camera), _above(detail, self.space_ceiling_camera),
+            _block_above(block_detail(x), self.block_ceiling_camera), stale]
+        return [f * p for f in feats] + [torch.zeros_like(p)]
+
+    def _signal_features(self, i: int, x: torch.Tensor, r: torch.Tensor, p: torch.Tensor,
+                         cross: torch.Tensor | None, use: torch.Tensor) -> list[torch.Tensor]:
+        """The eight (B,) features of signal modality ``i`` (1 wrench, 2 joints). Residuals are
+        divided per channel by the clean residual scale (``error_scale_*``), so every channel
+        reads ~1 on clean data: without it a fault on one quiet channel (a joint position)
+        drowns in the channel mean, which the noisy channels (efforts, contact forces)
+        dominate. Faults that remove variation (stuck, saturation, cutout, a gain below 1)
+        lower the residual, so flatness looks at the input alone: per channel, how far (in
+        log) its mean squared sample-to-sample change fell below the least clean windows show
+        (``diff_scale_*``; 0 marks a channel flat on some clean windows, left out), averaged
+        over channels. The cross-modal residual against ``cross``, per channel in
+        ``cross_scale_*``, counts only where ``use`` (another modality is present). Roughness
+        (:func:`roughness`) is the other side of flatness: how far the roughest channel rose
+        above the most clean windows show (``rough_ceiling_*``). The joints add the consistency
+        of each joint's velocity with its own position (:meth:`motion_residual`)."""
+        name = ('wrench', 'joints')[i - 1]
+        err = (x - r).pow(2) / getattr(self, f'error_scale_{name}').view(1, -1, 1)
+        diff = getattr(self, f'diff_scale_{name}')
+        change = (x[..., 1:] - x[..., :-1]).pow(2).mean(2) / diff.clamp_min(1e-12).view(1, -1)
+        used = diff.view(1, -1) > 0  # channels flat on some clean windows never count
+        flat = F.relu(-torch.log(change.masked_fill(~used, 1.0) + 1e-3)).mean(1)
+        feats = [f * p for f in _errors(err) + [flat]]
+        if cross is not None:
+            per_channel = ((x - cross).pow(2) / getattr(self, f'cross_scale_{name}').view(
+                1, -1, 1)).mean(2)
+            feats += [torch.log(per_channel.mean(1) + 1e-6) * use,
+                      torch.log(per_channel.amax(1) + 1e-6) * use]
+        else:
+            feats += [torch.zeros_like(p), torch.zeros_like(p)]
+        feats.append(_rougher(roughness(x), getattr(self, f'rough_ceiling_{name}')) * p)
+        feats.append(self.motion_residual(x) * p if i == 2 else torch.zeros_like(p))
+        return feats
