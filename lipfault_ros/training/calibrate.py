@@ -102,88 +102,92 @@ def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
 @torch.no_grad()
 def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
                           max_rows: int = 2048) -> None:
-    """Set the network's per-channel clean residual and change scales from the stage-1
-    reconstructions of (at most ``max_rows`` evenly spaced) training tuples, see
-    ``ResidualFeatures.forward``.
+    """Set the network's clean scales (``ResidualFeatures``) from the stage-1 reconstructions
+    of (at most ``max_rows`` evenly spaced) training tuples.
 
-    Residual scale: per channel, the mean over windows of the window's mean squared residual
-    (floored, so a channel that is reconstructed nearly perfectly does not turn the smallest
-    change into a huge standardised error).
-    Change scale: per channel, a low (5 %) percentile over windows of the window's mean squared
-    sample-to-sample change, the least a clean window of that channel moves; 0 for channels
-    that some clean windows hold flat (a joint at rest), which the flatness feature then
-    ignores. A mean would not do: contact events make the change heavy-tailed, and the
-    typical window would look "flatter than clean" all the time. The camera's frame-to-frame
-    change and its spatial detail get the same low percentile, and the detail's ceiling a high
-    (99.5 %) one: the most detail a clean frame shows; the per-block detail ceilings are a
-    99.9 % percentile per block. The signals' roughness ceiling is a
-    high (99.9 %) percentile per channel of :func:`roughness`, the roughest a clean window is
-    (0 for a channel that never moves). Last, each joint's velocity is
-    fitted to its position steps (:func:`fit_motion`).
+    - Residual scales (reconstruction and cross-modal): per channel, the mean over windows of
+      the window's mean squared residual (floored, so a channel that is reconstructed nearly
+      perfectly does not turn the smallest change into a huge standardised error).
+    - Change scales: per channel, a low (5 %) percentile over windows of the window's mean
+      squared sample-to-sample change, the least a clean window of that channel moves; 0 for
+      channels that some clean windows hold flat (a joint at rest), which the flatness feature
+      then ignores. A mean would not do: contact events make the change heavy-tailed, and the
+      typical window would look "flatter than clean" all the time.
+    - The camera's frame-to-frame change and its spatial detail get the same low percentile;
+      the detail's ceiling a high (99.5 %) one, the per-block ceilings 99.9 % per block.
+    - Roughness ceilings: 99.9 % per channel (:func:`rough_ceiling`).
+    - Each joint's velocity is fitted to its position steps (:func:`fit_motion`).
     """
     net.eval()
     rows = np.unique(np.linspace(0, data.n - 1, min(data.n, max_rows)).astype(np.int64))
-    errs: list[list[torch.Tensor]] = [[], []]
-    changes: list[list[torch.Tensor]] = [[], []]
-    crosses: list[list[torch.Tensor]] = [[], []]
-    rough: list[list[torch.Tensor]] = [[], []]
-    frames: list[torch.Tensor] = []
-    details: list[torch.Tensor] = []
-    blocks: list[torch.Tensor] = []
-    motion: list[tuple[torch.Tensor, torch.Tensor]] = []
+    c = _clean_rows(net, data, cfg, rows)
+    sizes = {'wrench': 6, 'joints': net.cfg.joints_channels}
+    scale = {f'{kind}_{m}': _channel_scale(c.get(f'{kind}_{m}'), n, robust=kind == 'change')
+             for m, n in sizes.items() for kind in ('err', 'change', 'cross')}
+    camera = [max(float(torch.quantile(c[k], 0.05)), 0.0) if k in c and len(c[k]) else 0.0
+              for k in ('detail', 'frames')]
+    ceiling = float(torch.quantile(c['detail'], 0.995)) if len(c.get('detail', ())) else 0.0
+    rough = [rough_ceiling(c[f'rough_{m}']) if len(c.get(f'rough_{m}', ())) else None
+             for m in sizes]
+    blocks = torch.quantile(c['blocks'], 0.999, dim=0).float() \
+        if len(c.get('blocks', ())) else None
+    net.residuals.set_scales(scale['err_wrench'], scale['err_joints'], scale['change_wrench'],
+                             scale['change_joints'], scale['cross_wrench'],
+                             scale['cross_joints'], space_camera=camera[0],
+                             frame_camera=camera[1], space_ceiling_camera=ceiling,
+                             rough_ceiling_wrench=rough[0], rough_ceiling_joints=rough[1],
+                             block_ceiling_camera=blocks)
+    if 'motion_step' in c:
+        net.residuals.set_motion_fit(*fit_motion(c['motion_step'].float(),
+                                                 c['motion_vel'].float()))
+    log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g ceiling %.3g',
+              scale['err_wrench'].tolist(), scale['err_joints'].tolist(), *camera, ceiling)
+
+
+def _clean_rows(net: LipfaultNet, data: TrainingData, cfg: TrainConfig, rows: np.ndarray
+                ) -> dict[str, torch.Tensor]:
+    """Per-window clean statistics of ``rows``, concatenated (float64, on the CPU): ``err_*``,
+    ``change_*``, ``cross_*`` (N, C) per signal, ``rough_*`` (N, C), the camera's ``detail``
+    and ``frames`` (N,) and ``blocks`` (N, G*G), and ``motion_step``/``motion_vel``."""
+    acc: dict[str, list[torch.Tensor]] = {}
+
+    def add(key: str, value: torch.Tensor) -> None:
+        acc.setdefault(key, []).append(value.cpu())
+
     for b0 in range(0, len(rows), cfg.eval_batch_size):
         inputs, present = data.batch(rows[b0:b0 + cfg.eval_batch_size])
         prev, valid = data.previous_camera(rows[b0:b0 + cfg.eval_batch_size])
-        frames.append(frame_change(inputs[0], prev, valid)[valid].cpu())
+        add('frames', frame_change(inputs[0], prev, valid)[valid])
         cam = inputs[0][present[:, 0] > 0.5]
-        motion.append(tuple(m.cpu() for m in net.residuals.motion_pairs(
-            net.squash(inputs[2])[present[:, 2] > 0.5])))
-        details.append(spatial_detail(cam).cpu())
-        blocks.append(block_detail(cam).cpu())
+        step, vel = net.residuals.motion_pairs(net.squash(inputs[2])[present[:, 2] > 0.5])
+        add('motion_step', step)
+        add('motion_vel', vel)
+        add('detail', spatial_detail(cam))
+        add('blocks', block_detail(cam))
         latents, z = net.encode(*inputs, present)
         recon = net.decode(z)
         cross = net.cross_reconstruction(latents, present)
-        for k, i in enumerate((1, 2)):
+        for i, m in ((1, 'wrench'), (2, 'joints')):
             keep = present[:, i] > 0.5
             x = net.squash(inputs[i])[keep]
-            errs[k].append((recon[i][keep] - x).pow(2).mean(2).cpu())
-            changes[k].append((x[..., 1:] - x[..., :-1]).pow(2).mean(2).cpu())
-            crosses[k].append((cross[i][keep] - x).pow(2).mean(2).cpu())
-            rough[k].append(roughness(x).cpu())
-    scales = []
-    for k, size in enumerate((6, net.cfg.joints_channels)):
-        for acc, robust in ((errs[k], False), (changes[k], True), (crosses[k], False)):
-            if not acc or sum(len(a) for a in acc) == 0:
-                scales.append(torch.ones(size))
-                continue
-            rows_k = torch.cat(acc).double()
-            if robust:
-                per = torch.quantile(rows_k, 0.05, dim=0)
-                per = torch.where(per > 1e-3 * float(per.max()) + 1e-12, per,
-                                  torch.zeros_like(per))
-            else:
-                per = rows_k.mean(dim=0).clamp_min(max(1e-6, 0.01 * float(rows_k.mean())))
-            scales.append(per.float())
-    camera = []
-    for acc in (details, frames):
-        rows_c = torch.cat(acc).double() if acc else torch.zeros(0)
-        camera.append(max(float(torch.quantile(rows_c, 0.05)), 0.0) if len(rows_c) else 0.0)
-    rows_d = torch.cat(details).double() if details else torch.zeros(0)
-    ceiling = float(torch.quantile(rows_d, 0.995)) if len(rows_d) else 0.0
-    ceilings = [rough_ceiling(torch.cat(acc)) if sum(len(a) for a in acc) else None
-                for acc in rough]
-    net.residuals.set_scales(scales[0], scales[3], scales[1], scales[4], scales[2], scales[5],
-                             space_camera=camera[0], frame_camera=camera[1],
-                             space_ceiling_camera=ceiling, rough_ceiling_wrench=ceilings[0],
-                             rough_ceiling_joints=ceilings[1],
-                             block_ceiling_camera=torch.quantile(torch.cat(blocks).double(), 0.999,
-                                                                 dim=0).float()
-                             if sum(len(b) for b in blocks) else None)
-    if motion:
-        net.residuals.set_motion_fit(*fit_motion(torch.cat([m[0] for m in motion]),
-                                       torch.cat([m[1] for m in motion])))
-    log.debug('error scales: wrench %s joints %s camera detail %.3g change %.3g ceiling %.3g',
-              scales[0].tolist(), scales[3].tolist(), *camera, ceiling)
+            add(f'err_{m}', (recon[i][keep] - x).pow(2).mean(2))
+            add(f'change_{m}', (x[..., 1:] - x[..., :-1]).pow(2).mean(2))
+            add(f'cross_{m}', (cross[i][keep] - x).pow(2).mean(2))
+            add(f'rough_{m}', roughness(x))
+    return {k: torch.cat(v).double() for k, v in acc.items()}
+
+
+def _channel_scale(rows: torch.Tensor | None, size: int, *, robust: bool) -> torch.Tensor:
+    """Per-channel scale of (N, C) clean rows (ones without any): the floored mean, or with
+    ``robust`` the 5 % percentile, 0 where negligible against the largest channel's."""
+    if rows is None or len(rows) == 0:
+        return torch.ones(size)
+    if robust:
+        per = torch.quantile(rows, 0.05, dim=0)
+        per = torch.where(per > 1e-3 * float(per.max()) + 1e-12, per, torch.zeros_like(per))
+    else:
+        per = rows.mean(dim=0).clamp_min(max(1e-6, 0.01 * float(rows.mean())))
+    return per.float()
 
 
 def rough_ceiling(rows: torch.Tensor, q: float = 0.999) -> torch.Tensor:
