@@ -161,6 +161,31 @@ def _repeats(cfg: QualityConfig, out: Path, train: Sequence[Path], held: Sequenc
     return rows
 
 
+def _leave_family_out(cfg: QualityConfig, out: Path, train: Sequence[Path],
+                      held: Sequence[tuple], reports: Sequence[dict[str, Any]],
+                      timing: dict[str, float], say: Callable[[str], None]
+                      ) -> dict[str, dict[str, Any]]:
+    """Per family of ``cfg.families``: the model retrained without it, its AUROC on that
+    family (``unseen``) beside the full model's (``trained_on``), per modality."""
+    families = {}
+    for family in cfg.families:
+        say(f'leave-family-out: retraining without {family} ({len(FAMILIES[family])} kinds)')
+        kinds = [k for k in _all_kinds() if k not in FAMILIES[family]]
+        t0 = time.time()
+        lfo = _train(out / 'models' / f'without_{family}', train, cfg, model={},
+                     train={'fault_kinds': kinds})
+        timing[f'train_without_{family}_s'] = time.time() - t0
+        per = [family_auroc(_evaluate(faulty, lfo, out / 'eval' / f'without_{family}_{seed}',
+                                       clean=clean, train=train, baselines=False,
+                                       ablation=None, cfg=cfg), family)
+               for seed, clean, faulty in held]
+        seen = [family_auroc(r, family) for r in reports]
+        families[family] = {m: {'unseen': mean_of([p.get(m) for p in per]),
+                                'trained_on': mean_of([p.get(m) for p in seen])}
+                            for m in per[0]}
+    return families
+
+
 def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _say
                 ) -> dict[str, Any]:
     """The whole run (see the module docstring); every step's output is kept under ``out`` and
@@ -209,22 +234,7 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
                                        clean=None, train=(), baselines=False,
                                        ablation=None, cfg=cfg))
     repeats = _repeats(cfg, out, train, held, reports, say)
-    families = {}
-    for family in cfg.families:
-        say(f'leave-family-out: retraining without {family} ({len(FAMILIES[family])} kinds)')
-        kinds = [k for k in _all_kinds() if k not in FAMILIES[family]]
-        t0 = time.time()
-        lfo = _train(out / 'models' / f'without_{family}', train, cfg, model={},
-                     train={'fault_kinds': kinds})
-        timing[f'train_without_{family}_s'] = time.time() - t0
-        per = [family_auroc(_evaluate(faulty, lfo, out / 'eval' / f'without_{family}_{seed}',
-                                       clean=clean, train=train, baselines=False,
-                                       ablation=None, cfg=cfg), family)
-               for seed, clean, faulty in held]
-        seen = [family_auroc(r, family) for r in reports]
-        families[family] = {m: {'unseen': mean_of([p.get(m) for p in per]),
-                                'trained_on': mean_of([p.get(m) for p in seen])}
-                            for m in per[0]}
+    families = _leave_family_out(cfg, out, train, held, reports, timing, say)
     timing['total_s'] = time.time() - started
     # a resumed run reuses finished steps: keep the times they took when they ran
     timing_file = out / 'timing.json'
