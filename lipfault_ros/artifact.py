@@ -51,8 +51,7 @@ FORMAT_VERSION = 6
 #: weights, so it is retrained. Version 5 added the camera's detail ceiling
 #: (``space_ceiling_camera``); a version-4 network reads with that feature off (its head never
 #: saw it, so it scores exactly as before), version 6 the signals' roughness ceilings
-#: (``rough_ceiling_wrench``, ``rough_ceiling_joints``) and the camera's per-block detail
-#: ceilings (``block_ceiling_camera``), off likewise in older networks.
+#: (``rough_ceiling_wrench``, ``rough_ceiling_joints``), off likewise in older networks.
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -243,7 +242,7 @@ def load_artifact(path: Path | str) -> Artifact:
         state.setdefault('residuals.space_ceiling_camera', torch.zeros(1))
     model = LipfaultNet(cfg)
     if version < 6:  # the roughness ceilings, off
-        for name in ('rough_ceiling_wrench', 'rough_ceiling_joints', 'block_ceiling_camera'):
+        for name in ('rough_ceiling_wrench', 'rough_ceiling_joints'):
             state.setdefault(f'residuals.{name}', torch.zeros_like(getattr(model.residuals, name)))
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

@@ -168,12 +168,12 @@ def test_unknown_model_keys_in_config_are_refused(artifact_dir):
         load_artifact(artifact_dir)
 
 
-def test_format_5_reads_with_the_roughness_and_block_detail_ceilings_off(artifact_dir):
+def test_format_5_reads_with_the_signal_roughness_ceilings_off(artifact_dir):
     from safetensors.torch import load_file, save_file
     fresh = load_artifact(artifact_dir)
     weights, cfg = artifact_dir / WEIGHTS_FILE, artifact_dir / CONFIG_FILE
     state = load_file(str(weights))
-    for name in ('rough_ceiling_wrench', 'rough_ceiling_joints', 'block_ceiling_camera'):
+    for name in ('rough_ceiling_wrench', 'rough_ceiling_joints'):
         assert float(state.pop(f'residuals.{name}').max()) > 0
     save_file(state, str(weights))
     doc = json.loads(cfg.read_text())
@@ -181,6 +181,5 @@ def test_format_5_reads_with_the_roughness_and_block_detail_ceilings_off(artifac
                weights_bytes=weights.stat().st_size)
     cfg.write_text(json.dumps(doc))
     old = load_artifact(artifact_dir).model.residuals
-    assert float(old.rough_ceiling_wrench.abs().sum() + old.rough_ceiling_joints.abs().sum()
-                 + old.block_ceiling_camera.abs().sum()) == 0
+    assert float(old.rough_ceiling_wrench.abs().sum() + old.rough_ceiling_joints.abs().sum()) == 0
     assert torch.equal(old.space_ceiling_camera, fresh.model.residuals.space_ceiling_camera)

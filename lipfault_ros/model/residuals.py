@@ -16,8 +16,7 @@ from torch import nn
 from lipfault_ros.errors import InputError
 from lipfault_ros.model.config import ModelConfig
 
-__all__ = ['BLOCK_GRID', 'N_ERROR_FEATURES', 'ResidualFeatures', 'block_detail', 'frame_change',
-           'roughness', 'spatial_detail']
+__all__ = ['N_ERROR_FEATURES', 'ResidualFeatures', 'frame_change', 'roughness', 'spatial_detail']
 
 
 #: Residual features per modality fed to the detection head (mean, largest channel mean,
@@ -25,15 +24,9 @@ __all__ = ['BLOCK_GRID', 'N_ERROR_FEATURES', 'ResidualFeatures', 'block_detail',
 #: channel mean of the cross-modal residual, see ``LipfaultNet.cross_reconstruction``;
 #: staleness against the previous input, see :func:`frame_change`, or for a signal its
 #: roughness above the clean ceiling, see :func:`roughness`; consistency between redundant
-#: channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses the cross-modal
-#: slots for detail above the clean ceiling, over the whole frame and block by block.
+#: channels, see :meth:`ResidualFeatures.motion_residual`); the camera uses one of the
+#: cross-modal slots for detail above the clean ceiling.
 N_ERROR_FEATURES = 8
-#: The camera's block-detail feature splits the frame into BLOCK_GRID x BLOCK_GRID blocks.
-BLOCK_GRID = 8
-#: Detail (mean squared neighbour difference of [0,1] pixels) below this counts as flat: the
-#: block-detail comparison is taken in log(detail + floor), so that less than about one grey
-#: level of change never reads as new detail in a block that clean frames show flat.
-DETAIL_FLOOR = 1e-5
 
 
 def frame_change(current: torch.Tensor, previous: torch.Tensor, valid: torch.Tensor
@@ -55,26 +48,6 @@ def spatial_detail(images: torch.Tensor) -> torch.Tensor:
     frames, (B,): what blur, fog and smudges take away."""
     return ((images[..., 1:, :] - images[..., :-1, :]).pow(2).flatten(1).mean(1)
             + (images[..., 1:] - images[..., :-1]).pow(2).flatten(1).mean(1))
-
-
-def block_detail(images: torch.Tensor) -> torch.Tensor:
-    """Spatial detail per block of (B,3,H,W) frames: the mean squared neighbour-pixel
-    difference (down and across, averaged over colour) in each of ``BLOCK_GRID`` x
-    ``BLOCK_GRID`` blocks, (B, BLOCK_GRID**2). Dust, scratches, water drops and smudges change
-    a part of the view: averaged over the frame their detail drowns in the scene's, but in the
-    block they cover it is more than clean frames ever show there."""
-    dy = F.pad((images[..., 1:, :] - images[..., :-1, :]).pow(2), (0, 0, 0, 1))
-    dx = F.pad((images[..., 1:] - images[..., :-1]).pow(2), (0, 1, 0, 0))
-    detail = (dy + dx).mean(dim=1, keepdim=True)
-    return F.adaptive_avg_pool2d(detail, BLOCK_GRID).flatten(1)
-
-
-def _block_above(blocks: torch.Tensor, ceiling: torch.Tensor) -> torch.Tensor:
-    """How far (in log) the block furthest above its clean ``ceiling`` (G*G,) rose, (B,): 0 at
-    or below every ceiling; 0 everywhere when the ceilings are all 0 (the feature is off)."""
-    on = (ceiling.sum() > 0).to(blocks.dtype)
-    rise = torch.log(blocks + DETAIL_FLOOR) - torch.log(ceiling + DETAIL_FLOOR).view(1, -1)
-    return F.relu(rise.amax(1)) * on
 
 
 def roughness(x: torch.Tensor) -> torch.Tensor:
@@ -146,9 +119,6 @@ class ResidualFeatures(nn.Module):
         # percentile of :func:`roughness`): additive noise roughens every sample, which a
         # reconstruction error averaged with the signal's own motion hides; 0 leaves a
         # channel out
-        # per block, the most clean detail of the camera (a high percentile of block_detail):
-        # local lens contamination; all 0 switches the feature off
-        self.register_buffer('block_ceiling_camera', torch.zeros(BLOCK_GRID * BLOCK_GRID))
         self.register_buffer('rough_ceiling_wrench', torch.zeros(6))
         self.register_buffer('rough_ceiling_joints', torch.zeros(cfg.joints_channels))
         # per joint: velocity ~ gain * (position step) + offset, fitted on clean data after
@@ -168,19 +138,17 @@ class ResidualFeatures(nn.Module):
                    frame_camera: torch.Tensor | float | None = None,
                    space_ceiling_camera: torch.Tensor | float | None = None,
                    rough_ceiling_wrench: torch.Tensor | None = None,
-                   rough_ceiling_joints: torch.Tensor | None = None,
-                   block_ceiling_camera: torch.Tensor | None = None) -> None:
+                   rough_ceiling_joints: torch.Tensor | None = None) -> None:
         """Set the per-channel clean residual scales (mean squared reconstruction error per
         channel on clean data, measured after stage 1) and, when given, the clean mean squared
         sample-to-sample changes of the inputs, the clean residual scales of the cross-modal
         estimates, the least clean spatial detail and frame-to-frame change of the camera, its
-        most clean spatial detail (whole frame and per block) and the signals' most clean
-        roughness; see :meth:`forward`."""
+        most clean spatial detail and the signals' most clean roughness; see
+        :meth:`forward`."""
         pairs = [(self.error_scale_wrench, wrench), (self.error_scale_joints, joints)]
         for buf, value in ((self.space_scale_camera, space_camera),
                            (self.frame_scale_camera, frame_camera),
                            (self.space_ceiling_camera, space_ceiling_camera),
-                           (self.block_ceiling_camera, block_ceiling_camera),
                            (self.rough_ceiling_wrench, rough_ceiling_wrench),
                            (self.rough_ceiling_joints, rough_ceiling_joints),
                            (self.diff_scale_wrench, diff_wrench),
@@ -249,7 +217,7 @@ class ResidualFeatures(nn.Module):
         0-2   reconstruction error: mean, largest channel, largest local (see _errors)
         3     detail below the clean floor        flatness (see _signal_features)
         4     detail above the clean ceiling      cross-modal residual, mean
-        5     block detail above its ceilings     cross-modal residual, largest channel
+        5     0                                   cross-modal residual, largest channel
         6     staleness (``camera_change``)       roughness above the clean ceiling
         7     0                                   joints: position-velocity misfit
         ====  ==================================  ===================================
@@ -273,9 +241,7 @@ class ResidualFeatures(nn.Module):
         difference) against the least clean detail (``space_scale_camera``): blur, fog and
         smudges remove detail, which the residual of a decoder that is itself smooth does not
         show; against the most (``space_ceiling_camera``): pixel noise and grain raise it while
-        the reconstruction error barely moves; block by block (:func:`block_detail` against
-        ``block_ceiling_camera``): the largest rise of any block, where dust, scratches or
-        drops cover a part of the view. Staleness: the change from the previous frame against
+        the reconstruction error barely moves. Staleness: the change from the previous frame against
         the least clean change (``frame_scale_camera``), ~7 for a repeated frame, ~0 for a
         live one, 0 without a previous frame."""
         detail = spatial_detail(x)
@@ -285,7 +251,7 @@ class ResidualFeatures(nn.Module):
             stale = _below(change.clamp_min(0.0), self.frame_scale_camera) * known
         feats = _errors((x - r).pow(2)) + [
             _below(detail, self.space_scale_camera), _above(detail, self.space_ceiling_camera),
-            _block_above(block_detail(x), self.block_ceiling_camera), stale]
+            torch.zeros_like(p), stale]
         return [f * p for f in feats] + [torch.zeros_like(p)]
 
     def _signal_features(self, i: int, x: torch.Tensor, r: torch.Tensor, p: torch.Tensor,

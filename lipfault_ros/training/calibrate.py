@@ -11,7 +11,7 @@ import torch
 
 from lipfault_ros.calibration import CalibrationRule, calibrate
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.residuals import block_detail, frame_change, roughness, spatial_detail
+from lipfault_ros.model.residuals import frame_change, roughness, spatial_detail
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import corrupt_with_history, seed_int
 from lipfault_ros.training.data import TrainingData
@@ -114,7 +114,7 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
       then ignores. A mean would not do: contact events make the change heavy-tailed, and the
       typical window would look "flatter than clean" all the time.
     - The camera's frame-to-frame change and its spatial detail get the same low percentile;
-      the detail's ceiling a high (99.5 %) one, the per-block ceilings 99.9 % per block.
+      the detail's ceiling a high (99.5 %) one.
     - Roughness ceilings: 99.9 % per channel (:func:`rough_ceiling`).
     - Each joint's velocity is fitted to its position steps (:func:`fit_motion`).
     """
@@ -129,14 +129,11 @@ def calibrate_error_scale(net: LipfaultNet, data: TrainingData, cfg: TrainConfig
     ceiling = float(torch.quantile(c['detail'], 0.995)) if len(c.get('detail', ())) else 0.0
     rough = [rough_ceiling(c[f'rough_{m}']) if len(c.get(f'rough_{m}', ())) else None
              for m in sizes]
-    blocks = torch.quantile(c['blocks'], 0.999, dim=0).float() \
-        if len(c.get('blocks', ())) else None
     net.residuals.set_scales(scale['err_wrench'], scale['err_joints'], scale['change_wrench'],
                              scale['change_joints'], scale['cross_wrench'],
                              scale['cross_joints'], space_camera=camera[0],
                              frame_camera=camera[1], space_ceiling_camera=ceiling,
-                             rough_ceiling_wrench=rough[0], rough_ceiling_joints=rough[1],
-                             block_ceiling_camera=blocks)
+                             rough_ceiling_wrench=rough[0], rough_ceiling_joints=rough[1])
     if 'motion_step' in c:
         net.residuals.set_motion_fit(*fit_motion(c['motion_step'].float(),
                                                  c['motion_vel'].float()))
@@ -148,7 +145,7 @@ def _clean_rows(net: LipfaultNet, data: TrainingData, cfg: TrainConfig, rows: np
                 ) -> dict[str, torch.Tensor]:
     """Per-window clean statistics of ``rows``, concatenated (float64, on the CPU): ``err_*``,
     ``change_*``, ``cross_*`` (N, C) per signal, ``rough_*`` (N, C), the camera's ``detail``
-    and ``frames`` (N,) and ``blocks`` (N, G*G), and ``motion_step``/``motion_vel``."""
+    and ``frames`` (N,), and ``motion_step``/``motion_vel``."""
     acc: dict[str, list[torch.Tensor]] = {}
 
     def add(key: str, value: torch.Tensor) -> None:
@@ -163,7 +160,6 @@ def _clean_rows(net: LipfaultNet, data: TrainingData, cfg: TrainConfig, rows: np
         add('motion_step', step)
         add('motion_vel', vel)
         add('detail', spatial_detail(cam))
-        add('blocks', block_detail(cam))
         latents, z = net.encode(*inputs, present)
         recon = net.decode(z)
         cross = net.cross_reconstruction(latents, present)
