@@ -19,23 +19,28 @@ def tiny_artifact(tmp_path_factory) -> Path:
     return train_synthetic_model(tmp_path_factory.getbasetemp() / 'tiny_pipeline_model')
 
 
-def test_demo_runs_for_its_duration_and_prints_status_lines(tiny_artifact):
+def _run_demo(artifact: Path, duration: float, fault: str) -> tuple[str, list[str]]:
+    """``lipfault demo`` for ``duration`` s with ``fault``: its stdout and status lines."""
     proc = subprocess.run(
-        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
-         '--duration', '8', '--device', 'cpu', '--fault', 'wrench:bias:0.8:2:4'],
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(artifact),
+         '--duration', str(duration), '--device', 'cpu', '--fault', fault],
         capture_output=True, text=True, timeout=90, env=dict(os.environ))
     assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.startswith('t=')]
-    assert len(lines) >= 5, proc.stdout + proc.stderr[-3000:]
+    return proc.stdout, [line for line in proc.stdout.splitlines() if line.startswith('t=')]
+
+
+def test_demo_runs_for_its_duration_and_prints_status_lines(tiny_artifact):
+    stdout, lines = _run_demo(tiny_artifact, 8, 'wrench:bias:0.8:2:4')
+    assert len(lines) >= 5, stdout
     assert any('wrench' in line and 'tuples/s' in line for line in lines)
     assert any(' ok' in line or 'FAULT' in line for line in lines[2:])
     # the closing line counts the alarms raised, consistent with the status lines
     summary = re.search(r'alarms raised: camera (\d+) \([\d.]+/h\), wrench (\d+) '
-                        r'\([\d.]+/h\), joints (\d+) \([\d.]+/h\)', proc.stdout)
-    assert summary, proc.stdout[-2000:]
+                        r'\([\d.]+/h\), joints (\d+) \([\d.]+/h\)', stdout)
+    assert summary, stdout[-2000:]
     for name, count in zip(('camera', 'wrench', 'joints'), summary.groups()):
         if any(f'{name} FAULT' in line for line in lines):  # a line saw the alarm up
-            assert int(count) > 0, (name, proc.stdout[-3000:])
+            assert int(count) > 0, (name, stdout[-3000:])
 
 
 def test_demo_refuses_an_unknown_fault(tiny_artifact):
@@ -47,12 +52,7 @@ def test_demo_refuses_an_unknown_fault(tiny_artifact):
 
 
 def test_a_clean_demo_run_injects_nothing(tiny_artifact):
-    proc = subprocess.run(
-        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
-         '--duration', '6', '--device', 'cpu', '--fault', 'none'],
-        capture_output=True, text=True, timeout=90, env=dict(os.environ))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    lines = [line for line in proc.stdout.splitlines() if line.startswith('t=')]
+    stdout, lines = _run_demo(tiny_artifact, 6, 'none')
     assert len(lines) >= 3 and all(line.endswith('injected: none') for line in lines), \
-        proc.stdout[-2000:]
-    assert 'alarms raised: camera' in proc.stdout
+        stdout[-2000:]
+    assert 'alarms raised: camera' in stdout
