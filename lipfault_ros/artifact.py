@@ -5,13 +5,16 @@ Layout::
     ARTIFACT/
       model.safetensors   weights and buffers (incl. power-iteration state and thresholds)
       config.json         format_version, model config, joint names, image size, windows,
-                          thresholds, normalisation stats, training summary, sha256 of the weights
+                          thresholds, clean levels, normalisation stats, training summary,
+                          sha256 of the weights
 
 Loading never executes code from the files: JSON and safetensors only. The network is built from
 the config first and the weights are loaded into it after every key, shape and dtype was checked.
 Writing goes to a temporary directory beside the target that is renamed into place, so a crash
 never leaves a partial artifact. ``thresholds`` in ``config.json`` may be edited by hand (e.g. to
-trade false alarms for misses); they override the copy in the weights.
+trade false alarms for misses); they override the copy in the weights. ``clean_levels`` (the
+calibration episodes' median clean score per modality, see :mod:`lipfault_ros.scene`) is
+optional: an artifact without it runs with calibrated thresholds only.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
 #: detection head, version 3 the cross-modal residual features and their scales, version 4 the
 #: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
@@ -51,7 +54,9 @@ FORMAT_VERSION = 6
 #: weights, so it is retrained. Version 5 added the camera's detail ceiling
 #: (``space_ceiling_camera``); a version-4 network reads with that feature off (its head never
 #: saw it, so it scores exactly as before), version 6 the signals' roughness ceilings
-#: (``rough_ceiling_wrench``, ``rough_ceiling_joints``), off likewise in older networks.
+#: (``rough_ceiling_wrench``, ``rough_ceiling_joints``), off likewise in older networks,
+#: version 7 the ``clean_levels`` the scene reference compares a scene with (an older
+#: artifact runs with calibrated thresholds only).
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -68,7 +73,7 @@ def sha256_file(path: Path) -> str:
 @dataclass(frozen=True)
 class Artifact:
     """A loaded artifact. ``model`` is in eval mode on the CPU; ``thresholds`` is (3,) in
-    ``MODALITIES`` order."""
+    ``MODALITIES`` order, ``clean_levels`` too (NaN where the artifact has none)."""
 
     path: Path
     config: ModelConfig
@@ -76,6 +81,7 @@ class Artifact:
     stats: NormStats
     thresholds: np.ndarray
     summary: Mapping[str, Any] = field(default_factory=dict)
+    clean_levels: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -99,6 +105,11 @@ class Artifact:
         return self.config.wrench_window
 
 
+def _finite_or_none(value: Any) -> float | None:
+    v = float(value)
+    return v if np.isfinite(v) else None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}
@@ -119,9 +130,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
-                  summary: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
-    """Write ``model`` (its config, weights and thresholds buffer), ``stats`` and a training
-    ``summary`` to the directory ``path``. Refuses an existing path unless ``overwrite``."""
+                  summary: Mapping[str, Any] | None = None, overwrite: bool = False,
+                  clean_levels: Mapping[str, float] | None = None) -> Path:
+    """Write ``model`` (its config, weights and thresholds buffer), ``stats``, a training
+    ``summary`` and, when given, the ``clean_levels`` (per modality name) to the directory
+    ``path``. Refuses an existing path unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f'artifact {path} exists (pass overwrite=True to replace it)')
@@ -153,6 +166,8 @@ def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
             'joints_window': cfg.joints_window,
             'modalities': [m.value for m in MODALITIES],
             'thresholds': {m.value: float(t) for m, t in zip(MODALITIES, thresholds)},
+            **({'clean_levels': {m.value: _finite_or_none(clean_levels[m.value])
+                                 for m in MODALITIES}} if clean_levels is not None else {}),
             'norm_stats': stats.to_dict(),
             'training': _jsonable(dict(summary or {})),
             'weights_file': WEIGHTS_FILE,
@@ -268,4 +283,24 @@ def load_artifact(path: Path | str) -> Artifact:
     with torch.no_grad():
         model.thresholds.copy_(torch.from_numpy(thresholds).to(model.thresholds.dtype))
     model.eval()
-    return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}))
+    return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}),
+                    _clean_levels(doc.get('clean_levels'), cfg_path))
+
+
+def _clean_levels(value: Any, cfg_path: Path) -> np.ndarray:
+    """(3,) clean levels from ``config.json`` (null or absent: NaN, the scene reference off)."""
+    if value is None:
+        return np.full(3, np.nan)
+    if not isinstance(value, Mapping) or set(value) != {m.value for m in MODALITIES}:
+        raise ArtifactError(f'{cfg_path}: clean_levels must name camera, wrench and joints')
+    out = []
+    for m in MODALITIES:
+        v = value[m.value]
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise ArtifactError(f'{cfg_path}: clean_levels.{m.value} must be a number or null, '
+                                f'got {v!r}')
+        out.append(float('nan') if v is None else float(v))
+    levels = np.array(out)
+    if np.isinf(levels).any():
+        raise ArtifactError(f'{cfg_path}: clean_levels must be finite')
+    return levels

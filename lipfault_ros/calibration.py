@@ -22,7 +22,9 @@ threshold is the larger of the two:
    that tail expects ``events_per_hour`` alarms. It extrapolates beyond the calibration data on
    purpose, which is the point: the calibration set is far shorter than the hour it speaks for.
 
-The recipe is stored with the thresholds (``recipe``) so a report can say how they were made.
+The recipe is stored with the thresholds (``recipe``) so a report can say how they were made,
+and beside them the clean level (:func:`clean_level`) that a scene-relative threshold
+(:mod:`lipfault_ros.scene`) measures a new scene against.
 """
 
 from __future__ import annotations
@@ -35,8 +37,8 @@ import numpy as np
 from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['CalibrationRule', 'binomial_threshold', 'calibrate', 'event_threshold',
-           'quiet_threshold']
+__all__ = ['CalibrationRule', 'binomial_threshold', 'calibrate', 'clean_level',
+           'event_threshold', 'quiet_threshold']
 
 #: a gap this long between two calibration stamps starts a new stretch (another episode or a
 #: split boundary): lifecycle windows never span it
@@ -186,3 +188,12 @@ def calibrate(clean: np.ndarray, stamps_ns: np.ndarray, rule: CalibrationRule) -
         if rule.events_per_hour > 0:
             thr = max(thr, event_threshold(clean, stamps_ns, rule.alarm, rule.events_per_hour))
     return thr
+
+
+def clean_level(clean: np.ndarray) -> float:
+    """Where the clean calibration scores of one modality sit: their median (NaN when there is
+    none). The median, as the scene reference takes of a new scene's scores, so that the two
+    compare like with like."""
+    s = np.asarray(clean, np.float64)
+    s = s[np.isfinite(s)]
+    return float(np.median(s)) if len(s) else float('nan')

@@ -1,31 +1,38 @@
-"""One tuple from the engine's verdict to what is published: fault lifecycle, then anchoring.
+"""One tuple from the engine's verdict to what is published: scene, fault lifecycle, anchoring.
 
 The live node and the offline evaluation must decide exactly alike, or a report would describe
-a node nobody runs. This is that decision, once: the engine scores the tuple, the per-modality
-alarms (:mod:`lipfault_ros.alarm`) say which modalities to correct, and corrected signals are
-anchored to the last trusted value (:mod:`lipfault_ros.anchor`).
+a node nobody runs. This is that decision, once: the scene reference (:mod:`lipfault_ros.scene`)
+raises the thresholds by how far this scene's clean data reads above the calibration's, the
+engine scores the tuple against them, the per-modality alarms (:mod:`lipfault_ros.alarm`) say
+which modalities to correct, and corrected signals are anchored to the last trusted value
+(:mod:`lipfault_ros.anchor`).
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, AlarmStatus, FaultAlarms
 from lipfault_ros.anchor import DEFAULT_TAU_S, OutputAnchor, trusted
+from lipfault_ros.scene import SceneConfig, SceneReference
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['FaultDecisions']
 
 
 class FaultDecisions:
-    """The stateful part of judging a stream of tuples (not thread-safe; one per stream)."""
+    """The stateful part of judging a stream of tuples (not thread-safe; one per stream).
+    ``clean_levels`` (3,) are the artifact's (``Artifact.clean_levels``); None (or NaN) keeps
+    the calibrated thresholds for every modality whatever ``scene`` says."""
 
     def __init__(self, alarm: AlarmConfig | None = None,
-                 anchor_tau_s: float = DEFAULT_TAU_S) -> None:
+                 anchor_tau_s: float = DEFAULT_TAU_S, scene: SceneConfig | None = None,
+                 clean_levels: Sequence[float] | None = None) -> None:
         self.alarms = FaultAlarms(alarm or AlarmConfig())
         self.anchor = OutputAnchor(anchor_tau_s)
+        self.scene = SceneReference(scene, clean_levels)
 
     def infer(self, engine: Any, t: SensorTuple) -> tuple[Any, Mapping[Modality, AlarmStatus]]:
         """``engine.infer`` on ``t`` through the lifecycle; the anchored
@@ -38,6 +45,12 @@ class FaultDecisions:
             status.update(self.alarms.update(flags, missing, t.stamp_ns))
             return np.array([status[m].active for m in MODALITIES])
 
-        result = engine.infer(t, decide=decide)  # calls decide once per tuple
+        offsets = self.scene.offsets()
+        # calls decide once per tuple
+        result = engine.infer(t, decide=decide,
+                              scene_offsets=offsets if offsets.any() else None)
         active = [status[m].active for m in MODALITIES]
+        res = [result.results[m] for m in MODALITIES]
+        self.scene.update(np.array([r.score for r in res]),
+                          np.array([r.fault or a for r, a in zip(res, active)]), missing)
         return self.anchor.apply(result, trusted(result, active)), status

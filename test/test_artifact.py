@@ -183,3 +183,27 @@ def test_format_5_reads_with_the_signal_roughness_ceilings_off(artifact_dir):
     old = load_artifact(artifact_dir).model.residuals
     assert float(old.rough_ceiling_wrench.abs().sum() + old.rough_ceiling_joints.abs().sum()) == 0
     assert torch.equal(old.space_ceiling_camera, fresh.model.residuals.space_ceiling_camera)
+
+
+def test_clean_levels_are_stored_beside_the_thresholds_and_optional(artifact_dir):
+    import numpy as np
+
+    art = load_artifact(artifact_dir)
+    assert art.clean_levels.shape == (3,) and np.isfinite(art.clean_levels).all()
+    # the median clean validation score sits below the calibrated threshold
+    assert (art.clean_levels < art.thresholds).all()
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    doc.pop('clean_levels')
+    cfg.write_text(json.dumps(doc))
+    assert np.isnan(load_artifact(artifact_dir).clean_levels).all()  # older artifacts: off
+    doc['clean_levels'] = {'camera': None, 'wrench': 0.5, 'joints': -1}
+    cfg.write_text(json.dumps(doc))
+    assert np.array_equal(load_artifact(artifact_dir).clean_levels, [np.nan, 0.5, -1.0],
+                          equal_nan=True)
+    for bad in ({'camera': 'high', 'wrench': 0.5, 'joints': 0}, {'camera': 0.0},
+                [0.0, 0.0, 0.0]):
+        doc['clean_levels'] = bad
+        cfg.write_text(json.dumps(doc))
+        with pytest.raises(ArtifactError, match='clean_levels'):
+            load_artifact(artifact_dir)

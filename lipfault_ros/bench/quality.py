@@ -14,7 +14,9 @@ One reproducible run from a seed, so a user can repeat it on their own machine:
    threshold rule and lifecycle;
 4. **leave-family-out**: for each fault family of a chosen sample, retrain with that family
    left out of stage-2 training and score only that family's tuples against clean ones;
-5. false-alarm *events* per hour: the clean held-out episodes through the same pipeline,
+5. false-alarm *events* per hour: the clean held-out episodes, and ``clean_scenes`` more clean
+   episodes of scenes seen nowhere else (a held-out pair can happen to look like the training
+   scenes; more scenes make the count speak for a robot's new cell), through the same pipeline,
    counting alarms raised;
 6. with ``repeats`` > 1, training variance: the model trained again on the same episodes with
    other training seeds (initial weights, batches, drawn faults) and scored the same way, so a
@@ -61,6 +63,8 @@ class QualityConfig:
     device: str = 'cpu'
     #: trainings of the model with training seeds seed, seed + 1, ... (1: the model alone)
     repeats: int = 1
+    #: clean episodes of further unseen scenes, for false-alarm events only
+    clean_scenes: int = 3
 
     def __post_init__(self) -> None:
         if self.preset not in ('quick', 'default'):
@@ -74,6 +78,8 @@ class QualityConfig:
             raise ConfigError('need at least one held-out episode of at least 30 s')
         if self.repeats < 1:
             raise ConfigError(f'repeats must be >= 1, got {self.repeats}')
+        if self.clean_scenes < 0:
+            raise ConfigError(f'clean_scenes must be >= 0, got {self.clean_scenes}')
 
     @classmethod
     def full(cls, **changes: Any) -> QualityConfig:
@@ -87,6 +93,9 @@ class QualityConfig:
 
     def heldout_seeds(self) -> list[int]:
         return [self.seed + 500 + i for i in range(self.heldout_episodes)]
+
+    def scene_seeds(self) -> list[int]:
+        return [self.seed + 600 + i for i in range(self.clean_scenes)]
 
 
 def _say(text: str) -> None:
@@ -233,6 +242,11 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         clean_reports.append(_evaluate(clean, model, out / 'eval' / f'clean_{seed}',
                                        clean=None, train=(), baselines=False,
                                        ablation=None, cfg=cfg))
+    for seed in cfg.scene_seeds():
+        say(f'clean run of unseen scene {seed} (false-alarm events)')
+        scene = _record(data / f'scene_{seed}', seed, cfg)
+        clean_reports.append(_evaluate(scene, model, out / 'eval' / f'scene_{seed}', clean=None,
+                                       train=(), baselines=False, ablation=None, cfg=cfg))
     repeats = _repeats(cfg, out, train, held, reports, say)
     families = _leave_family_out(cfg, out, train, held, reports, timing, say)
     timing['total_s'] = time.time() - started
@@ -243,13 +257,17 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
     timing_file.write_text(json.dumps({**before, **timing}, indent=1))
     result = {
         'settings': settings, 'timing': timing,
-        'episodes': {'train': cfg.train_seeds(), 'heldout': cfg.heldout_seeds()},
+        'episodes': {'train': cfg.train_seeds(), 'heldout': cfg.heldout_seeds(),
+                     'clean_scenes': cfg.scene_seeds()},
         'detectors': detector_rows(reports),
         'attribution': mean_of([attribution(r) for r in reports]),
         'leave_family_out': families,
         'repeats': repeats,
         'events_per_hour': {m.value: mean_of([events_per_hour(r)[m.value]
                                             for r in clean_reports]) for m in MODALITIES},
+        'events_per_hour_by_episode': {
+            seed: events_per_hour(r)
+            for seed, r in zip(cfg.heldout_seeds() + cfg.scene_seeds(), clean_reports)},
         'correction': correction(reports),
         'lifecycle': reports[0].get('lifecycle'),
         'excluded_tuples': [r.get('tuples') for r in reports],
@@ -277,13 +295,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f'(default {",".join(d.families)}; "none" skips)')
     parser.add_argument('--no-ablation', action='store_true',
                         help='skip the no-modulation baseline (one training fewer)')
+    parser.add_argument('--clean-scenes', type=int, default=d.clean_scenes,
+                        help='clean episodes of further unseen scenes, for false-alarm events '
+                             '(default %(default)s)')
     parser.add_argument('--repeats', type=int, default=d.repeats,
                         help='train the model this many times (training seeds seed, seed+1, '
                              '...) on the same episodes and report the spread (default 1)')
 
 
 def main(args: argparse.Namespace) -> int:
-    changes: dict[str, Any] = {'seed': args.seed, 'repeats': args.repeats}
+    changes: dict[str, Any] = {'seed': args.seed, 'repeats': args.repeats,
+                               'clean_scenes': args.clean_scenes}
     for name in ('train_episodes', 'heldout_episodes', 'episode_s'):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)

@@ -201,6 +201,12 @@ def _repeat_lines(repeats: Sequence[dict[str, Any]], names: Sequence[str]) -> li
     return lines
 
 
+def _episode_lines(by_episode: dict[Any, dict[str, float]]) -> list[str]:
+    """One line per clean episode: its false-alarm events per hour."""
+    return [f'- episode {seed}: ' + ', '.join(f'{m} {_f(v)}' for m, v in rates.items())
+            for seed, rates in by_episode.items()]
+
+
 def format_quality(result: dict[str, Any]) -> str:
     """The side-by-side table (markdown) printed at the end and written as quality.md."""
     names = [m.value for m in MODALITIES] + ['overall']
@@ -216,8 +222,9 @@ def format_quality(result: dict[str, Any]) -> str:
                       _f(r['detection_latency_tuples_p95'])]
         lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
     lines += ['', f'attribution accuracy: {_f(result["attribution"])}',
-              'false-alarm events per hour (clean held-out episodes): ' + ', '.join(
-                  f'{m} {_f(v)}' for m, v in result['events_per_hour'].items()), '',
+              'false-alarm events per hour (clean held-out episodes and unseen scenes): '
+              + ', '.join(f'{m} {_f(v)}' for m, v in result['events_per_hour'].items()),
+              *_episode_lines(result.get('events_per_hour_by_episode') or {}), '',
               '## Leave-family-out (AUROC of the family against clean tuples)', '',
               '| family | modality | left out of training | trained on |', '|---|---|---|---|']
     for family, per in result['leave_family_out'].items():

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from lipfault_ros.calibration import CalibrationRule, calibrate
+from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
 from lipfault_ros.errors import InputError
 from lipfault_ros.tuples import MODALITIES, Modality, TupleArrays
 
@@ -78,11 +78,14 @@ def features(arrays: TupleArrays, modality: Modality) -> np.ndarray:
 
 @dataclass(frozen=True)
 class DetectorScores:
-    """Scores, thresholds and decisions of one detector on N tuples: (N, 3) in MODALITIES order."""
+    """Scores, thresholds and decisions of one detector on N tuples: (N, 3) in MODALITIES order;
+    ``levels`` (3,) the median of its clean calibration scores (:func:`~lipfault_ros.
+    calibration.clean_level`), what a scene-relative threshold measures a scene against."""
 
     scores: np.ndarray
     thresholds: np.ndarray
     faults: np.ndarray
+    levels: np.ndarray | None = None
 
 
 class ClassicalDetector:
@@ -108,6 +111,7 @@ class ClassicalDetector:
         self.seed = int(seed)
         self._models: dict[Modality, Any] = {}
         self._thresholds: dict[Modality, float] = {}
+        self._levels: dict[Modality, float] = {}
 
     def _make(self) -> Any:
         from sklearn.decomposition import PCA
@@ -155,6 +159,7 @@ class ClassicalDetector:
             self._models[m] = model
             self._thresholds[m] = calibrate(cal, np.asarray(train.stamps_ns)[cal_idx],
                                             self.rule)
+            self._levels[m] = clean_level(cal)
         _log.info('%s fitted on %d clean tuples (%d held out for thresholds)', self.kind, cut,
                   n - cut)
         return self
@@ -169,7 +174,8 @@ class ClassicalDetector:
             scores[:, i] = self._score(self._models[m], features(arrays, m))
             scores[np.asarray(arrays.missing)[:, i], i] = np.inf
         thr = np.array([self._thresholds[m] for m in MODALITIES])
-        return DetectorScores(scores, thr, scores > thr)
+        return DetectorScores(scores, thr, scores > thr,
+                              np.array([self._levels[m] for m in MODALITIES]))
 
 
 def overall_scores(scores: np.ndarray, thresholds: np.ndarray | Mapping[Any, float]) -> np.ndarray:

@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 
 from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.scene import SceneConfig
 from lipfault_ros.errors import ConfigError, InputError
 
 __all__ = ['add_arguments', 'main']
@@ -56,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       metavar=('C', 'W', 'J'),
                       help='logit units added to the stored camera, wrench, joints thresholds '
                            '(> 0: fewer alarms; default 0 0 0)')
+    life.add_argument('--scene-modalities', default=','.join(SceneConfig.modalities),
+                      metavar='LIST',
+                      help='modalities whose threshold follows the scene\'s own clean level, '
+                           'comma-separated; \'none\' for the calibrated thresholds only '
+                           '(default %(default)s; see the node\'s scene_* parameters)')
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -79,6 +85,17 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
                            latch=args.latch)
     except ConfigError as exc:
         raise InputError(f'--raise-k/--raise-n/--clear-n: {exc}') from None
+
+
+def scene_from_args(args: argparse.Namespace) -> SceneConfig:
+    """The scene reference of ``--scene-modalities`` (InputError when invalid)."""
+    text = args.scene_modalities.strip()
+    mods = () if text in ('', 'none') else tuple(m.strip() for m in text.split(',')
+                                                 if m.strip())
+    try:
+        return SceneConfig(modalities=mods)
+    except ConfigError as exc:
+        raise InputError(f'--scene-modalities: {exc}') from None
 
 
 def _summary(report: dict) -> list[str]:
@@ -111,7 +128,8 @@ def main(args: argparse.Namespace) -> int:
                       baseline_artifact=args.baseline_artifact, topics=topics_from_args(args),
                       device=args.device, overwrite=args.overwrite, plots=not args.no_plots,
                       progress=True, alarm=alarm_from_args(args),
-                      threshold_offsets=tuple(args.threshold_offset))
+                      threshold_offsets=tuple(args.threshold_offset),
+                      scene=scene_from_args(args))
     print(f'report: {args.out / "report.md"}')
     for line in _summary(report):
         print(line)

@@ -5,8 +5,10 @@ artifact (e.g. trained without Lipschitz modulation), IsolationForest and PCA re
 simple features (:mod:`lipfault_ros.evaluation.baselines`). Every baseline's per-tuple flags
 (score over its threshold) go through the same fault lifecycle as the model
 (:func:`lipfault_ros.alarm.alarm_series`, the same :class:`AlarmConfig`) before the threshold
-metrics and latencies, so all detectors are compared under one decision rule; AUROC / AUPR stay
-on the raw scores. Each baseline block has the same ``interval`` / ``effective`` split as the
+metrics and latencies, so all detectors are compared under one decision rule. Where the model's
+thresholds follow the scene (:mod:`lipfault_ros.scene`), every baseline's do too, by the same
+rule against its own clean calibration level (:func:`scene_relative`); AUROC / AUPR are on the
+scores that decision judges (scene-relative, or raw when nothing follows the scene). Each baseline block has the same ``interval`` / ``effective`` split as the
 model's report, and its top-level rows are the interval figures.
 
 Baselines that need clean training data take it from ``train_bags``; when none are given they
@@ -22,16 +24,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
-from lipfault_ros.calibration import CalibrationRule, calibrate
+from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
 from lipfault_ros.evaluation.corrections import add_baseline_corrections
 from lipfault_ros.evaluation.labels import LabelSet
 from lipfault_ros.evaluation.scoring import split_detection
+from lipfault_ros.scene import SceneConfig, scene_series
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
-__all__ = ['baseline_block', 'lifecycle_flags', 'score_baselines']
+__all__ = ['baseline_block', 'lifecycle_flags', 'scene_relative', 'score_baselines']
 
 #: Detection keys that need a threshold (null for a threshold-free baseline).
 _THRESHOLD_KEYS = ('precision', 'recall', 'f1', 'false_alarms_per_1000', 'tp', 'fp', 'fn', 'tn',
@@ -49,15 +52,40 @@ def lifecycle_flags(per_tuple: np.ndarray, missing: np.ndarray, stamps_ns: np.nd
     return up | miss
 
 
+def scene_relative(scores: np.ndarray, missing: np.ndarray, thresholds: np.ndarray,
+                   levels: np.ndarray | None, scene: SceneConfig | None, *, log_domain: bool
+                   ) -> np.ndarray:
+    """(N, 3) ``scores`` against the scene's own clean level, by the model's rule
+    (:func:`~lipfault_ros.scene.scene_series`); unchanged where nothing follows the scene.
+    ``log_domain``: the scores are errors (> 0) whose scene shift is a factor, so the rule runs
+    on their logarithm (as the model's scores, logits of log errors, already are)."""
+    s = np.asarray(scores, np.float64)
+    if scene is None or levels is None or thresholds is None:
+        return s
+    if not log_domain:
+        return s - scene_series(s, missing, thresholds, levels, scene)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        log_s, log_thr, log_lv = (np.log(np.maximum(np.asarray(v, np.float64), 1e-300))
+                                  for v in (s, thresholds, levels))
+    return s * np.exp(-scene_series(log_s, missing, log_thr, log_lv, scene))
+
+
 def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: TupleArrays,
                    intervals: Sequence[Any], sets: dict[str, LabelSet | None], *,
                    alarm: AlarmConfig, flags: np.ndarray | None = None,
-                   note: str = '') -> dict[str, Any]:
+                   note: str = '', scene: SceneConfig | None = None,
+                   levels: np.ndarray | None = None, log_domain: bool = False
+                   ) -> dict[str, Any]:
     """One baseline's report block. ``flags`` are its per-tuple decisions (default: score over
-    threshold); they go through ``alarm`` before any threshold metric."""
+    threshold); they go through ``alarm`` before any threshold metric. With ``scene`` and
+    ``levels`` the scores are made scene-relative first (:func:`scene_relative`) and the
+    flags are theirs over threshold."""
     stamps = arrays.stamps_ns
-    s = np.asarray(scores, np.float64)
     missing = np.asarray(arrays.missing, bool)
+    follows = scene is not None and levels is not None and thresholds is not None
+    s = scene_relative(scores, missing, thresholds, levels, scene, log_domain=log_domain)
+    if follows:
+        flags = None  # the scene-relative score over threshold (a forced fault scores +inf)
     if thresholds is None:
         thr = np.full(3, np.nan)
         fl = np.zeros_like(s, bool)
@@ -66,6 +94,7 @@ def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: Tu
         per_tuple = flags if flags is not None else s > thr[None, :]
         fl = lifecycle_flags(per_tuple, missing, stamps, alarm)
     block: dict[str, Any] = {'note': note, 'lifecycle': alarm.as_dict(),
+                             'scene': scene.as_dict() if follows else None,
                              'thresholds': {m.value: float(thr[i])
                                             for i, m in enumerate(MODALITIES)}}
     if intervals:
@@ -97,6 +126,7 @@ class _Context:
     settle: np.ndarray
     alarm: AlarmConfig
     notes: list[str]
+    scene: SceneConfig | None = None
 
     @property
     def arrays(self) -> TupleArrays:
@@ -105,7 +135,7 @@ class _Context:
     def block(self, scores: np.ndarray, thresholds: np.ndarray | None, **kw: Any
               ) -> dict[str, Any]:
         return baseline_block(scores, thresholds, self.arrays, self.intervals, self.sets,
-                              alarm=self.alarm, **kw)
+                              alarm=self.alarm, scene=self.scene, **kw)
 
 
 def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
@@ -113,11 +143,13 @@ def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
                     train_bags: Sequence[str | Path], clean_bag: Path | None,
                     baseline_artifact: str | Path | None, topics: TopicConfig, device: str,
                     report: dict[str, Any], alarm: AlarmConfig,
-                    threshold_offsets: Sequence[float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
-    """Every baseline detector, scored on the same tuples under the same lifecycle."""
+                    threshold_offsets: Sequence[float] = (0.0, 0.0, 0.0),
+                    scene: SceneConfig | None = None) -> dict[str, Any]:
+    """Every baseline detector, scored on the same tuples under the same lifecycle and, when
+    the model's thresholds follow the scene (``scene``), the same scene rule."""
     from lipfault_ros.evaluation.baselines import BASELINE_DETECTORS, ClassicalDetector
 
-    ctx = _Context(engine, run, intervals, sets, settle, alarm, report['not_computed'])
+    ctx = _Context(engine, run, intervals, sets, settle, alarm, report['not_computed'], scene)
     out: dict[str, Any] = {}
     train, source = _training_tuples(engine, train_bags, clean_bag, topics)
     if not intervals:
@@ -134,7 +166,8 @@ def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
     for kind in BASELINE_DETECTORS:
         res = ClassicalDetector(kind, rule=CalibrationRule(alarm=alarm)).fit(train).score(
             ctx.arrays)
-        out[kind] = ctx.block(res.scores, res.thresholds, flags=res.faults,
+        out[kind] = ctx.block(res.scores, res.thresholds, flags=res.faults, levels=res.levels,
+                              log_domain=True,
                               note=f'{kind} per modality on window/frame features, fitted on '
                                    f'clean training tuples ({source}), thresholds by the '
                                    f'model\'s calibration rule on the last 20 % of them')
@@ -150,13 +183,14 @@ def _stage1(ctx: _Context, out: dict[str, Any], train: TupleArrays | None, sourc
         ctx.notes.append(f'baselines.stage1_autoencoder: the artifact gives no stage-1 '
                          f'reconstruction ({exc})')
         return
-    thr = None
+    thr = levels = None
     if train is not None:
         scores = _stage1_scores(ctx.engine, train)
         rule = CalibrationRule(alarm=ctx.alarm)
         thr = np.array([calibrate(scores[:, i], train.stamps_ns, rule) for i in range(3)])
+        levels = np.array([clean_level(scores[:, i]) for i in range(3)])
     out['stage1_autoencoder'] = ctx.block(
-        ae, thr,
+        ae, thr, levels=levels, log_domain=True,
         note='reconstruction error (normalised MSE) of the stage-1 autoencoder of the same '
              'artifact, no compute block, no detection head; thresholds by the model\'s '
              f'calibration rule on clean training tuples ({source})' if thr is not None else
@@ -183,6 +217,7 @@ def _second_artifact(ctx: _Context, out: dict[str, Any], path: str | Path, devic
     name = 'no_modulation' if not getattr(other.artifact.config, 'modulation', True) \
         else 'baseline_artifact'
     out[name] = ctx.block(res.scores, np.asarray(res.thresholds), flags=res.faults,
+                          levels=other.artifact.clean_levels,
                           note=f'artifact {path} (its own calibrated thresholds, plus the '
                                f'threshold offsets of the model)')
     images = res.images if same else \

@@ -92,14 +92,17 @@ def _answers(status: list[tuple[int, Any]], camera_wall: dict[int, list[tuple[in
 def _status_verdict(msg: Any) -> tuple[np.ndarray, np.ndarray, bool, float]:
     """Scores, flags, bypassed and latency of one ``fault_status``. The flag is the lifecycle
     output (``active``) where the pipeline publishes it, else the raw per-tuple ``fault``;
-    a missing modality is flagged."""
+    a missing modality is flagged. The score is scene-relative (``score - scene_offset``) where
+    the pipeline publishes the offset, as offline evaluation scores it."""
     by_name = {st.name.rsplit(':', 1)[-1].strip(): _values(st) for st in msg.status}
     scores, flags = np.full(3, np.nan), np.zeros(3, bool)
     bypassed, latency = False, float('nan')
     for i, m in enumerate(MODALITIES):
         v = by_name.get(m.value, {})
         missing = v.get('missing') == 'true'
-        scores[i] = np.nan if missing else _float(v.get('score'))
+        offset = _float(v.get('scene_offset', '0'))
+        scores[i] = np.nan if missing else _float(v.get('score')) - (
+            offset if np.isfinite(offset) else 0.0)
         flag = v.get('active') if 'active' in v else v.get('fault')
         flags[i] = flag == 'true' or missing
         bypassed = v.get('bypassed') == 'true'
@@ -188,16 +191,19 @@ def _live_block(node: ReplayNode, run: dict[str, Any], answers: dict[int, Any], 
 def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | None = None,
                out_dir: str | Path | None = None, overwrite: bool = False,
                plots: bool = True, alarm: Any = None,
-               threshold_offsets: Sequence[float] | None = None) -> dict[str, Any]:
+               threshold_offsets: Sequence[float] | None = None,
+               scene: Any = None) -> dict[str, Any]:
     """Score what the pipeline published during a replay (see the module docstring).
 
     Flags are the pipeline's lifecycle output (``active`` of its fault status; the raw
     ``fault`` from a pipeline that does not publish it). ``alarm`` (an AlarmConfig) and
-    ``threshold_offsets`` are the pipeline's settings when known (``replay`` reads them from the
-    pipeline it started); None: the node's defaults, and ``report['lifecycle']`` says so.
+    ``threshold_offsets`` and ``scene`` (a SceneConfig) are the pipeline's settings when known
+    (``replay`` reads them from the pipeline it started); None: the node's defaults, and
+    ``report['lifecycle']`` says so.
     """
     from lipfault_ros.alarm import AlarmConfig
     from lipfault_ros.artifact import load_artifact
+    from lipfault_ros.scene import SceneConfig
     from lipfault_ros.evaluation import offline
     from lipfault_ros.evaluation.report import write_report
     from lipfault_ros.truth import FaultInterval
@@ -244,10 +250,10 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
     report['live'] = _live_block(node, run, answers, status, corrected, len(expected), loops,
                                  duplicates)
     report['lifecycle'] = offline.lifecycle_block(
-        alarm, thresholds, offsets,
-        note='' if known else 'the pipeline node runs elsewhere and its parameters were not '
-                              'read: these are the node\'s default alarm_* settings and zero '
-                              'threshold offsets; the flags are whatever the node published '
+        alarm, thresholds, offsets, scene=scene or SceneConfig(),
+        clean_levels=artifact.clean_levels, note='' if known else 'the pipeline node runs elsewhere and its parameters were not '
+                              'read: these are the node\'s default alarm_* and scene_* '
+                              'settings and zero threshold offsets; the flags are whatever the node published '
                               '(its "active" key)')
     published = any('active' in _values(st) for _, msg in status[:1] for st in msg.status)
     report['lifecycle']['flags_source'] = (

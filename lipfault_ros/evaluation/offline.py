@@ -38,6 +38,7 @@ from lipfault_ros.evaluation import metrics as M
 # re-exported: the live replay and older callers import these from here
 from lipfault_ros.evaluation.collect import Judgement, Outputs, TupleRecord, collect
 from lipfault_ros.evaluation.scoring import score_outputs, settle_spans
+from lipfault_ros.scene import SceneConfig
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
@@ -144,13 +145,15 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
              baselines: bool = True, baseline_artifact: str | Path | None = None,
              topics: TopicConfig | None = None, device: str = 'cpu', overwrite: bool = False,
              plots: bool = True, progress: bool = False, alarm: AlarmConfig | None = None,
-             threshold_offsets: Sequence[float] = (0.0, 0.0, 0.0)) -> dict[str, Any]:
+             threshold_offsets: Sequence[float] = (0.0, 0.0, 0.0),
+             scene: SceneConfig | None = None) -> dict[str, Any]:
     """Score ``artifact`` on ``bag`` and write ``out_dir`` (report.json, report.md, plots).
 
     ``alarm`` is the fault lifecycle the decisions (the model's and every baseline's) go
-    through (the node's defaults when None) and ``threshold_offsets`` are added to the stored
-    thresholds, as the node's ``threshold_offset_*`` parameters do; both are recorded in the
-    report's ``lifecycle`` block.
+    through (the node's defaults when None), ``threshold_offsets`` are added to the stored
+    thresholds, as the node's ``threshold_offset_*`` parameters do, and ``scene`` is how the
+    thresholds follow the scene (:mod:`lipfault_ros.scene`; the node's default when None); all
+    are recorded in the report's ``lifecycle`` block.
 
     Returns the report as a dict (the content of ``report.json``). See the module docstring
     for what is compared with what, and :mod:`lipfault_ros.evaluation.metrics` for every
@@ -167,13 +170,14 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
     engine = Engine.from_artifact(artifact, device=device)
     engine.set_threshold_offsets(threshold_offsets)
     alarm = alarm or AlarmConfig()
+    scene = scene or SceneConfig()
     facts = check_compatible(engine, bag, topics)
     sync = _sync_config(engine, bag, topics)
     intervals = list(read_truth(bag, topics=topics))
     clean_path = _clean_reference(engine, clean_bag, topics)
     started = time.time()
     run = _run_model(engine, bag, clean_path, topics, sync, intervals, alarm=alarm,
-                     keep_arrays=baselines, progress=progress)
+                     keep_arrays=baselines, progress=progress, scene=scene)
     n = len(run['stamps'])
     if n == 0:
         raise BagError(f'bag {bag} gives no synchronised tuple (camera, wrench and joints never '
@@ -189,12 +193,13 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
                                       release=alarm.clear_n)
     report['inputs'] = _inputs(bag, clean_path, artifact, train_bags, topics, facts, engine)
     report['tuples']['clean_aligned'] = run['aligned']
-    report['lifecycle'] = lifecycle_block(alarm, engine.thresholds, threshold_offsets)
+    report['lifecycle'] = lifecycle_block(alarm, engine.thresholds, threshold_offsets,
+                                          scene=scene, clean_levels=engine.artifact.clean_levels)
     report['baselines'] = _baselines(engine, run, intervals, sync, report, alarm=alarm,
                                      enabled=baselines, train_bags=train_bags,
                                      clean_bag=clean_path, baseline_artifact=baseline_artifact,
                                      topics=topics, device=device,
-                                     threshold_offsets=threshold_offsets)
+                                     threshold_offsets=threshold_offsets, scene=scene)
     report['timing'] = {'evaluation_s': time.time() - started}
     write_report(report, out_dir, overwrite=overwrite, plots=plots,
                  snippets={**run['snippets'], **plot_data})
@@ -216,21 +221,22 @@ def _baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any], sync:
     sets = label_sets(stamps, intervals, settle, run['changes'], alarm.clear_n)
     return score_baselines(engine, run, intervals, sets, settle, kw['train_bags'],
                            kw['clean_bag'], kw['baseline_artifact'], kw['topics'], kw['device'],
-                           report, alarm, kw['threshold_offsets'])
+                           report, alarm, kw['threshold_offsets'], kw['scene'])
 
 
 def engine_judge(engine: Any, alarm: AlarmConfig | None = None,
-                 anchor_tau_s: float = DEFAULT_TAU_S) -> Any:
+                 anchor_tau_s: float = DEFAULT_TAU_S, scene: SceneConfig | None = None) -> Any:
     """A judge that runs each tuple through :class:`~lipfault_ros.decisions.FaultDecisions`,
     as the live node does: ``flags`` are the raised alarms (or missing), and the outputs are
     corrected and anchored exactly where the node would have. ``alarm=None`` uses the defaults
-    the node ships with."""
-    decisions = FaultDecisions(alarm, anchor_tau_s)
+    the node ships with, and ``scene=None`` its scene reference (:mod:`lipfault_ros.scene`);
+    the scores are the scene-relative ones, what the calibrated threshold judges."""
+    decisions = FaultDecisions(alarm, anchor_tau_s, scene, engine.artifact.clean_levels)
 
     def judge(t: SensorTuple) -> Judgement:
         inf, status = decisions.infer(engine, t)
         return Judgement(
-            np.array([inf.results[m].score for m in MODALITIES], np.float64),
+            np.array([inf.results[m].relative_score for m in MODALITIES], np.float64),
             np.array([status[m].active or inf.results[m].missing for m in MODALITIES]),
             bool(inf.bypassed), float(inf.latency_ms), inf.image,
             np.asarray(inf.wrench, np.float64),
@@ -239,15 +245,24 @@ def engine_judge(engine: Any, alarm: AlarmConfig | None = None,
 
 
 def lifecycle_block(alarm: AlarmConfig, thresholds: Sequence[float],
-                    offsets: Sequence[float], note: str = '') -> dict[str, Any]:
-    """The settings the flags of a report were taken under (``report['lifecycle']``)."""
+                    offsets: Sequence[float], note: str = '', *,
+                    scene: SceneConfig | None = None,
+                    clean_levels: Sequence[float] | None = None) -> dict[str, Any]:
+    """The settings the flags of a report were taken under (``report['lifecycle']``):
+    ``scene`` is None when the thresholds did not follow the scene (no settings, or an artifact
+    without clean levels)."""
+    levels = np.full(3, np.nan) if clean_levels is None else np.asarray(clean_levels, float)
+    follows = scene is not None and bool(np.isfinite(levels).any()) and bool(scene.modalities)
     out = {**alarm.as_dict(),
            'thresholds': {m.value: float(thresholds[i]) for i, m in enumerate(MODALITIES)},
            'threshold_offsets': {m.value: float(offsets[i]) for i, m in enumerate(MODALITIES)},
            'flags': 'fault alarm raised by the lifecycle (raise_k of the last raise_n tuples '
                     'over threshold, cleared after clear_n tuples under it) or modality '
-                    'missing; scores are the raw per-tuple scores; baselines go through the '
-                    'same lifecycle'}
+                    'missing; scores are the per-tuple scores (scene-relative where the '
+                    'threshold follows the scene); baselines go through the same lifecycle',
+           'scene': {**scene.as_dict(),
+                     'clean_levels': {m.value: float(levels[i])
+                                      for i, m in enumerate(MODALITIES)}} if follows else None}
     if note:
         out['note'] = note
     return out
@@ -255,12 +270,12 @@ def lifecycle_block(alarm: AlarmConfig, thresholds: Sequence[float],
 
 def _run_model(engine: Any, bag: Path, clean_bag: Path | None, topics: TopicConfig, sync: Any,
                intervals: Sequence[Any], *, alarm: AlarmConfig, keep_arrays: bool,
-               progress: bool) -> dict[str, Any]:
+               progress: bool, scene: SceneConfig | None = None) -> dict[str, Any]:
     """Every tuple of ``bag`` through ``engine.infer`` and the fault lifecycle, joined by stamp
     with the clean bag."""
     faulty = assemble_bag(bag, engine, topics, sync)
     clean_iter = assemble_bag(clean_bag, engine, topics, sync) if clean_bag else None
-    return collect(engine_judge(engine, alarm), faulty, clean_iter, intervals,
+    return collect(engine_judge(engine, alarm, scene=scene), faulty, clean_iter, intervals,
                    joint_names=tuple(engine.joint_names), image_size=engine.image_size,
                    wrench_window=engine.wrench_window, joints_window=engine.joints_window,
                    thresholds=np.asarray(engine.thresholds, np.float64),

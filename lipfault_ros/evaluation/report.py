@@ -64,6 +64,14 @@ def _lifecycle_line(report: Mapping[str, Any]) -> str:
             f'cleared after {lc.get("clear_n")} tuples under it, latch '
             f'{"on" if lc.get("latch") else "off"}; threshold offsets (logit units) '
             + ', '.join(f'{k} {_fmt(v, 2)}' for k, v in off.items()))
+    scene = lc.get('scene')
+    if scene:
+        text += (f'; the threshold follows the scene ({", ".join(scene["modalities"])}: raised '
+                 f'by how far the median of the last {scene["window"]} trusted scores lies '
+                 f'above the calibration\'s clean level, at most {_fmt(scene["max_offset"], 1)}'
+                 f', after a {scene["warmup"]}-tuple warm-up), scores are scene-relative')
+    else:
+        text += '; thresholds do not follow the scene'
     return text + (f' ({lc["note"]})' if lc.get('note') else '')
 
 

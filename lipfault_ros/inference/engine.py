@@ -194,8 +194,8 @@ class Engine:
             return self.model(cam, wr, jo, present, force_fault=force if force.any() else None,
                               camera_change=change)
 
-    def _forward_one(self, tensors: tuple[torch.Tensor, ...],
-                     decide: Decide | None = None) -> tuple[Any, ...]:
+    def _forward_one(self, tensors: tuple[torch.Tensor, ...], decide: Decide | None = None,
+                     thresholds: torch.Tensor | None = None) -> tuple[Any, ...]:
         """One tuple through the network: scores, per-tuple faults, bypassed, outputs, and the
         (1,3) mask of modalities that were corrected. ``decide`` maps the per-tuple fault flags
         (3,) to the modalities to correct (the fault lifecycle); NaN/Inf inputs are corrected
@@ -211,7 +211,8 @@ class Engine:
         stages = self._compiled if self._compiled is not None else self._eager
         cam, wr, jo, present, force, change = tensors
         with torch.inference_mode():
-            out = stages.detect(cam, wr, jo, present, force, change, self.model.thresholds)
+            thr = self.model.thresholds if thresholds is None else thresholds
+            out = stages.detect(cam, wr, jo, present, force, change, thr)
             scores, faults = out[0], out[1]
             mask = faults
             if decide is not None:
@@ -239,12 +240,15 @@ class Engine:
             return image
         return self._cv2.resize(image, (w, h), interpolation=interp)
 
-    def infer(self, t: SensorTuple, decide: Decide | None = None) -> Inference:
+    def infer(self, t: SensorTuple, decide: Decide | None = None,
+              scene_offsets: np.ndarray | None = None) -> Inference:
         """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
         per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
         lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
         flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
-        inputs are replaced whatever it returns."""
+        inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this
+        tuple's thresholds (:mod:`lipfault_ros.scene`); each result reports the raised
+        threshold and its offset."""
         cfg = self.artifact.config
         s = cfg.image_size
         missing = np.array([[m in t.missing or t.data(m) is None for m in MODALITIES]])
@@ -273,7 +277,13 @@ class Engine:
             tensors = self._with_history(
                 self._prepare(small[None], wrench[None], joints[None], missing),
                 np.array([t.stamp_ns]), ~missing[:, 0])
-        scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(tensors, decide)
+        offsets = np.zeros(3) if scene_offsets is None else np.asarray(scene_offsets, np.float64)
+        thr_t = None
+        if offsets.any():
+            thr_t = self.model.thresholds + torch.as_tensor(
+                offsets, dtype=self.model.thresholds.dtype, device=self.model.thresholds.device)
+        scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(
+            tensors, decide, thr_t)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
         corrected = [c[0].float().cpu().numpy() for c in corrected_t]
@@ -298,8 +308,9 @@ class Engine:
         for i, m in enumerate(MODALITIES):
             results[m] = ModalityResult(
                 score=float('nan') if missing[0, i] else float(scores[i]),
-                threshold=float(self.thresholds[i]), fault=bool(faults[i]),
-                missing=bool(missing[0, i]), corrected=bool(replace[i]))
+                threshold=float(self.thresholds[i] + offsets[i]), fault=bool(faults[i]),
+                missing=bool(missing[0, i]), corrected=bool(replace[i]),
+                scene_offset=float(offsets[i]))
         return Inference(t.stamp_ns, results, bool(bypassed_t[0]), img_out, w_out,
                          j_last[:, 0].copy(), j_last[:, 1].copy(), j_last[:, 2].copy(), latency)
 

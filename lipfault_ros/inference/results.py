@@ -20,13 +20,23 @@ __all__ = ['BatchInference', 'Inference', 'ModalityResult']
 @dataclass(frozen=True)
 class ModalityResult:
     """Verdict on one modality of one tuple. ``score`` is the fault logit (NaN when missing,
-    +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate."""
+    +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate.
+    ``threshold`` is the one this tuple was judged by: the calibrated one (plus any tuning
+    offset) raised by ``scene_offset`` (:mod:`lipfault_ros.scene`; 0 when it does not follow
+    the scene)."""
 
     score: float
     threshold: float
     fault: bool
     missing: bool
     corrected: bool
+    scene_offset: float = 0.0
+
+    @property
+    def relative_score(self) -> float:
+        """The score against the scene's own clean level: ``score - scene_offset``, what the
+        calibrated threshold judges."""
+        return self.score - self.scene_offset
 
 
 @dataclass(frozen=True)

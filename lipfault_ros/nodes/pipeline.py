@@ -161,12 +161,14 @@ class PipelineNode(LifecycleNode):
             engine.set_threshold_offsets(p.threshold_offsets)
             warm_up(engine, p.warmup)
             bb = p.blackbox_config()
+            scene = p.scene_config()
         except (LipfaultError, RuntimeError) as exc:
             self._error = f'activate failed: {exc}'
             self.get_logger().error(self._error)
             return TransitionCallbackReturn.FAILURE
         self._engine = engine
-        self.decisions = FaultDecisions(p.alarm_config(), p.anchor_tau_s)
+        self.decisions = FaultDecisions(p.alarm_config(), p.anchor_tau_s, scene,
+                                        engine.artifact.clean_levels)
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None

@@ -16,6 +16,7 @@ from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names
 from lipfault_ros.ros.qos import QOS_NAMES
+from lipfault_ros.scene import SceneConfig
 from lipfault_ros.sync import Headerless, SyncConfig
 from lipfault_ros.tuples import Modality
 
@@ -98,6 +99,15 @@ class PipelineParams:
                                            low=-100.0, high=100.0)
     threshold_offset_joints: float = param(0.0, 'added to the stored joints threshold (live)',
                                            low=-100.0, high=100.0)
+    scene_modalities: str = param(','.join(SceneConfig.modalities), 'modalities whose threshold '
+                                  'follows the scene\'s own clean level (comma-separated; '
+                                  'empty: the calibrated thresholds only)')
+    scene_window: int = param(SceneConfig.window, 'trusted tuples whose median score is the '
+                              'scene\'s clean level', low=1, high=100000)
+    scene_warmup: int = param(SceneConfig.warmup, 'tuples after activation all taken as the '
+                              'scene (at most scene_window)', low=0, high=100000)
+    scene_max_offset: float = param(SceneConfig.max_offset, 'the most a threshold rises to '
+                                    'follow the scene (logit units)', low=0.0, high=100.0)
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
@@ -131,6 +141,12 @@ class PipelineParams:
     def alarm_config(self) -> AlarmConfig:
         return AlarmConfig(raise_k=self.alarm_raise_k, raise_n=self.alarm_raise_n,
                            clear_n=self.alarm_clear_n, latch=self.alarm_latch)
+
+    def scene_config(self) -> SceneConfig:
+        """The scene reference's settings (ConfigError when they do not fit together)."""
+        mods = tuple(m.strip() for m in self.scene_modalities.split(',') if m.strip())
+        return SceneConfig(modalities=mods, window=self.scene_window, warmup=self.scene_warmup,
+                           max_offset=self.scene_max_offset)
 
     @property
     def threshold_offsets(self) -> tuple[float, float, float]:
@@ -168,4 +184,5 @@ def apply_changes(current: PipelineParams, changes: Mapping[str, Any], *, active
                                 f'configure again (ros2 lifecycle set)')
     new = dataclasses.replace(current, **values)
     new.alarm_config()  # raise_k <= raise_n and friends
+    new.scene_config()  # known modalities, warm-up within the window
     return new

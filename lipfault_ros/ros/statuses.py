@@ -5,7 +5,8 @@ DiagnosticStatus messages (no node, no DDS), so what an operator reads is built 
 one place. Keys of a modality's status:
 
 - ``score``, ``threshold``, ``fault``: the raw per-tuple verdict (``fault``: score over the
-  threshold on this tuple alone);
+  threshold on this tuple alone); ``scene_offset``: how far the threshold was raised to follow
+  the scene (:mod:`lipfault_ros.scene`; the calibrated threshold is ``threshold - scene_offset``);
 - ``alarm`` (``clear``/``raised``/``latched``), ``active``: the lifecycle output, which decides
   the level and whether the output is the model's estimate;
 - ``alarm_onset_ns``, ``alarm_duration_s``, ``alarm_count``: onset stamp of the current (or
@@ -51,7 +52,8 @@ def tuple_statuses(result: Any, alarms: Mapping[Modality, AlarmStatus], hardware
         out.append(convert.diagnostic_status(
             m.value, convert.level_of(alarm.active, res.missing),
             _message(res.missing, alarm, res.corrected), hardware_id=hardware_id,
-            values={'score': res.score, 'threshold': res.threshold, 'fault': res.fault,
+            values={'score': res.score, 'threshold': res.threshold,
+                    'scene_offset': res.scene_offset, 'fault': res.fault,
                     **alarm_values(alarm), 'missing': res.missing,
                     'corrected': res.corrected, 'bypassed': result.bypassed,
                     'latency_ms': result.latency_ms}))
@@ -74,11 +76,15 @@ def modality_diagnostic(name: str, topic: str, *, missing: bool, problem: str,
                    f'{alarm.onset_ns}); output is the model estimate')
     else:
         level, message = convert.OK, 'ok'
+        if result is not None and result.scene_offset > 0:
+            message += (f' (threshold raised {result.scene_offset:.2f} to follow the scene: its '
+                        f'clean data reads above the calibration\'s)')
     return convert.diagnostic_status(name, level, message, hardware_id=hardware_id, values={
         'topic': topic, 'missing': missing, **alarm_values(alarm),
         'flagged_in_period': flagged_in_period,
         'score': result.score if result is not None else float('nan'),
         'threshold': result.threshold if result is not None else float('nan'),
+        'scene_offset': result.scene_offset if result is not None else 0.0,
         'bad_messages': bad_messages, 'rejected': rejected, 'last_problem': problem or ''})
 
 

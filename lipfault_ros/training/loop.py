@@ -298,7 +298,8 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
                 'train_config': config.to_dict(),
             }
             net.cpu()
-            save_artifact(out, net, stats=stats, summary=summary, overwrite=overwrite)
+            save_artifact(out, net, stats=stats, summary=summary, overwrite=overwrite,
+                          clean_levels=metrics['clean_levels'])
             if writer is not None:
                 for m in MODALITIES:
                     writer.add_scalar(f'val/auroc_{m.value}', metrics['auroc'][m.value])

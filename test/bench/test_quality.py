@@ -21,14 +21,17 @@ def test_every_fault_of_the_library_is_in_exactly_one_family():
 
 
 def test_training_and_held_out_episodes_never_share_a_seed():
-    cfg = QualityConfig(train_episodes=4, heldout_episodes=3)
-    assert not set(cfg.train_seeds()) & set(cfg.heldout_seeds())
-    full = QualityConfig.full()
-    assert not set(full.train_seeds()) & set(full.heldout_seeds())
+    for cfg in (QualityConfig(train_episodes=4, heldout_episodes=3, clean_scenes=5),
+                QualityConfig.full()):
+        seeds = cfg.train_seeds() + cfg.heldout_seeds() + cfg.scene_seeds()
+        assert len(set(seeds)) == len(seeds)
+    assert QualityConfig(clean_scenes=0).scene_seeds() == []
     with pytest.raises(ConfigError):
         QualityConfig(families=('nonsense',))
     with pytest.raises(ConfigError):
         QualityConfig(train_episodes=1)
+    with pytest.raises(ConfigError):
+        QualityConfig(clean_scenes=-1)
 
 
 def _report(n: int = 600) -> dict:
@@ -87,6 +90,7 @@ def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
     assert rows['model']['camera']['auroc'] == pytest.approx(0.99)
     assert rows['pca']['overall']['auroc'] == pytest.approx(0.8)
     result = {'detectors': rows, 'events_per_hour': events_per_hour(_report()),
+              'events_per_hour_by_episode': {1600: events_per_hour(_report())},
               'attribution': attribution(_report()),
               'leave_family_out': {'stale': {'wrench': {'unseen': 0.7, 'trained_on': 0.9}}},
               'correction': {'wrench': {'raw_faulty': 10.0, 'model': 1.0,
@@ -103,6 +107,7 @@ def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
     assert by['correction wrench: raw / model error']['value'] == pytest.approx(10.0)
     text = format_quality(result)
     assert '| model |' in text and '| pca |' in text and '**no**' in text
+    assert '- episode 1600: camera' in text
     plot(result, tmp_path / 'q.png')
     assert (tmp_path / 'q.png').stat().st_size > 1000
 
@@ -134,6 +139,7 @@ def test_a_run_written_before_a_setting_existed_still_resumes(tmp_path):
     cfg = QualityConfig()
     old = json.loads(json.dumps(dataclasses.asdict(cfg)))
     old.pop('repeats')
+    old.pop('clean_scenes')
     (tmp_path / 'settings.json').write_text(json.dumps(old))
     seen = []
 

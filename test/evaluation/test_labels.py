@@ -169,6 +169,39 @@ def test_baselines_go_through_the_lifecycle():
     assert block['joints']['auroc'] == every['joints']['auroc'] == 1.0
 
 
+def test_baselines_follow_the_scene_by_the_models_rule():
+    from lipfault_ros.scene import SceneConfig
+
+    n = 200
+    stamps = np.arange(n, dtype=np.int64) * 33_000_000
+    arrays = TupleArrays(stamps, np.zeros((n, 8, 8, 3), np.uint8), np.zeros((n, 4, 6), np.float32),
+                         np.zeros((n, 4, 2, 3), np.float32), JOINTS, np.zeros((n, 3), bool))
+    ivs = [FaultInterval(Modality.CAMERA, 'blur', 1.0, stamps[150], stamps[170])]
+    labels = M.labels_from_intervals(stamps, ivs)
+    sets = {'interval': L.interval_labels(labels, np.zeros_like(labels)), 'effective': None}
+    rng = np.random.default_rng(1)
+    # an error score (> 0): the calibration's clean level 1.0, threshold 2.0; this scene's clean
+    # errors read 3 times higher, the fault 30 times
+    errors = np.exp(rng.normal(0.0, 0.1, (n, 3))) * np.array([3.0, 1.0, 1.0])
+    errors[150:170, 0] *= 10.0
+    thr, levels = np.full(3, 2.0), np.ones(3)
+    plain = baseline_block(errors, thr, arrays, ivs, sets, alarm=AlarmConfig())
+    follows = baseline_block(errors, thr, arrays, ivs, sets, alarm=AlarmConfig(),
+                             scene=SceneConfig(warmup=10), levels=levels, log_domain=True)
+    home = errors.copy()
+    home[:, 0] /= 3.0  # the same stream in a scene like the calibration's
+    at_home = baseline_block(home, thr, arrays, ivs, sets, alarm=AlarmConfig())
+    assert plain['camera']['fp'] > 100 and plain['scene'] is None
+    # only the alarm's release after the fault, as at home
+    assert follows['camera']['fp'] == at_home['camera']['fp'] < 12
+    assert follows['camera']['detection_rate'] == 1.0
+    assert follows['scene']['modalities'] == ['camera']
+    relative = np.asarray(follows['series']['scores']['camera'])
+    assert np.median(relative[20:150]) == pytest.approx(1.0, rel=0.1)
+    # the signals do not follow the scene: their scores are left as they are
+    np.testing.assert_array_equal(follows['series']['scores']['wrench'], errors[:, 1])
+
+
 def test_tpr_at_1pct_fpr_interpolates_the_roc_curve():
     neg = np.arange(50, dtype=float)
     pos = np.array([49.7] * 5 + [49.0] * 5)   # five above every negative, five tied with one

@@ -62,6 +62,12 @@ def test_report_has_every_required_number_and_plot(offline_report):
                     assert key in rep[block][row], (block, row, key)
     assert doc['interval']['wrench']['auroc'] == doc['wrench']['auroc']
     assert doc['lifecycle']['raise_k'] == 3 and doc['lifecycle']['latch'] is False
+    # the camera threshold follows the scene, for the model and every baseline alike
+    scene = doc['lifecycle']['scene']
+    assert scene['modalities'] == ['camera'] and set(scene['clean_levels']) == {
+        'camera', 'wrench', 'joints'}
+    for name in ('isolation_forest', 'pca', 'stage1_autoencoder', 'baseline_artifact'):
+        assert doc['baselines'][name]['scene']['modalities'] == ['camera'], name
     eff = doc['tuples']['effective']
     assert set(eff['excluded']) >= {'no_effect', 'window_tail', 'no_clean_partner'}
     assert eff['faulty']['camera'] <= doc['tuples']['faulty']['camera']
@@ -73,6 +79,7 @@ def test_report_has_every_required_number_and_plot(offline_report):
         assert (offline_report / png).stat().st_size > 1000, png
     md = (offline_report / 'report.md').read_text()
     assert '| model | overall |' in md and 'isolation_forest' in md
+    assert 'follows the scene (camera' in md
     assert not list(offline_report.parent.glob('.report_offline.partial*'))
 
 

@@ -66,3 +66,18 @@ def test_read_refuses_a_value_outside_the_choices(ros_context):
             params.read(node, PipelineParams)
     finally:
         node.destroy_node()
+
+
+def test_scene_settings_are_checked_when_set_and_empty_turns_the_reference_off():
+    from lipfault_ros.nodes.pipeline_params import apply_changes
+
+    base = PipelineParams()
+    assert base.scene_config().modalities == ('camera',)
+    with pytest.raises(ConfigError, match='lidar'):
+        apply_changes(base, {'scene_modalities': 'camera,lidar'}, active=False)
+    with pytest.raises(ConfigError, match='warmup'):
+        apply_changes(base, {'scene_warmup': 500}, active=False)  # longer than the window
+    both = apply_changes(base, {'scene_modalities': ' camera, joints '}, active=False)
+    assert both.scene_config().modalities == ('camera', 'joints')
+    off = apply_changes(base, {'scene_modalities': ''}, active=False)
+    assert off.scene_config().modalities == ()

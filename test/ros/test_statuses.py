@@ -37,3 +37,17 @@ def test_flags_without_an_alarm_are_ok_and_missing_is_an_error():
     assert diag(latched).level == convert.WARN
     st = diag(latched, missing=True)
     assert st.level == convert.ERROR and st.message.startswith('missing')
+
+
+def test_an_ok_status_says_when_its_threshold_follows_the_scene():
+    import dataclasses
+
+    raised = dataclasses.replace(RES, threshold=3.5, scene_offset=2.5, fault=False)
+    st = statuses.modality_diagnostic(
+        'lipfault_pipeline: camera', 'camera', missing=False, problem='', silent_periods=0,
+        alarm=AlarmStatus(), flagged_in_period=0, result=raised, bad_messages=0, rejected=0,
+        hardware_id='hw')
+    assert st.level == convert.OK and 'raised 2.50 to follow the scene' in st.message
+    assert values(st)['scene_offset'] == '2.5'
+    assert float(values(diag(AlarmStatus()))['scene_offset']) == 0.0
+    assert diag(AlarmStatus()).message == 'ok'

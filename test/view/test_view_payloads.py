@@ -113,8 +113,10 @@ def _pipeline_status(score: float, alarm: AlarmStatus) -> object:
     """A ~/fault_status as the pipeline builds it (lipfault_ros.ros.statuses)."""
     from lipfault_ros.ros import convert, statuses
 
-    res = SimpleNamespace(score=score, threshold=1.0, fault=score > 1.0, missing=False,
-                          corrected=score > 1.0)
+    from lipfault_ros.inference import ModalityResult
+
+    res = ModalityResult(score=score, threshold=1.0, fault=score > 1.0, missing=False,
+                         corrected=score > 1.0)
     result = SimpleNamespace(results={m: res for m in MODALITIES}, bypassed=False,
                              latency_ms=4.5)
     alarms = {m: alarm if m is Modality.WRENCH else AlarmStatus() for m in MODALITIES}

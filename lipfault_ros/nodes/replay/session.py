@@ -87,7 +87,9 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
                           overwrite=settings.overwrite, plots=plots,
                           alarm=getattr(getattr(pipeline, 'alarms', None), 'config', None),
                           threshold_offsets=getattr(getattr(pipeline, 'p', None),
-                                                    'threshold_offsets', None))
+                                                    'threshold_offsets', None),
+                          scene=getattr(getattr(getattr(pipeline, 'decisions', None), 'scene',
+                                                None), 'config', None))
     finally:
         for n in nodes:
             n.destroy_node()

@@ -1,0 +1,46 @@
+"""The decision the node and the evaluation share: the scene reference raises the thresholds
+the engine judges a tuple by, and what it reports says so."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lipfault_ros.decisions import FaultDecisions
+from lipfault_ros.inference import Engine
+from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.scene import SceneConfig
+from lipfault_ros.tuples import MODALITIES, SensorTuple
+
+
+def _tuples(engine: Engine, n: int) -> list[SensorTuple]:
+    a = synthetic_arrays(n, image_size=engine.image_size, window=engine.wrench_window, seed=9)
+    return [SensorTuple(int(a.stamps_ns[i]), a.images[i], a.wrench[i], a.joints[i],
+                        a.joint_names) for i in range(n)]
+
+
+def _stream(decisions: FaultDecisions, engine: Engine, tuples) -> list:
+    engine.forget_history()
+    return [decisions.infer(engine, t)[0] for t in tuples]
+
+
+def test_a_scene_reading_higher_than_calibration_raises_the_camera_threshold():
+    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    tuples = _tuples(engine, 80)
+    plain = _stream(FaultDecisions(scene=SceneConfig(modalities=())), engine, tuples)
+    assert all(r.results[m].scene_offset == 0.0 for r in plain for m in MODALITIES)
+    # the camera's clean level four units below this stream's: the scene reads four higher
+    levels = engine.artifact.clean_levels.copy()
+    camera = np.array([r.results[MODALITIES[0]].score for r in plain])
+    levels[0] = float(np.median(camera)) - 4.0
+    cfg = SceneConfig(window=40, warmup=10)
+    adapted = _stream(FaultDecisions(scene=cfg, clean_levels=levels), engine, tuples)
+    cam = [r.results[MODALITIES[0]] for r in adapted]
+    np.testing.assert_allclose([c.score for c in cam], camera, rtol=1e-5, atol=1e-5)
+    offsets = np.array([c.scene_offset for c in cam])
+    assert offsets[0] == 0.0 and 3.0 < offsets[-1] < 5.0
+    for c in cam:  # the reported threshold is the one the tuple was judged by
+        assert c.threshold == engine.thresholds[0] + c.scene_offset
+        assert c.fault == (c.score > c.threshold)
+        assert c.relative_score == c.score - c.scene_offset
+    other = [r.results[m].scene_offset for r in adapted for m in MODALITIES[1:]]
+    assert not any(other)  # the default follows the camera only
