@@ -100,6 +100,15 @@ class SceneReference:
         self._seen[:] = 0
         self._offsets[:] = 0.0
 
+    def relearn(self) -> str:
+        """:meth:`reset`, and what was forgotten, in words (the node's ``~/relearn_scene``)."""
+        was = [f'{m.value} offset {o:.2f}' for m, o, on in zip(MODALITIES, self._offsets,
+                                                               self.enabled) if on]
+        self.reset()
+        if not was:
+            return 'no threshold follows the scene'
+        return f'forgot {", ".join(was)}; the next {self.config.warmup} tuples are a warm-up'
+
     def offsets(self) -> np.ndarray:
         """(3,) what to add to the calibrated thresholds for the next tuple, >= 0."""
         return self._offsets.copy()

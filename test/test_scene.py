@@ -84,8 +84,9 @@ def test_missing_and_non_finite_scores_are_never_taken_in():
     assert ref.offsets()[0] == 0.0 and ref.warming(Modality.CAMERA)
     ref.update(np.array([0.0, 0.0, 0.0]), np.zeros(3, bool), np.zeros(3, bool))
     assert ref.offsets()[0] == pytest.approx(1.0)
-    ref.reset()
+    assert ref.relearn() == 'forgot camera offset 1.00; the next 5 tuples are a warm-up'
     assert ref.offsets()[0] == 0.0 and ref.warming(Modality.CAMERA)
+    assert SceneReference(SceneConfig(), None).relearn() == 'no threshold follows the scene'
 
 
 def test_scene_series_is_the_live_rule_over_a_recorded_series():

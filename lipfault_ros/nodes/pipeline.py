@@ -26,6 +26,7 @@ judges and publishes the newest tuple (torch releases the GIL in its kernels); `
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import time
 from pathlib import Path
@@ -48,7 +49,8 @@ from lipfault_ros.nodes.pipeline_blackbox import BlackBoxTap, blackbox_diagnosti
 from lipfault_ros.nodes.pipeline_diagnostics import Counters, pipeline_stats, pipeline_statuses
 from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, warm_up
 from lipfault_ros.nodes.pipeline_mf import MessageFiltersInputs
-from lipfault_ros.nodes.pipeline_params import PipelineParams, apply_changes
+from lipfault_ros.nodes import pipeline_services as services
+from lipfault_ros.nodes.pipeline_params import PipelineParams
 from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
@@ -100,9 +102,12 @@ class PipelineNode(LifecycleNode):
         self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
         self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
         self.decisions = FaultDecisions()
-        self._reset_srv = self.create_service(Trigger, '~/reset_faults', self._on_reset_faults,
-                                              callback_group=self._diag_group)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._trigger_services = [  # the fault lifecycle's services (pipeline_services)
+            self.create_service(Trigger, f'~/{name}', functools.partial(handler, self),
+                                callback_group=self._diag_group)
+            for name, handler in (('reset_faults', services.reset_faults),
+                                  ('relearn_scene', services.relearn_scene))]
+        self.add_on_set_parameters_callback(functools.partial(services.set_parameters, self))
         self._diag_pub = self.create_publisher(DiagnosticArray, '/diagnostics',
                                                qos_profile('reliable', 10))
         period = float(self.get_parameter('diagnostics_period').value)
@@ -368,37 +373,6 @@ class PipelineNode(LifecycleNode):
             return
         frame = self.p.marker_frame or self._frames.get(Modality.JOINTS, '')
         self._pubs['markers'].publish(markers.fault_markers(t.stamp_ns, frame, alarms, missing))
-
-    # -- fault lifecycle: reset service and live parameters --
-    def _on_reset_faults(self, request: Any, response: Any) -> Any:
-        """``~/reset_faults`` (std_srvs/Trigger): drop every alarm (latched or raised) and its
-        evidence; a fault that persists is raised again after alarm_raise_k tuples."""
-        with self._decide_lock:
-            was = self.alarms.reset()
-        response.success = True
-        response.message = (f'reset {", ".join(m.value for m in was)}' if was
-                            else 'no alarm was up')
-        self.get_logger().info(f'~/reset_faults: {response.message}')
-        return response
-
-    def _on_set_parameters(self, changes: list[Any]) -> Any:
-        """Validated changes; lifecycle and threshold settings apply at once (see
-        :func:`~lipfault_ros.nodes.pipeline_params.apply_changes`)."""
-        from rcl_interfaces.msg import SetParametersResult
-
-        try:
-            current = self.p or params.read(self, PipelineParams)
-            new = apply_changes(current, {c.name: c.value for c in changes},
-                                active=self._state == 'active')
-        except LipfaultError as exc:
-            return SetParametersResult(successful=False, reason=str(exc))
-        with self._decide_lock:
-            self.alarms.reconfigure(new.alarm_config())
-            if self._engine is not None:
-                self._engine.set_threshold_offsets(new.threshold_offsets)
-        if self.p is not None:
-            self.p = new
-        return SetParametersResult(successful=True)
 
     @property
     def alarms(self) -> Any:

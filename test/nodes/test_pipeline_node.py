@@ -313,6 +313,32 @@ def test_a_latched_alarm_holds_until_reset_faults_over_dds(ros_context, tiny_art
         h.close()
 
 
+def test_relearn_scene_forgets_the_scene_and_warms_up_again_over_dds(ros_context,
+                                                                     tiny_artifact):
+    from std_srvs.srv import Trigger
+
+    h = Harness(ros_context, tiny_artifact, scene_warmup=15)
+    try:
+        client = h.listener.create_client(Trigger, f'{NS}/relearn_scene')
+        scene = h.pipeline.decisions.scene
+        h.sensors.start()
+        assert h.spin_until(lambda: len(h.got['status']) >= 25, 15.0)
+        assert bool(scene.enabled[0]) and not scene.warming(Modality.CAMERA)
+        reply = _call(h, client, Trigger.Request())
+        assert reply.success and reply.message.startswith('forgot camera offset')
+        assert 'the next 15 tuples are a warm-up' in reply.message
+        n = len(h.got['status'])
+        assert h.spin_until(lambda: len(h.got['status']) > n + 20, 5.0)
+        assert not scene.warming(Modality.CAMERA)  # formed again from the new tuples
+        for m in ('camera', 'wrench', 'joints'):  # each status says how far it was raised
+            st = values(h.statuses()[m])
+            assert float(st['threshold']) - float(st['scene_offset']) == pytest.approx(
+                float(h.pipeline.engine.thresholds[('camera', 'wrench', 'joints').index(m)]),
+                abs=1e-4)  # the values are printed with 6 significant digits
+    finally:
+        h.close()
+
+
 def test_parameter_changes_are_validated_and_lifecycle_settings_apply_live(harness):
     from rcl_interfaces.msg import Parameter as ParameterMsg
     from rcl_interfaces.srv import SetParameters
