@@ -70,177 +70,273 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
     ``on_step(stage, step)`` is called after every optimiser step (progress hooks; raising
     KeyboardInterrupt there behaves like Ctrl-C: a checkpoint is written, then it re-raises).
     """
-    out = Path(out)
-    size = (model_config.image_size, model_config.image_size)
-    if not isinstance(train, TupleArrays):  # any iterable of synchronised SensorTuples
-        train = TupleArrays.from_tuples(list(train), image_size=size)
-    if not isinstance(val, TupleArrays):
-        val = TupleArrays.from_tuples(list(val), image_size=size)
-    world = int(os.environ.get('WORLD_SIZE', '1'))
-    distributed = world > 1
-    rank = 0
-    own_group = False
-    if distributed:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            backend = 'nccl' if torch.cuda.is_available() and config.device != 'cpu' else 'gloo'
-            dist.init_process_group(backend=backend)
-            own_group = True
-        rank = dist.get_rank()
-    if out.exists() and not overwrite:
-        raise FileExistsError(f'artifact {out} exists (pass overwrite=True to replace it)')
-    if resume and checkpoint_dir is None:
-        raise ConfigError('resume=True needs a checkpoint_dir')
-    if distributed and torch.cuda.is_available() and config.device in ('auto', 'cuda'):
-        device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
-        torch.cuda.set_device(device)
-    else:
-        device = resolve_device(config.device)
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    use_amp = bool(config.amp and device.type == 'cuda')
-    table = fault_table(config)
-    stats = NormStats.fit(train)
-    train_data = TrainingData(train, stats, model_config, device)
-    val_data = TrainingData(val, stats, model_config, device)
+    trainer = _Trainer(train, val, config, model_config, out=Path(out),
+                       checkpoint_dir=checkpoint_dir, resume=resume, overwrite=overwrite)
+    return trainer.run(progress=progress, log_dir=log_dir, on_step=on_step)
 
-    torch.manual_seed(config.seed)
-    net = LipfaultNet(model_config).to(device)
-    ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None else None
-    state: dict[str, Any] = {'stage': 1, 'epoch': 0, 'batch': 0, 'step': 0,
-                             'history': {'stage1': [], 'stage2': []}, 'elapsed': [0.0, 0.0],
-                             'seen': [0, 0], 'best': float('inf'), 'epoch_losses': []}
-    ckpt = None
-    if resume:
-        ckpt = load_checkpoint(ckpt_path)
+
+def _join_process_group(config: TrainConfig) -> tuple[int, int, bool]:
+    """(world size, rank, whether this call started the process group) under torchrun."""
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if world <= 1:
+        return world, 0, False
+    import torch.distributed as dist
+    own = False
+    if not dist.is_initialized():
+        backend = 'nccl' if torch.cuda.is_available() and config.device != 'cpu' else 'gloo'
+        dist.init_process_group(backend=backend)
+        own = True
+    return world, dist.get_rank(), own
+
+
+class _Trainer:
+    """What one :func:`fit` call shares between its stages: data, network, the resumable
+    ``state`` (stage, epoch, batch, step, loss history, time and tuples per stage) and the
+    optimiser of the stage that runs."""
+
+    def __init__(self, train: TupleArrays | Iterable[SensorTuple],
+                 val: TupleArrays | Iterable[SensorTuple], config: TrainConfig,
+                 model_config: ModelConfig, *, out: Path, checkpoint_dir: Path | None,
+                 resume: bool, overwrite: bool) -> None:
+        size = (model_config.image_size, model_config.image_size)
+        if not isinstance(train, TupleArrays):  # any iterable of synchronised SensorTuples
+            train = TupleArrays.from_tuples(list(train), image_size=size)
+        if not isinstance(val, TupleArrays):
+            val = TupleArrays.from_tuples(list(val), image_size=size)
+        self.config, self.model_config, self.out, self.overwrite = (config, model_config, out,
+                                                                     overwrite)
+        self.world, self.rank, self.own_group = _join_process_group(config)
+        self.distributed = self.world > 1
+        if out.exists() and not overwrite:
+            raise FileExistsError(f'artifact {out} exists (pass overwrite=True to replace it)')
+        if resume and checkpoint_dir is None:
+            raise ConfigError('resume=True needs a checkpoint_dir')
+        if self.distributed and torch.cuda.is_available() and config.device in ('auto', 'cuda'):
+            self.device = torch.device('cuda', int(os.environ.get('LOCAL_RANK', '0')))
+            torch.cuda.set_device(self.device)
+        else:
+            self.device = resolve_device(config.device)
+        if config.num_threads:
+            torch.set_num_threads(config.num_threads)
+        self.use_amp = bool(config.amp and self.device.type == 'cuda')
+        self.table = fault_table(config)
+        self.stats = NormStats.fit(train)
+        self.train_data = TrainingData(train, self.stats, model_config, self.device)
+        self.val_data = TrainingData(val, self.stats, model_config, self.device)
+        torch.manual_seed(config.seed)
+        self.net = LipfaultNet(model_config).to(self.device)
+        self.ckpt_path = Path(checkpoint_dir) / CHECKPOINT_FILE if checkpoint_dir is not None \
+            else None
+        self.state: dict[str, Any] = {
+            'stage': 1, 'epoch': 0, 'batch': 0, 'step': 0,
+            'history': {'stage1': [], 'stage2': []}, 'elapsed': [0.0, 0.0], 'seen': [0, 0],
+            'best': float('inf'), 'epoch_losses': []}
+        self.ckpt = self._resume() if resume else None
+        self.per_rank = self.train_data.n // self.world
+        self.steps_per_epoch = max(1, math.ceil(self.per_rank / config.batch_size))
+        self.writer: Any = None
+        self.opt: Any = None
+        self.scaler: Any = None
+
+    def _resume(self) -> dict[str, Any]:
+        ckpt = load_checkpoint(self.ckpt_path)
         try:
             if json.loads(ckpt['model_config']) != json.loads(json.dumps(
-                    model_config.to_dict())):
-                raise ConfigError(f'checkpoint {ckpt_path} was made with another ModelConfig')
+                    self.model_config.to_dict())):
+                raise ConfigError(f'checkpoint {self.ckpt_path} was made with another '
+                                  f'ModelConfig')
         except KeyError as exc:
-            raise LipfaultError(f'checkpoint {ckpt_path} lacks {exc.args[0]}') from exc
-        net.load_state_dict(ckpt['model'])
-        state.update(json.loads(ckpt['state']))
+            raise LipfaultError(f'checkpoint {self.ckpt_path} lacks {exc.args[0]}') from exc
+        self.net.load_state_dict(ckpt['model'])
+        self.state.update(json.loads(ckpt['state']))
         torch.set_rng_state(ckpt['torch_rng'])
-        log.info('resuming from %s at stage %d epoch %d batch %d', ckpt_path, state['stage'],
-                 state['epoch'], state['batch'])
+        log.info('resuming from %s at stage %d epoch %d batch %d', self.ckpt_path,
+                 self.state['stage'], self.state['epoch'], self.state['batch'])
+        return ckpt
 
-    writer = None
-    if log_dir is not None and rank == 0:
-        from torch.utils.tensorboard import SummaryWriter
-        writer = SummaryWriter(str(log_dir))
+    def run(self, *, progress: bool, log_dir: Path | None,
+            on_step: Callable[[int, int], None] | None) -> TrainResult:
+        if log_dir is not None and self.rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+            self.writer = SummaryWriter(str(log_dir))
+        state = self.state
+        try:
+            if state['stage'] == 1:
+                self._run_stage(1, progress, on_step)
+                calibrate_error_scale(self.net, self.train_data, self.config)
+                state.update(stage=2, epoch=0, batch=0, step=0, best=float('inf'))
+            self._run_stage(2, progress, on_step)
+            state['stage'] = 3
+            self._barrier()
+            refresh_lipschitz(self.net)  # converge the spectral-norm estimates first
+            summary = self._calibrate_and_save() if self.rank == 0 else {}
+            self._barrier()
+            return TrainResult(self.out, summary,
+                               {k: list(v) for k, v in state['history'].items()})
+        finally:
+            if self.writer is not None:
+                self.writer.close()
+            if self.own_group:
+                import torch.distributed as dist
+                dist.destroy_process_group()
 
-    per_rank = train_data.n // world
-    steps_per_epoch = max(1, math.ceil(per_rank / config.batch_size))
-    stage_total = {1: steps_per_epoch * config.stage1_epochs,
-                   2: steps_per_epoch * config.stage2_epochs}
+    def _barrier(self) -> None:
+        if self.distributed:
+            import torch.distributed as dist
+            dist.barrier()
 
-    def run_stage(stage: int) -> None:
-        nonlocal ckpt
-        params = _set_trainable(net, stage, config)
-        objective: nn.Module = (Stage1Objective(net) if stage == 1
-                                else Stage2Objective(net, config))
-        model_for_step: nn.Module = objective
-        if distributed:
+    def _calibrate_and_save(self) -> dict[str, Any]:
+        """Thresholds and clean levels on the validation data, then the artifact."""
+        config, state, net = self.config, self.state, self.net
+        metrics = evaluate(net, self.val_data, config, self.table)
+        thr = metrics['thresholds']
+        with torch.no_grad():
+            net.thresholds.copy_(torch.tensor([thr[m.value] for m in MODALITIES]))
+        seen, elapsed = state['seen'], state['elapsed']
+        summary = {
+            **metrics,
+            'tuples_per_s': {f'stage{i + 1}': (seen[i] / elapsed[i] if elapsed[i] else 0.0)
+                             for i in range(2)},
+            'final_loss': {k: (v[-1] if v else float('nan'))
+                           for k, v in state['history'].items()},
+            'train_tuples': self.train_data.n, 'val_tuples': self.val_data.n,
+            'false_alarm_rate': config.false_alarm_rate, 'seed': config.seed,
+            'device': str(self.device), 'world_size': self.world,
+            'train_config': config.to_dict(),
+        }
+        net.cpu()
+        save_artifact(self.out, net, stats=self.stats, summary=summary,
+                      overwrite=self.overwrite, clean_levels=metrics['clean_levels'])
+        if self.writer is not None:
+            for m in MODALITIES:
+                self.writer.add_scalar(f'val/auroc_{m.value}', metrics['auroc'][m.value])
+        return summary
+
+    def _save(self, stage: int, tag: str) -> None:
+        if self.ckpt_path is None or self.rank != 0:
+            return
+        save_checkpoint(self.ckpt_path, {
+            'model': self.net.state_dict(), 'optimizer': self.opt.state_dict(),
+            'scaler': self.scaler.state_dict() if self.use_amp else {},
+            'model_config': json.dumps(self.model_config.to_dict()),
+            'train_config': json.dumps(self.config.to_dict()),
+            'stats': json.dumps(self.stats.to_dict()),
+            'state': json.dumps(self.state), 'torch_rng': torch.get_rng_state(),
+        })
+        log.debug('checkpoint (%s) stage %d step %d -> %s', tag, stage, self.state['step'],
+                  self.ckpt_path)
+
+    def _prepare_stage(self, stage: int) -> tuple[nn.Module, float]:
+        """Trainable parameters, objective (wrapped in DDP when distributed), optimiser and
+        scaler of ``stage`` (restored from the checkpoint being resumed); its base rate."""
+        config = self.config
+        params = _set_trainable(self.net, stage, config)
+        objective: nn.Module = (Stage1Objective(self.net) if stage == 1
+                                else Stage2Objective(self.net, config))
+        if self.distributed:
             from torch.nn.parallel import DistributedDataParallel
-            model_for_step = DistributedDataParallel(
-                objective, device_ids=[device.index] if device.type == 'cuda' else None)
+            objective = DistributedDataParallel(
+                objective, device_ids=[self.device.index] if self.device.type == 'cuda'
+                else None)
         base_lr = config.lr if stage == 1 else config.stage2_lr
-        opt = torch.optim.Adam(params, lr=base_lr, weight_decay=config.weight_decay)
-        scaler = torch.amp.GradScaler(device.type, enabled=use_amp)
-        if ckpt is not None and state['stage'] == stage and 'optimizer' in ckpt:
-            opt.load_state_dict(ckpt['optimizer'])
+        self.opt = torch.optim.Adam(params, lr=base_lr, weight_decay=config.weight_decay)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.use_amp)
+        ckpt = self.ckpt
+        if ckpt is not None and self.state['stage'] == stage and 'optimizer' in ckpt:
+            self.opt.load_state_dict(ckpt['optimizer'])
             if ckpt.get('scaler'):
-                scaler.load_state_dict(ckpt['scaler'])
-        ckpt = None
+                self.scaler.load_state_dict(ckpt['scaler'])
+        self.ckpt = None
+        return objective, base_lr
+
+    def _loss(self, objective: nn.Module, stage: int, idx: np.ndarray, step: int
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The loss of one batch: stage 1 with modality dropout, stage 2 on drawn faults."""
+        config, net, device = self.config, self.net, self.device
+        inputs, present = self.train_data.batch(idx)
+        net.train()
+        if stage == 2 and config.freeze_stage1:
+            # frozen modules keep their power-iteration state
+            for group in ('encoders', 'fusion', 'decoders'):
+                getattr(net, group).eval()
+        with torch.autocast(device.type, enabled=self.use_amp):
+            if stage == 1:
+                gen = torch.Generator().manual_seed(seed_int(config.seed, 1, step, self.rank))
+                keep = dropout_keep(present, config.modality_dropout, gen)
+                return objective(*inputs, present, keep)
+            rng = np.random.default_rng(seed_int(config.seed, 2, step, self.rank))
+            labels, kinds, sev = draw_faults(rng, present.cpu().numpy() > 0.5,
+                                             config.fault_fraction, self.table,
+                                             config.severity_range)
+            prev, valid = self.train_data.previous_camera(idx)
+            corrupt, *changes = corrupt_with_history(inputs, kinds, sev, rng, prev, valid,
+                                                     config)
+            return objective(inputs, corrupt, present, torch.from_numpy(labels).to(device),
+                             tuple(changes))
+
+    def _optimise(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        _clip(self.net, self.config)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.opt.zero_grad(set_to_none=True)
+
+    def _log_step(self, stage: int, step: int, loss: float, lr: float, parts: torch.Tensor
+                  ) -> None:
+        if self.writer is None:
+            return
+        self.writer.add_scalar(f'stage{stage}/loss', loss, step)
+        self.writer.add_scalar(f'stage{stage}/lr', lr, step)
+        names = ('camera', 'wrench', 'joints') if stage == 1 else ('recon', 'contrastive', 'bce')
+        for n, v in zip(names, parts.detach().cpu().tolist()):
+            self.writer.add_scalar(f'stage{stage}/{n}', v, step)
+
+    def _run_stage(self, stage: int, progress: bool,
+                   on_step: Callable[[int, int], None] | None) -> None:
+        """Every remaining epoch of ``stage``, checkpointing as configured (and on Ctrl-C)."""
+        config, state = self.config, self.state
+        objective, base_lr = self._prepare_stage(stage)
         epochs = config.stage1_epochs if stage == 1 else config.stage2_epochs
-        total = stage_total[stage]
+        total = self.steps_per_epoch * epochs
         bar = None
-        if progress and rank == 0:
+        if progress and self.rank == 0:
             from tqdm import tqdm
             bar = tqdm(total=total, initial=state['step'], desc=f'stage {stage}', unit='step',
                        leave=False)
         nonfinite = 0
-
-        def save(tag: str) -> None:
-            if ckpt_path is None or rank != 0:
-                return
-            save_checkpoint(ckpt_path, {
-                'model': net.state_dict(), 'optimizer': opt.state_dict(),
-                'scaler': scaler.state_dict() if use_amp else {},
-                'model_config': json.dumps(model_config.to_dict()),
-                'train_config': json.dumps(config.to_dict()),
-                'stats': json.dumps(stats.to_dict()),
-                'state': json.dumps(state), 'torch_rng': torch.get_rng_state(),
-            })
-            log.debug('checkpoint (%s) stage %d step %d -> %s', tag, stage, state['step'],
-                      ckpt_path)
-
         try:
             while state['epoch'] < epochs:
                 epoch = state['epoch']
                 perm = np.random.default_rng(seed_int(config.seed, stage, epoch)).permutation(
-                    train_data.n)[:per_rank * world][rank::world]
+                    self.train_data.n)[:self.per_rank * self.world][self.rank::self.world]
                 losses = state['epoch_losses']  # survives an interrupt mid-epoch
                 t0 = time.perf_counter()
-                while state['batch'] < steps_per_epoch:
+                while state['batch'] < self.steps_per_epoch:
                     b = state['batch']
                     idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
                     step = state['step']
                     lr = lr_at(step, total, base=base_lr, warmup=config.warmup_steps,
                                min_ratio=config.min_lr_ratio)
-                    for g in opt.param_groups:
+                    for g in self.opt.param_groups:
                         g['lr'] = lr
-                    inputs, present = train_data.batch(idx)
-                    net.train()
-                    if stage == 2 and config.freeze_stage1:
-                        # frozen modules keep their power-iteration state
-                        for group in ('encoders', 'fusion', 'decoders'):
-                            getattr(net, group).eval()
-                    with torch.autocast(device.type, enabled=use_amp):
-                        if stage == 1:
-                            gen = torch.Generator().manual_seed(
-                                seed_int(config.seed, 1, step, rank))
-                            keep = dropout_keep(present, config.modality_dropout, gen)
-                            loss, parts = model_for_step(*inputs, present, keep)
-                        else:
-                            rng = np.random.default_rng(seed_int(config.seed, 2, step, rank))
-                            labels, kinds, sev = draw_faults(
-                                rng, present.cpu().numpy() > 0.5, config.fault_fraction, table,
-                                config.severity_range)
-                            prev, valid = train_data.previous_camera(idx)
-                            corrupt, *changes = corrupt_with_history(inputs, kinds, sev, rng,
-                                                                     prev, valid, config)
-                            loss, parts = model_for_step(inputs, corrupt, present,
-                                                         torch.from_numpy(labels).to(device),
-                                                         tuple(changes))
+                    loss, parts = self._loss(objective, stage, idx, step)
                     if not torch.isfinite(loss):
                         nonfinite += 1
                         log.warning('non-finite loss at stage %d step %d, step skipped', stage,
                                     step)
-                        opt.zero_grad(set_to_none=True)
+                        self.opt.zero_grad(set_to_none=True)
                         if nonfinite > 10:
                             raise LipfaultError(f'stage {stage}: loss is not finite for '
                                                 f'{nonfinite} steps (lower TrainConfig.lr?)')
                     else:
                         nonfinite = 0
-                        scaler.scale(loss).backward()
-                        scaler.unscale_(opt)
-                        _clip(net, config)
-                        scaler.step(opt)
-                        scaler.update()
-                        opt.zero_grad(set_to_none=True)
+                        self._optimise(loss)
                         losses.append(float(loss.detach()))
-                        if writer is not None:
-                            writer.add_scalar(f'stage{stage}/loss', losses[-1], step)
-                            writer.add_scalar(f'stage{stage}/lr', lr, step)
-                            names = (('camera', 'wrench', 'joints') if stage == 1 else
-                                     ('recon', 'contrastive', 'bce'))
-                            for n, v in zip(names, parts.detach().cpu().tolist()):
-                                writer.add_scalar(f'stage{stage}/{n}', v, step)
+                        self._log_step(stage, step, losses[-1], lr, parts)
                     state['batch'] += 1
                     state['step'] += 1
-                    state['seen'][stage - 1] += len(idx) * world
+                    state['seen'][stage - 1] += len(idx) * self.world
                     if bar is not None:
                         bar.update(1)
                         if losses:
@@ -248,68 +344,26 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
                     if config.checkpoint_every and state['step'] % config.checkpoint_every == 0:
                         state['elapsed'][stage - 1] += time.perf_counter() - t0
                         t0 = time.perf_counter()
-                        save('step')
+                        self._save(stage, 'step')
                     if on_step is not None:
                         on_step(stage, state['step'])
                 state['elapsed'][stage - 1] += time.perf_counter() - t0
-                mean = float(np.mean(losses)) if losses else float('nan')
-                state['history'][f'stage{stage}'].append(mean)
-                if math.isfinite(mean):
-                    state['best'] = min(state['best'], mean)  # best epoch loss of this stage
-                state['epoch'] += 1
-                state['batch'] = 0
-                state['epoch_losses'] = []
-                log.debug('stage %d epoch %d loss %.5f', stage, epoch, mean)
-                save('epoch')
+                self._end_epoch(stage, epoch, losses)
         except KeyboardInterrupt:
-            save('interrupt')
+            self._save(stage, 'interrupt')
             raise
         finally:
             if bar is not None:
                 bar.close()
 
-    try:
-        if state['stage'] == 1:
-            run_stage(1)
-            calibrate_error_scale(net, train_data, config)
-            state.update(stage=2, epoch=0, batch=0, step=0, best=float('inf'))
-        run_stage(2)
-        state['stage'] = 3
-        if distributed:
-            import torch.distributed as dist
-            dist.barrier()
-        summary: dict[str, Any] = {}
-        refresh_lipschitz(net)  # converge the spectral-norm estimates before calibrating
-        if rank == 0:
-            metrics = evaluate(net, val_data, config, table)
-            thr = metrics['thresholds']
-            with torch.no_grad():
-                net.thresholds.copy_(torch.tensor([thr[m.value] for m in MODALITIES]))
-            seen, elapsed = state['seen'], state['elapsed']
-            summary = {
-                **metrics,
-                'tuples_per_s': {f'stage{i + 1}': (seen[i] / elapsed[i] if elapsed[i] else 0.0)
-                                 for i in range(2)},
-                'final_loss': {k: (v[-1] if v else float('nan'))
-                               for k, v in state['history'].items()},
-                'train_tuples': train_data.n, 'val_tuples': val_data.n,
-                'false_alarm_rate': config.false_alarm_rate, 'seed': config.seed,
-                'device': str(device), 'world_size': world,
-                'train_config': config.to_dict(),
-            }
-            net.cpu()
-            save_artifact(out, net, stats=stats, summary=summary, overwrite=overwrite,
-                          clean_levels=metrics['clean_levels'])
-            if writer is not None:
-                for m in MODALITIES:
-                    writer.add_scalar(f'val/auroc_{m.value}', metrics['auroc'][m.value])
-        if distributed:
-            import torch.distributed as dist
-            dist.barrier()
-        return TrainResult(out, summary, {k: list(v) for k, v in state['history'].items()})
-    finally:
-        if writer is not None:
-            writer.close()
-        if own_group:
-            import torch.distributed as dist
-            dist.destroy_process_group()
+    def _end_epoch(self, stage: int, epoch: int, losses: list[float]) -> None:
+        state = self.state
+        mean = float(np.mean(losses)) if losses else float('nan')
+        state['history'][f'stage{stage}'].append(mean)
+        if math.isfinite(mean):
+            state['best'] = min(state['best'], mean)  # best epoch loss of this stage
+        state['epoch'] += 1
+        state['batch'] = 0
+        state['epoch_losses'] = []
+        log.debug('stage %d epoch %d loss %.5f', stage, epoch, mean)
+        self._save(stage, 'epoch')
