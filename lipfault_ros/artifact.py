@@ -194,6 +194,31 @@ def load_artifact(path: Path | str) -> Artifact:
     """Load and validate an artifact directory (see module doc). Raises ArtifactError naming the
     file and the problem; FileNotFoundError when ``path`` does not exist."""
     path = Path(path)
+    cfg_path, doc, version = _read_config(path)
+    try:
+        cfg = ModelConfig.from_dict(doc['model'])
+        stats = NormStats.from_dict(doc['norm_stats'])
+    except ConfigError as exc:
+        raise ArtifactError(f'{cfg_path}: {exc}') from exc
+    _check_consistent(cfg_path, doc, cfg, stats)
+    model = LipfaultNet(cfg)
+    model.load_state_dict(_read_weights(path, doc, version, model), strict=True)
+    thr = doc['thresholds']
+    if not isinstance(thr, Mapping) or set(thr) != {m.value for m in MODALITIES}:
+        raise ArtifactError(f'{cfg_path}: thresholds must name camera, wrench and joints')
+    thresholds = np.array([_threshold(thr[m.value], m.value, cfg_path) for m in MODALITIES])
+    if np.any(np.isnan(thresholds)):
+        raise ArtifactError(f'{cfg_path}: thresholds must not be NaN')
+    with torch.no_grad():
+        model.thresholds.copy_(torch.from_numpy(thresholds).to(model.thresholds.dtype))
+    model.eval()
+    return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}),
+                    _clean_levels(doc.get('clean_levels'), cfg_path))
+
+
+def _read_config(path: Path) -> tuple[Path, dict[str, Any], int]:
+    """``config.json`` of the artifact at ``path``, checked for the keys every version has and
+    for a format version this package reads: (its path, the document, the version)."""
     if not path.exists():
         raise FileNotFoundError(f'artifact {path} does not exist')
     if not path.is_dir():
@@ -221,11 +246,12 @@ def load_artifact(path: Path | str) -> Artifact:
     for key in ('model', 'norm_stats', 'weights_sha256', 'thresholds'):
         if key not in doc:
             raise ArtifactError(f'{cfg_path} is missing "{key}"')
-    try:
-        cfg = ModelConfig.from_dict(doc['model'])
-        stats = NormStats.from_dict(doc['norm_stats'])
-    except ConfigError as exc:
-        raise ArtifactError(f'{cfg_path}: {exc}') from exc
+    return cfg_path, doc, version
+
+
+def _check_consistent(cfg_path: Path, doc: Mapping[str, Any], cfg: ModelConfig,
+                      stats: NormStats) -> None:
+    """The copies ``config.json`` keeps beside the model config (joint names, sizes) agree."""
     if tuple(doc.get('joint_names', cfg.joint_names)) != cfg.joint_names:
         raise ArtifactError(f'{cfg_path}: joint_names {doc.get("joint_names")} differ from the '
                             f'model config {list(cfg.joint_names)}')
@@ -236,6 +262,12 @@ def load_artifact(path: Path | str) -> Artifact:
         if key in doc and doc[key] != getattr(cfg, key):
             raise ArtifactError(f'{cfg_path}: {key}={doc[key]} differs from the model config '
                                 f'({getattr(cfg, key)})')
+
+
+def _read_weights(path: Path, doc: Mapping[str, Any], version: int, model: LipfaultNet
+                  ) -> dict[str, torch.Tensor]:
+    """The weights file, checked against its recorded size and hash and, key by key, against
+    the network ``model`` built from the config (features newer than ``version`` off)."""
     weights = path / str(doc.get('weights_file', WEIGHTS_FILE))
     if not weights.is_file():
         raise ArtifactError(f'artifact {path} has no weights file {weights.name}')
@@ -255,7 +287,6 @@ def load_artifact(path: Path | str) -> Artifact:
         raise ArtifactError(f'{weights} cannot be read as safetensors: {exc}') from exc
     if version < 5:  # see FORMAT_VERSION: the detail ceiling, off
         state.setdefault('residuals.space_ceiling_camera', torch.zeros(1))
-    model = LipfaultNet(cfg)
     if version < 6:  # the roughness ceilings, off
         for name in ('rough_ceiling_wrench', 'rough_ceiling_joints'):
             state.setdefault(f'residuals.{name}', torch.zeros_like(getattr(model.residuals, name)))
@@ -273,18 +304,7 @@ def load_artifact(path: Path | str) -> Artifact:
         if got.dtype != tensor.dtype:
             raise ArtifactError(f'{weights}: dtype mismatch for {key}: file has {got.dtype}, '
                                 f'config expects {tensor.dtype}')
-    model.load_state_dict(state, strict=True)
-    thr = doc['thresholds']
-    if not isinstance(thr, Mapping) or set(thr) != {m.value for m in MODALITIES}:
-        raise ArtifactError(f'{cfg_path}: thresholds must name camera, wrench and joints')
-    thresholds = np.array([_threshold(thr[m.value], m.value, cfg_path) for m in MODALITIES])
-    if np.any(np.isnan(thresholds)):
-        raise ArtifactError(f'{cfg_path}: thresholds must not be NaN')
-    with torch.no_grad():
-        model.thresholds.copy_(torch.from_numpy(thresholds).to(model.thresholds.dtype))
-    model.eval()
-    return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}),
-                    _clean_levels(doc.get('clean_levels'), cfg_path))
+    return state
 
 
 def _clean_levels(value: Any, cfg_path: Path) -> np.ndarray:
