@@ -28,6 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.errors import BagError, InputError
+from lipfault_ros.evaluation.faulty_messages import TimedFault, apply_faults, joint_vector
 from lipfault_ros.topics import MESSAGE_TYPES, TRUTH_TYPE, TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, stamp_to_ns
 
@@ -71,12 +72,6 @@ def _open_reader(path: Path) -> Any:
     return reader
 
 
-def _joint_vector(msg: Any) -> tuple[np.ndarray, list[int]]:
-    """[position, velocity, effort] of a JointState concatenated, and the field lengths."""
-    parts = [np.asarray(getattr(msg, f), np.float64) for f in ('position', 'velocity', 'effort')]
-    return np.concatenate(parts), [len(p) for p in parts]
-
-
 def _scan(reader: Any, topics: TopicConfig) -> dict[str, Any]:
     """First pass: origin stamp, stamp->bag-time offset, per-channel scale, existing truth."""
     conns = [c for c in reader.connections
@@ -96,7 +91,7 @@ def _scan(reader: Any, topics: TopicConfig) -> dict[str, Any]:
             sums[conn.topic].append(np.array([w.force.x, w.force.y, w.force.z, w.torque.x,
                                               w.torque.y, w.torque.z]))
         elif conn.topic == topics.joints:
-            vec, _ = _joint_vector(msg)
+            vec, _ = joint_vector(msg)
             if not sums[conn.topic] or len(sums[conn.topic][0]) == len(vec):
                 sums[conn.topic].append(vec)
     scale: dict[Modality, np.ndarray | float] = {Modality.CAMERA: 1.0}
@@ -166,11 +161,6 @@ def inject(clean_bag: str | Path, scenario: Any, out: str | Path, *, overwrite: 
     it such a scenario is refused. ``storage`` ('mcap' or 'sqlite3') defaults to the clean bag's.
     The bag is written to a temporary sibling and renamed when complete.
     """
-    from rosbags.rosbag2 import StoragePlugin, Writer
-
-    from lipfault_ros import codec
-    from lipfault_ros.faults import StreamFault
-
     clean_bag, out = Path(clean_bag), Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f'{out} exists; pass --overwrite to replace it')
@@ -182,26 +172,7 @@ def inject(clean_bag: str | Path, scenario: Any, out: str | Path, *, overwrite: 
     topics = topics or TopicConfig()
     reader = _open_reader(clean_bag)
     try:
-        have = {c.topic: c.msgtype for c in reader.connections}
-        for m in MODALITIES:
-            topic = topics.of(m)
-            if topic not in have:
-                raise BagError(f'{scenario.source}: topic {topic} ({m.value}) is not in bag '
-                               f'{clean_bag}; it has {sorted(have)}')
-            if have[topic] != MESSAGE_TYPES[m]:
-                raise BagError(f'bag {clean_bag}: topic {topic} has type {have[topic]}, '
-                               f'expected {MESSAGE_TYPES[m]}')
-        if sum(c.msgcount for c in reader.connections if c.topic in
-               {topics.of(m) for m in MODALITIES}) == 0:
-            raise BagError(f'bag {clean_bag} holds no sensor messages')
-        if topics.truth in have and have[topics.truth] != TRUTH_TYPE:
-            raise BagError(f'bag {clean_bag}: topic {topics.truth} has type '
-                           f'{have[topics.truth]}, expected {TRUTH_TYPE}')
-        old = _existing_truth(reader, topics.truth)
-        if old:
-            raise BagError(f'bag {clean_bag} already records {len(old)} fault(s) on '
-                           f'{topics.truth} (first: {old[0].modality.value}:{old[0].kind}); '
-                           f'inject needs a clean recording')
+        _check_clean_bag(reader, clean_bag, topics, scenario.source)
         scan = _scan(reader, topics)
         origin = scan['origin']
         if origin is None:
@@ -213,85 +184,19 @@ def inject(clean_bag: str | Path, scenario: Any, out: str | Path, *, overwrite: 
             raise BagError(f'{scenario.source}: the schedule runs to {scenario.end_s():.2f} s but '
                            f'bag {clean_bag} spans {span_s:.2f} s; record longer, move the '
                            f'faults, or pass --fit to compress the schedule into the bag')
-        specs = scenario.fault_specs()
-        seed = np.random.SeedSequence(int(scenario.seed))
-        streams: dict[Modality, list[Any]] = {m: [] for m in MODALITIES}
-        for spec, child in zip(specs, seed.spawn(len(specs))):
-            streams[spec.modality].append(_Timed(
-                StreamFault(spec, np.random.default_rng(child), scale=scan['scale'][spec.modality]),
-                spec.interval(origin), origin))
-        intervals = tuple(spec.interval(origin) for spec in specs)
-
-        storage = storage or ('mcap' if any(p.suffix == '.mcap' for p in
-                                            ([clean_bag] if clean_bag.is_file()
-                                             else clean_bag.iterdir())) else 'sqlite3')
-        plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}.get(storage)
-        if plugin is None:
-            raise BagError(f'storage {storage!r} is not supported; use mcap or sqlite3')
+        streams, intervals = _fault_streams(scenario, scan)
+        plugin = _storage_plugin(storage, clean_bag)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_name(out.name + '.partial')
         if tmp.exists():
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
-        ts = reader.typestore
-        written = {}
-        dropped = {}
-        modified = {}
-        by_topic = {topics.of(m): m for m in MODALITIES}
-        from rosbags.typesys import Stores, get_typestore
-        truth_ts = get_typestore(Stores.LATEST)
-        truth_msgs = _truth_messages(truth_ts, intervals, origin,
-                                     origin + int(round(span_s * 1e9)))
-        ti = 0
-        bar = None
-        if progress:
-            from tqdm import tqdm
-            bar = tqdm(total=reader.message_count, desc='injecting', unit='msg', leave=False)
         try:
-            writer = Writer(tmp, version=9, storage_plugin=plugin)
-            writer.open()
-            try:
-                wconns = {}
-                for c in reader.connections:
-                    if c.topic == topics.truth or c.topic in wconns:
-                        continue
-                    wconns[c.topic] = writer.add_connection(c.topic, c.msgtype, typestore=ts)
-                truth_conn = writer.add_connection(topics.truth, TRUTH_TYPE, typestore=truth_ts)
-                for conn, t_ns, raw in reader.messages():
-                    if bar is not None:
-                        bar.update()
-                    if conn.topic == topics.truth:
-                        continue
-                    while ti < len(truth_msgs) and truth_msgs[ti][0] + scan['offset'] <= t_ns:
-                        stamp, msg = truth_msgs[ti]
-                        writer.write(truth_conn, stamp + scan['offset'],
-                                     truth_ts.serialize_cdr(msg, TRUTH_TYPE))
-                        written[topics.truth] = written.get(topics.truth, 0) + 1
-                        ti += 1
-                    m = by_topic.get(conn.topic)
-                    data = raw
-                    if m is not None and streams[m]:
-                        msg = reader.deserialize(raw, conn.msgtype)
-                        new = _apply(m, msg, _stamp(msg), streams[m], codec)
-                        if new is None:
-                            dropped[conn.topic] = dropped.get(conn.topic, 0) + 1
-                            continue
-                        if new is not msg:
-                            modified[conn.topic] = modified.get(conn.topic, 0) + 1
-                            data = ts.serialize_cdr(new, conn.msgtype)
-                    writer.write(wconns[conn.topic], t_ns, data)
-                    written[conn.topic] = written.get(conn.topic, 0) + 1
-                for stamp, msg in truth_msgs[ti:]:
-                    writer.write(truth_conn, stamp + scan['offset'],
-                                 truth_ts.serialize_cdr(msg, TRUTH_TYPE))
-                    written[topics.truth] = written.get(topics.truth, 0) + 1
-            finally:
-                writer.close()
+            written, dropped, modified = _copy_with_faults(
+                reader, tmp, plugin, topics, streams, intervals, scan,
+                origin + int(round(span_s * 1e9)), progress)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
-        finally:
-            if bar is not None:
-                bar.close()
     finally:
         reader.close()
     if out.exists():
@@ -300,6 +205,128 @@ def inject(clean_bag: str | Path, scenario: Any, out: str | Path, *, overwrite: 
     _fix_metadata_name(out, tmp.name)
     _log.info('wrote %s: %d faults, %s messages dropped', out, len(intervals), dropped or 'no')
     return InjectResult(out, intervals, origin, span_s, written, dropped, modified)
+
+
+def _check_clean_bag(reader: Any, clean_bag: Path, topics: TopicConfig, source: Any) -> None:
+    """Every sensor topic there with its type, some sensor messages, and no fault truth yet."""
+    have = {c.topic: c.msgtype for c in reader.connections}
+    for m in MODALITIES:
+        topic = topics.of(m)
+        if topic not in have:
+            raise BagError(f'{source}: topic {topic} ({m.value}) is not in bag '
+                           f'{clean_bag}; it has {sorted(have)}')
+        if have[topic] != MESSAGE_TYPES[m]:
+            raise BagError(f'bag {clean_bag}: topic {topic} has type {have[topic]}, '
+                           f'expected {MESSAGE_TYPES[m]}')
+    if sum(c.msgcount for c in reader.connections if c.topic in
+           {topics.of(m) for m in MODALITIES}) == 0:
+        raise BagError(f'bag {clean_bag} holds no sensor messages')
+    if topics.truth in have and have[topics.truth] != TRUTH_TYPE:
+        raise BagError(f'bag {clean_bag}: topic {topics.truth} has type '
+                       f'{have[topics.truth]}, expected {TRUTH_TYPE}')
+    old = _existing_truth(reader, topics.truth)
+    if old:
+        raise BagError(f'bag {clean_bag} already records {len(old)} fault(s) on '
+                       f'{topics.truth} (first: {old[0].modality.value}:{old[0].kind}); '
+                       f'inject needs a clean recording')
+
+
+def _fault_streams(scenario: Any, scan: dict[str, Any]
+                   ) -> tuple[dict[Modality, list[TimedFault]], tuple[Any, ...]]:
+    """Per modality the scheduled faults, each with its own random stream spawned from the
+    scenario's seed, and every fault's truth interval."""
+    from lipfault_ros.faults import StreamFault
+
+    origin = scan['origin']
+    specs = scenario.fault_specs()
+    seed = np.random.SeedSequence(int(scenario.seed))
+    streams: dict[Modality, list[Any]] = {m: [] for m in MODALITIES}
+    for spec, child in zip(specs, seed.spawn(len(specs))):
+        streams[spec.modality].append(TimedFault(
+            StreamFault(spec, np.random.default_rng(child), scale=scan['scale'][spec.modality]),
+            spec.interval(origin), origin))
+    return streams, tuple(spec.interval(origin) for spec in specs)
+
+
+def _storage_plugin(storage: str | None, clean_bag: Path) -> Any:
+    """The rosbag2 storage to write: ``storage`` or the clean bag's own."""
+    from rosbags.rosbag2 import StoragePlugin
+
+    storage = storage or ('mcap' if any(p.suffix == '.mcap' for p in
+                                        ([clean_bag] if clean_bag.is_file()
+                                         else clean_bag.iterdir())) else 'sqlite3')
+    plugin = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}.get(storage)
+    if plugin is None:
+        raise BagError(f'storage {storage!r} is not supported; use mcap or sqlite3')
+    return plugin
+
+
+def _copy_with_faults(reader: Any, tmp: Path, plugin: Any, topics: TopicConfig,
+                      streams: dict[Modality, list[TimedFault]], intervals: Sequence[Any],
+                      scan: dict[str, Any], end_ns: int, progress: bool
+                      ) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Every message of ``reader`` into a new bag at ``tmp``, sensor messages through their
+    faults, the fault truth interleaved in time: messages written, dropped and modified per
+    topic."""
+    from rosbags.rosbag2 import Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    from lipfault_ros import codec
+
+    ts = reader.typestore
+    written: dict[str, int] = {}
+    dropped: dict[str, int] = {}
+    modified: dict[str, int] = {}
+    by_topic = {topics.of(m): m for m in MODALITIES}
+    truth_ts = get_typestore(Stores.LATEST)
+    truth_msgs = _truth_messages(truth_ts, intervals, scan['origin'], end_ns)
+    ti = 0
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(total=reader.message_count, desc='injecting', unit='msg', leave=False)
+    writer = Writer(tmp, version=9, storage_plugin=plugin)
+    writer.open()
+    try:
+        wconns = {}
+        for c in reader.connections:
+            if c.topic == topics.truth or c.topic in wconns:
+                continue
+            wconns[c.topic] = writer.add_connection(c.topic, c.msgtype, typestore=ts)
+        truth_conn = writer.add_connection(topics.truth, TRUTH_TYPE, typestore=truth_ts)
+
+        def write_truth(stamp: int, msg: Any) -> None:
+            writer.write(truth_conn, stamp + scan['offset'],
+                         truth_ts.serialize_cdr(msg, TRUTH_TYPE))
+            written[topics.truth] = written.get(topics.truth, 0) + 1
+        for conn, t_ns, raw in reader.messages():
+            if bar is not None:
+                bar.update()
+            if conn.topic == topics.truth:
+                continue
+            while ti < len(truth_msgs) and truth_msgs[ti][0] + scan['offset'] <= t_ns:
+                write_truth(*truth_msgs[ti])
+                ti += 1
+            m = by_topic.get(conn.topic)
+            data = raw
+            if m is not None and streams[m]:
+                msg = reader.deserialize(raw, conn.msgtype)
+                new = apply_faults(m, msg, _stamp(msg), streams[m], codec)
+                if new is None:
+                    dropped[conn.topic] = dropped.get(conn.topic, 0) + 1
+                    continue
+                if new is not msg:
+                    modified[conn.topic] = modified.get(conn.topic, 0) + 1
+                    data = ts.serialize_cdr(new, conn.msgtype)
+            writer.write(wconns[conn.topic], t_ns, data)
+            written[conn.topic] = written.get(conn.topic, 0) + 1
+        for stamp, msg in truth_msgs[ti:]:
+            write_truth(stamp, msg)
+    finally:
+        writer.close()
+        if bar is not None:
+            bar.close()
+    return written, dropped, modified
 
 
 def _fix_metadata_name(bag: Path, old_name: str) -> None:
@@ -313,85 +340,6 @@ def _fix_metadata_name(bag: Path, old_name: str) -> None:
             for f in bag.iterdir():
                 if old_name in f.name:
                     f.rename(f.with_name(f.name.replace(old_name, bag.name)))
-
-
-class _Timed:
-    """A StreamFault driven by integer stamps, so that it is active exactly on the stamps its
-    truth interval covers (seconds as floats would disagree at the boundaries)."""
-
-    def __init__(self, fault: Any, interval: Any, origin_ns: int) -> None:
-        self.fault = fault
-        self.interval = interval
-        self.origin_ns = origin_ns
-
-    def _t(self, stamp_ns: int) -> float:
-        t_s = (stamp_ns - self.origin_ns) / 1e9
-        spec = self.fault.spec
-        if self.interval.active(stamp_ns):
-            return min(max(t_s, spec.start_s), np.nextafter(spec.end_s, -np.inf))
-        if self.fault.active(t_s):  # float rounding put it inside: move it out
-            return spec.end_s if stamp_ns >= self.interval.end_ns else \
-                np.nextafter(spec.start_s, -np.inf)
-        return t_s
-
-    def active(self, stamp_ns: int) -> bool:
-        return self.interval.active(stamp_ns)
-
-    def apply_image(self, stamp_ns: int, image: np.ndarray) -> np.ndarray:
-        return self.fault.apply_image(self._t(stamp_ns), image)
-
-    def apply_values(self, stamp_ns: int, values: np.ndarray) -> np.ndarray | None:
-        return self.fault.apply_values(self._t(stamp_ns), values)
-
-
-def _apply(modality: Modality, msg: Any, t_s: int, faults: Sequence[_Timed],
-           codec: Any) -> Any:
-    """The message as the faulty sensor sends it at stamp ``t_s`` (ns), the same object when
-    untouched, or None when the message is lost."""
-    if modality is Modality.CAMERA:
-        image = codec.image_sample(msg).image
-        out = image
-        for f in faults:
-            out = f.apply_image(t_s, out)
-        if out is image or not any(f.active(t_s) for f in faults):
-            return msg
-        encoding = msg.encoding if msg.encoding in ('rgb8', 'bgr8', 'mono8') else 'rgb8'
-        step, data = codec.encode_image(np.ascontiguousarray(out, np.uint8), encoding)
-        return dataclasses.replace(msg, encoding=encoding, step=step,
-                                   data=np.frombuffer(data, np.uint8).copy(), is_bigendian=0)
-    if modality is Modality.WRENCH:
-        w = msg.wrench
-        values = np.array([w.force.x, w.force.y, w.force.z, w.torque.x, w.torque.y, w.torque.z])
-        out = _apply_values(faults, t_s, values)
-        if out is None:
-            return None
-        if out is values:
-            return msg
-        force = dataclasses.replace(w.force, x=float(out[0]), y=float(out[1]), z=float(out[2]))
-        torque = dataclasses.replace(w.torque, x=float(out[3]), y=float(out[4]), z=float(out[5]))
-        return dataclasses.replace(msg, wrench=dataclasses.replace(w, force=force, torque=torque))
-    vec, lengths = _joint_vector(msg)
-    out = _apply_values(faults, t_s, vec)
-    if out is None:
-        return None
-    if out is vec:
-        return msg
-    a, b = lengths[0], lengths[0] + lengths[1]
-    return dataclasses.replace(msg, position=np.asarray(out[:a], np.float64),
-                               velocity=np.asarray(out[a:b], np.float64),
-                               effort=np.asarray(out[b:], np.float64))
-
-
-def _apply_values(faults: Sequence[Any], t_s: float, values: np.ndarray
-                  ) -> np.ndarray | None:
-    """Run every fault over one signal sample: ``None`` drops the message, ``values`` itself
-    (the same object) means no fault is active and the message goes out untouched."""
-    out = values
-    for f in faults:
-        out = f.apply_values(t_s, out)
-        if out is None:
-            return None
-    return out if any(f.active(t_s) for f in faults) else values
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
