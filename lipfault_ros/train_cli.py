@@ -158,10 +158,8 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
     KeyboardInterrupt is raised. Raises FileExistsError for an existing ``out`` unless
     ``overwrite``; BagError/ConfigError naming the bag, topic, joint or setting at fault.
     """
-    import torch
-
-    from lipfault_ros.bags.dataset import build_dataset, default_cache_dir, split_dataset
-    from lipfault_ros.training import CHECKPOINT_FILE, fit
+    from lipfault_ros.bags.dataset import default_cache_dir
+    from lipfault_ros.training import CHECKPOINT_FILE, fit, join_process_group
 
     out = Path(out)
     emit = on_event or (lambda event, fields: None)
@@ -179,75 +177,19 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
     if resume and not (ckpt / CHECKPOINT_FILE).is_file():
         raise FileNotFoundError(f'no checkpoint {ckpt / CHECKPOINT_FILE} to resume from; run '
                                 f'without --resume first (or give the --checkpoint-dir it used)')
-
-    world, rank = _world()
-    own_group = False
+    world, rank, own_group = join_process_group(settings.train.device)
     if world > 1:
-        import torch.distributed as dist
-        if not dist.is_initialized():
-            device = settings.train.device
-            backend = 'nccl' if torch.cuda.is_available() and device != 'cpu' else 'gloo'
-            dist.init_process_group(backend=backend)
-            own_group = True
-        rank = dist.get_rank()
-        if cache_dir is None:
-            cache_dir = default_cache_dir()
+        cache_dir = default_cache_dir() if cache_dir is None else cache_dir
         if rank != 0:
             progress, log_dir = False, None
     try:
         emit('phase', {'phase': 'reading', 'bags': [str(b) for b in bags]})
-        t0 = time.perf_counter()
-        if world > 1:
-            import torch.distributed as dist
-            # rank 0 decodes into the cache; the others then read the same rows from it
-            if rank == 0:
-                dataset = build_dataset(bags, settings.data, cache_dir=cache_dir,
-                                        progress=progress)
-            dist.barrier()
-            if rank != 0:
-                dataset = build_dataset(bags, settings.data, cache_dir=cache_dir,
-                                        progress=False)
-        else:
-            dataset = build_dataset(bags, settings.data, cache_dir=cache_dir, progress=progress)
-        data = settings.data
-        split = split_dataset(dataset, mode=data.split, val_fraction=data.val_fraction,
-                              block_s=data.block_s, gap_s=data.gap_s)
-        model = settings.model
-        if not settings.model_joints_given:
-            model = model.replace(joint_names=dataset.joint_names)
-        info = {'tuples': len(dataset), 'train': len(split.train), 'val': len(split.val),
-                'faulty': int(dataset.labels.any(axis=1).sum()),
-                'cache': str(dataset.cache_dir) if cache_dir is not None else None,
-                'joint_names': list(dataset.joint_names), 'split': str(data.split),
-                'seconds': round(time.perf_counter() - t0, 2)}
-        _log.info('%d tuples from %d bag(s): %d train, %d validation (split by %s)',
-                  info['tuples'], len(bags), info['train'], info['val'], info['split'])
-        emit('dataset', info)
+        split, model = _read_split(bags, settings, cache_dir, progress, world, rank, emit)
         emit('phase', {'phase': 'training'})
-
-        steps = {'stage': 0}
-
-        def on_step(stage: int, step: int) -> None:
-            if stage != steps['stage']:
-                steps['stage'] = stage
-                emit('phase', {'phase': f'stage{stage}'})
-            emit('step', {'stage': stage, 'step': step})
-            stopping = stop is not None and stop.is_set()
-            if world > 1:
-                # every rank must leave at the same step, or the others wait in DDP forever
-                import torch.distributed as dist
-                on = (torch.device('cuda', torch.cuda.current_device())
-                      if dist.get_backend() == 'nccl' else torch.device('cpu'))
-                flag = torch.tensor([1.0 if stopping else 0.0], device=on)
-                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stopping = bool(flag.item())
-            if stopping:
-                raise KeyboardInterrupt('training stopped on request')
-
         result = fit(split.train, split.val, settings.train, model, out=out,
                      checkpoint_dir=ckpt, resume=resume, progress=progress,
                      log_dir=Path(log_dir) if log_dir else None, overwrite=overwrite,
-                     on_step=on_step)
+                     on_step=_step_hook(emit, stop, world))
         if log_dir and rank == 0:
             _log_reconstructions(out, split.val, Path(log_dir))
         emit('done', {'artifact': str(out), 'summary': dict(result.summary)})
@@ -256,6 +198,67 @@ def train_from_bags(bags: Sequence[str | Path], out: str | Path, *,
         if own_group:
             import torch.distributed as dist
             dist.destroy_process_group()
+
+
+def _read_split(bags: Sequence[Path], settings: TrainSettings, cache_dir: str | Path | None,
+                progress: bool, world: int, rank: int, emit: EventCallback) -> tuple[Any, Any]:
+    """The bags' tuples split for training and validation, and the model config with the
+    recorded joint names unless the settings name them; emits the ``dataset`` event."""
+    from lipfault_ros.bags.dataset import build_dataset, split_dataset
+
+    t0 = time.perf_counter()
+    if world > 1:
+        import torch.distributed as dist
+        # rank 0 decodes into the cache; the others then read the same rows from it
+        if rank == 0:
+            dataset = build_dataset(bags, settings.data, cache_dir=cache_dir, progress=progress)
+        dist.barrier()
+        if rank != 0:
+            dataset = build_dataset(bags, settings.data, cache_dir=cache_dir, progress=False)
+    else:
+        dataset = build_dataset(bags, settings.data, cache_dir=cache_dir, progress=progress)
+    data = settings.data
+    split = split_dataset(dataset, mode=data.split, val_fraction=data.val_fraction,
+                          block_s=data.block_s, gap_s=data.gap_s)
+    model = settings.model
+    if not settings.model_joints_given:
+        model = model.replace(joint_names=dataset.joint_names)
+    info = {'tuples': len(dataset), 'train': len(split.train), 'val': len(split.val),
+            'faulty': int(dataset.labels.any(axis=1).sum()),
+            'cache': str(dataset.cache_dir) if cache_dir is not None else None,
+            'joint_names': list(dataset.joint_names), 'split': str(data.split),
+            'seconds': round(time.perf_counter() - t0, 2)}
+    _log.info('%d tuples from %d bag(s): %d train, %d validation (split by %s)',
+              info['tuples'], len(bags), info['train'], info['val'], info['split'])
+    emit('dataset', info)
+    return split, model
+
+
+def _step_hook(emit: EventCallback, stop: threading.Event | None, world: int
+               ) -> Callable[[int, int], None]:
+    """``fit``'s ``on_step``: phase and step events, and KeyboardInterrupt once ``stop`` is set
+    (on every rank at the same step under DDP)."""
+    steps = {'stage': 0}
+
+    def on_step(stage: int, step: int) -> None:
+        import torch
+
+        if stage != steps['stage']:
+            steps['stage'] = stage
+            emit('phase', {'phase': f'stage{stage}'})
+        emit('step', {'stage': stage, 'step': step})
+        stopping = stop is not None and stop.is_set()
+        if world > 1:
+            # every rank must leave at the same step, or the others wait in DDP forever
+            import torch.distributed as dist
+            on = (torch.device('cuda', torch.cuda.current_device())
+                  if dist.get_backend() == 'nccl' else torch.device('cpu'))
+            flag = torch.tensor([1.0 if stopping else 0.0], device=on)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            stopping = bool(flag.item())
+        if stopping:
+            raise KeyboardInterrupt('training stopped on request')
+    return on_step
 
 
 def _log_reconstructions(artifact: Path, val: Any, log_dir: Path, count: int = 8) -> None:

@@ -20,8 +20,8 @@ Modules: :mod:`~.config` (settings and result), :mod:`~.objectives` (losses, sch
 
 from lipfault_ros.training.checkpoint import CHECKPOINT_FILE
 from lipfault_ros.training.config import TrainConfig, TrainResult, format_summary
-from lipfault_ros.training.loop import fit
+from lipfault_ros.training.loop import fit, join_process_group
 from lipfault_ros.training.objectives import lr_at, supervised_contrastive
 
-__all__ = ['CHECKPOINT_FILE', 'TrainConfig', 'TrainResult', 'fit', 'format_summary', 'lr_at',
-           'supervised_contrastive']
+__all__ = ['CHECKPOINT_FILE', 'TrainConfig', 'TrainResult', 'fit', 'format_summary',
+           'join_process_group', 'lr_at', 'supervised_contrastive']

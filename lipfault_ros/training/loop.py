@@ -30,7 +30,7 @@ from lipfault_ros.training.data import TrainingData
 from lipfault_ros.training.objectives import Stage1Objective, Stage2Objective, lr_at
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
-__all__ = ['fit']
+__all__ = ['fit', 'join_process_group']
 
 log = logging.getLogger(__name__)
 
@@ -75,15 +75,17 @@ def fit(train: TupleArrays | Iterable[SensorTuple], val: TupleArrays | Iterable[
     return trainer.run(progress=progress, log_dir=log_dir, on_step=on_step)
 
 
-def _join_process_group(config: TrainConfig) -> tuple[int, int, bool]:
-    """(world size, rank, whether this call started the process group) under torchrun."""
+def join_process_group(device: str) -> tuple[int, int, bool]:
+    """(world size, rank, whether this call started the process group) under torchrun
+    (``WORLD_SIZE`` > 1; NCCL unless ``device`` is 'cpu' or CUDA is absent, else gloo); the
+    one place the package starts DDP, whoever calls first."""
     world = int(os.environ.get('WORLD_SIZE', '1'))
     if world <= 1:
         return world, 0, False
     import torch.distributed as dist
     own = False
     if not dist.is_initialized():
-        backend = 'nccl' if torch.cuda.is_available() and config.device != 'cpu' else 'gloo'
+        backend = 'nccl' if torch.cuda.is_available() and device != 'cpu' else 'gloo'
         dist.init_process_group(backend=backend)
         own = True
     return world, dist.get_rank(), own
@@ -105,7 +107,7 @@ class _Trainer:
             val = TupleArrays.from_tuples(list(val), image_size=size)
         self.config, self.model_config, self.out, self.overwrite = (config, model_config, out,
                                                                      overwrite)
-        self.world, self.rank, self.own_group = _join_process_group(config)
+        self.world, self.rank, self.own_group = join_process_group(config.device)
         self.distributed = self.world > 1
         if out.exists() and not overwrite:
             raise FileExistsError(f'artifact {out} exists (pass overwrite=True to replace it)')
