@@ -106,6 +106,11 @@ def _summary(report: dict) -> list[str]:
     lc = report.get('lifecycle') or {}
     lines = [f'  {which} labels; lifecycle {lc.get("raise_k")} of {lc.get("raise_n")} raise, '
              f'{lc.get("clear_n")} clear, latch {"on" if lc.get("latch") else "off"}']
+    if not report.get('interval') and not report.get('effective'):  # no fault truth
+        lines.append('  no fault truth in the bag: share of tuples with an alarm up '
+                     + ', '.join(f'{row} {(report.get(row) or {}).get("flag_rate", 0.0):.4f}'
+                                 for row in ('camera', 'wrench', 'joints', 'overall')))
+        return lines
     for row in ('camera', 'wrench', 'joints', 'overall'):
         b = blocks.get(row) or {}
 
