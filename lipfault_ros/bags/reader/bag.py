@@ -12,7 +12,6 @@ does. Memory stays bounded by the buffer whatever the bag size.
 
 from __future__ import annotations
 
-from bisect import insort
 import logging
 import sqlite3
 import struct
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from lipfault_ros.bags.reader.info import _DISTROS, BagInfo, _distro_of, _storage_of
+from lipfault_ros.bags.reader.reorder import StampReorder
 from lipfault_ros.errors import BagError, InputError
 from lipfault_ros.topics import MESSAGE_TYPES, TRUTH_TYPE, TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, Sample, stamp_to_ns
@@ -285,18 +285,7 @@ class BagReader:
                 truth_topic = self.topics.truth
                 conns += truth_conns
         stats = self.stats
-        reorder_ns = self.reorder_ns
-        max_buffer = self.max_buffer
-        jump_ns = self.jump_ns
-        # Held samples as (stamp, seq, sample), sorted, from index `head` on: a sample whose stamp
-        # is not older than the newest held is appended (the usual case), an older one is inserted
-        # by bisection; samples are released from the head. Seq is unique, so samples are never
-        # compared, and equal stamps keep their arrival order.
-        held: list[tuple[int, int, Sample]] = []
-        head = 0
-        newest = None  # newest header stamp seen since the last flush
-        released = None  # stamp of the last sample released
-        seq = 0
+        reorder = StampReorder(self.reorder_ns, self.max_buffer, self.jump_ns, stats)
         pending = 0
         for conn, t_ns, msg in self._messages(conns, frozenset(fast)):
             topic = conn.topic
@@ -321,40 +310,8 @@ class BagReader:
                                  topic, exc)
                 continue
             stats['decoded'] += 1
-            stamp = sample.stamp_ns
-            if released is not None and stamp < released:
-                if released - stamp > jump_ns:
-                    # Time went backwards (reset, loop): release what is held and start over.
-                    stats['time_jumps'] += 1
-                    for i in range(head, len(held)):
-                        yield held[i][2]
-                    held = []
-                    head = 0
-                    released = None
-                    newest = None
-                else:
-                    stats['dropped_late'] += 1
-                    continue
-            seq += 1
-            if newest is None or stamp > newest:
-                newest = stamp
-            if head == len(held) or stamp >= held[-1][0]:
-                held.append((stamp, seq, sample))
-            else:
-                insort(held, (stamp, seq, sample), head)
-            limit = newest - reorder_ns
-            while head < len(held):
-                stamp_out, _, out = held[head]
-                if stamp_out > limit and len(held) - head <= max_buffer:
-                    break
-                head += 1
-                released = stamp_out
-                yield out
-            if head >= 256:
-                del held[:head]
-                head = 0
-        for i in range(head, len(held)):
-            yield held[i][2]
+            yield from reorder.push(sample.stamp_ns, sample)
+        yield from reorder.flush()
         if progress is not None and pending:
             progress(pending)
 
