@@ -247,105 +247,124 @@ def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
         torch.set_num_threads(threads)
     dev = resolve_device(device)
     cuda = dev.type == 'cuda'
-    sync = torch.cuda.synchronize if cuda else None
     half = cuda if half is None else bool(half) and cuda
     rng = np.random.default_rng(seed)
-    rows = []
     sizes = list(sizes)
     if progress:
         from tqdm import tqdm
         sizes = tqdm(sizes, desc='model', unit='size', leave=False)
-    for size in sizes:
-        gc.collect()
-        rss0 = rss_mb()
+    return [_bench_size(size, dev, rng, iterations=iterations, warmup=warmup,
+                        compiled=compiled, exported=exported, half=half) for size in sizes]
+
+
+def _bench_size(size: int, dev: torch.device, rng: np.random.Generator, *, iterations: int,
+                warmup: int, compiled: bool, exported: bool, half: bool) -> dict[str, Any]:
+    """One row of :func:`bench_model`: every variant at one image size, interleaved."""
+    cuda = dev.type == 'cuda'
+    gc.collect()
+    rss0 = rss_mb()
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(dev)
+    cfg = ModelConfig(image_size=size)
+    clean, faulty = _engine(cfg, np.inf, str(dev)), _engine(cfg, -np.inf, str(dev))
+    t = random_tuple(cfg, rng)
+    paths = (clean.infer(t).bypassed, faulty.infer(t).bypassed)
+    tensors = clean._prepare(t.image[None], t.wrench[None], t.joints[None],
+                             np.zeros((1, 3), bool))
+    variants: dict[str, Callable[[], Any]] = {
+        'infer_clean': lambda: clean.infer(t),
+        'infer_faulty': lambda: faulty.infer(t),
+        'forward_clean': lambda: clean._run(*tensors),
+        'forward_faulty': lambda: faulty._run(*tensors),
+    }
+    row: dict[str, Any] = {
+        'image_size': size, 'device': str(clean.device),
+        'threads': torch.get_num_threads(),
+        'params': sum(p.numel() for p in clean.model.parameters()),
+        'bypass_path_taken': bool(paths[0]) and not bool(paths[1]),
+    }
+    if compiled:
+        _add_compiled(row, variants, clean, faulty, tensors, cuda)
+    if exported:
+        _add_exported(row, variants, clean, tensors)
+    if half:
+        h_clean = _engine(cfg, np.inf, str(dev), half=True)
+        variants['infer_clean_fp16'] = lambda: h_clean.infer(t)
+        a, b = clean.infer(t), h_clean.infer(t)
+        row['fp16_max_score_diff'] = float(np.nanmax(np.abs(
+            np.array([a.results[m].score for m in MODALITIES])
+            - np.array([b.results[m].score for m in MODALITIES]))))
+    for _ in range(warmup):
+        for fn in variants.values():
+            fn()
+    timed = time_rounds(variants, iterations, sync=torch.cuda.synchronize if cuda else None)
+    for name, fig in timed.items():
+        row[f'{name}_ms'] = fig['ms']
+        row[f'{name}_cpu_ms'] = fig['cpu_ms']
+    if 'compiled_clean' in timed:  # CPU time on the CPU (steadier under load), else wall
+        key = (lambda f: f['ms']['p50']) if cuda else (lambda f: f['cpu_ms'])
+        row['compiled_speedup'] = key(timed['forward_clean']) / key(timed['compiled_clean'])
+    row['rss_growth_mb'] = rss_mb() - rss0
+    if cuda:
+        row['cuda_peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
+    return row
+
+
+def _add_compiled(row: dict[str, Any], variants: dict[str, Callable[[], Any]], clean: Any,
+                  faulty: Any, tensors: tuple[torch.Tensor, ...], cuda: bool) -> None:
+    """The compiled forward on both paths (CUDA graphs on a GPU, frozen TorchScript on the
+    CPU) and its largest difference from eager; the reason when it is unavailable."""
+    cam, wr, jo, present, _, _ = tensors
+    size = cam.shape[-1]
+    try:
         if cuda:
-            torch.cuda.reset_peak_memory_stats(dev)
-        cfg = ModelConfig(image_size=size)
-        clean, faulty = _engine(cfg, np.inf, str(dev)), _engine(cfg, -np.inf, str(dev))
-        t = random_tuple(cfg, rng)
-        paths = (clean.infer(t).bypassed, faulty.infer(t).bypassed)
-        tensors = clean._prepare(t.image[None], t.wrench[None], t.joints[None],
-                                 np.zeros((1, 3), bool))
-        variants: dict[str, Callable[[], Any]] = {
-            'infer_clean': lambda: clean.infer(t),
-            'infer_faulty': lambda: faulty.infer(t),
-            'forward_clean': lambda: clean._run(*tensors),
-            'forward_faulty': lambda: faulty._run(*tensors),
-        }
-        row: dict[str, Any] = {
-            'image_size': size, 'device': str(clean.device),
-            'threads': torch.get_num_threads(),
-            'params': sum(p.numel() for p in clean.model.parameters()),
-            'bypass_path_taken': bool(paths[0]) and not bool(paths[1]),
-        }
-        cam, wr, jo, present, _, change = tensors
-        if compiled:
-            try:
-                if cuda:
-                    st_c = StagedForward(clean.model, (cam, wr, jo, present), graphs=True)
-                    st_f = StagedForward(faulty.model, (cam, wr, jo, present), graphs=True)
-                    host = st_c.host
-                    variants['compiled_clean'] = lambda: st_c(*host)
-                    variants['compiled_faulty'] = lambda: st_f(*host)
-                    row['compiled'] = 'cuda-graphs'
-                    ref = faulty._run(*tensors)
-                    got = st_f(*host)
-                    row['compiled_max_diff'] = _max_diff(ref.corrected, got[2])
-                else:
-                    tr_c, _ = traced_paths(clean.model, (cam, wr, jo, present))
-                    _, tr_f = traced_paths(faulty.model, (cam, wr, jo, present))
+            st_c = StagedForward(clean.model, (cam, wr, jo, present), graphs=True)
+            st_f = StagedForward(faulty.model, (cam, wr, jo, present), graphs=True)
+            host = st_c.host
+            variants['compiled_clean'] = lambda: st_c(*host)
+            variants['compiled_faulty'] = lambda: st_f(*host)
+            row['compiled'] = 'cuda-graphs'
+            ref = faulty._run(*tensors)
+            got = st_f(*host)
+            row['compiled_max_diff'] = _max_diff(ref.corrected, got[2])
+        else:
+            tr_c, _ = traced_paths(clean.model, (cam, wr, jo, present))
+            _, tr_f = traced_paths(faulty.model, (cam, wr, jo, present))
 
-                    def run_traced(module: Any) -> Any:
-                        with torch.inference_mode():
-                            return module(cam, wr, jo, present)
+            def run_traced(module: Any) -> Any:
+                with torch.inference_mode():
+                    return module(cam, wr, jo, present)
 
-                    variants['compiled_clean'] = lambda: run_traced(tr_c)
-                    variants['compiled_faulty'] = lambda: run_traced(tr_f)
-                    row['compiled'] = 'torchscript-freeze'
-                    ref = faulty._run(*tensors)
-                    row['compiled_max_diff'] = _max_diff(ref.corrected,
-                                                         run_traced(tr_f)[2:])
-            except Exception as exc:  # noqa: BLE001 - an optional path; report why it is absent
-                log.warning('compiled path unavailable at %dx%d: %s', size, size, exc)
-                row['compiled'] = f'unavailable: {exc}'[:200]
-        if exported:
-            try:
-                with tempfile.TemporaryDirectory(prefix='lipfault-bench-') as tmp:
-                    path = export_torchscript(clean.model, Path(tmp) / 'model.pt')
-                    with warnings.catch_warnings():
-                        warnings.simplefilter('ignore', DeprecationWarning)  # jit is, upstream
-                        scripted = torch.jit.load(str(path), map_location=clean.device)
+            variants['compiled_clean'] = lambda: run_traced(tr_c)
+            variants['compiled_faulty'] = lambda: run_traced(tr_f)
+            row['compiled'] = 'torchscript-freeze'
+            ref = faulty._run(*tensors)
+            row['compiled_max_diff'] = _max_diff(ref.corrected, run_traced(tr_f)[2:])
+    except Exception as exc:  # noqa: BLE001 - an optional path; report why it is absent
+        log.warning('compiled path unavailable at %dx%d: %s', size, size, exc)
+        row['compiled'] = f'unavailable: {exc}'[:200]
 
-                def run_exported() -> Any:
-                    with torch.inference_mode():
-                        return scripted(cam, wr, jo, present, change)
 
-                variants['exported'] = run_exported
-                ref = clean._run(*tensors)
-                row['exported_max_diff'] = _max_diff(ref.corrected, run_exported()[3:])
-            except Exception as exc:  # noqa: BLE001 - optional; report why it is absent
-                log.warning('TorchScript export unavailable at %dx%d: %s', size, size, exc)
-                row['exported'] = f'unavailable: {exc}'[:200]
-        if half:
-            h_clean = _engine(cfg, np.inf, str(dev), half=True)
-            variants['infer_clean_fp16'] = lambda: h_clean.infer(t)
-            a, b = clean.infer(t), h_clean.infer(t)
-            row['fp16_max_score_diff'] = float(np.nanmax(np.abs(
-                np.array([a.results[m].score for m in MODALITIES])
-                - np.array([b.results[m].score for m in MODALITIES]))))
-        for _ in range(warmup):
-            for fn in variants.values():
-                fn()
-        timed = time_rounds(variants, iterations, sync=sync)
-        for name, fig in timed.items():
-            row[f'{name}_ms'] = fig['ms']
-            row[f'{name}_cpu_ms'] = fig['cpu_ms']
-        if 'compiled_clean' in timed:  # CPU time on the CPU (steadier under load), else wall
-            key = (lambda f: f['ms']['p50']) if cuda else (lambda f: f['cpu_ms'])
-            row['compiled_speedup'] = key(timed['forward_clean']) / key(timed['compiled_clean'])
-        row['rss_growth_mb'] = rss_mb() - rss0
-        if cuda:
-            row['cuda_peak_mb'] = torch.cuda.max_memory_allocated(dev) / 2**20
-        rows.append(row)
-        del clean, faulty, variants
-    return rows
+def _add_exported(row: dict[str, Any], variants: dict[str, Callable[[], Any]], clean: Any,
+                  tensors: tuple[torch.Tensor, ...]) -> None:
+    """The exported TorchScript file, loaded back and run, and its largest difference from
+    eager; the reason when it is unavailable."""
+    cam, wr, jo, present, _, change = tensors
+    size = cam.shape[-1]
+    try:
+        with tempfile.TemporaryDirectory(prefix='lipfault-bench-') as tmp:
+            path = export_torchscript(clean.model, Path(tmp) / 'model.pt')
+            with warnings.catch_warnings():
+                warnings.simplefilter('ignore', DeprecationWarning)  # jit is, upstream
+                scripted = torch.jit.load(str(path), map_location=clean.device)
+
+        def run_exported() -> Any:
+            with torch.inference_mode():
+                return scripted(cam, wr, jo, present, change)
+
+        variants['exported'] = run_exported
+        ref = clean._run(*tensors)
+        row['exported_max_diff'] = _max_diff(ref.corrected, run_exported()[3:])
+    except Exception as exc:  # noqa: BLE001 - optional; report why it is absent
+        log.warning('TorchScript export unavailable at %dx%d: %s', size, size, exc)
+        row['exported'] = f'unavailable: {exc}'[:200]
