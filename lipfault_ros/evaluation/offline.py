@@ -38,7 +38,7 @@ from lipfault_ros.evaluation import metrics as M
 # re-exported: the live replay and older callers import these from here
 from lipfault_ros.evaluation.collect import Judgement, Outputs, TupleRecord, collect
 from lipfault_ros.evaluation.scoring import score_outputs, settle_spans
-from lipfault_ros.scene import SceneConfig
+from lipfault_ros.scene import SceneConfig, SceneReference
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
@@ -252,7 +252,7 @@ def lifecycle_block(alarm: AlarmConfig, thresholds: Sequence[float],
     ``scene`` is None when the thresholds did not follow the scene (no settings, or an artifact
     without clean levels)."""
     levels = np.full(3, np.nan) if clean_levels is None else np.asarray(clean_levels, float)
-    follows = scene is not None and bool(np.isfinite(levels).any()) and bool(scene.modalities)
+    follows = scene is not None and bool(SceneReference(scene, levels).enabled.any())
     out = {**alarm.as_dict(),
            'thresholds': {m.value: float(thresholds[i]) for i, m in enumerate(MODALITIES)},
            'threshold_offsets': {m.value: float(offsets[i]) for i, m in enumerate(MODALITIES)},
