@@ -3,7 +3,8 @@
 The live node and the offline evaluation must decide exactly alike, or a report would describe
 a node nobody runs. This is that decision, once: the scene reference (:mod:`lipfault_ros.scene`)
 raises the thresholds by how far this scene's clean data reads above the calibration's, the
-engine scores the tuple against them, the per-modality alarms (:mod:`lipfault_ros.alarm`) say
+camera background (:mod:`lipfault_ros.background`) says how far the frame departs from this
+scene's own view, the engine scores the tuple against both, the per-modality alarms (:mod:`lipfault_ros.alarm`) say
 which modalities to correct, and corrected signals are anchored to the last trusted value
 (:mod:`lipfault_ros.anchor`).
 """
@@ -16,6 +17,7 @@ import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, AlarmStatus, FaultAlarms
 from lipfault_ros.anchor import DEFAULT_TAU_S, OutputAnchor, trusted
+from lipfault_ros.background import CameraBackground
 from lipfault_ros.scene import SceneConfig, SceneReference
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
@@ -33,6 +35,18 @@ class FaultDecisions:
         self.alarms = FaultAlarms(alarm or AlarmConfig())
         self.anchor = OutputAnchor(anchor_tau_s)
         self.scene = SceneReference(scene, clean_levels)
+        background = self.scene.config.background_config()
+        #: the camera's own background (None: off, see SceneConfig.background)
+        self.background = CameraBackground(background) if background is not None else None
+
+    def relearn_scene(self) -> str:
+        """Forget the scene: the thresholds' reference and the camera background (the node's
+        ``~/relearn_scene``); what was forgotten, in words."""
+        message = self.scene.relearn()
+        if self.background is not None:
+            self.background.reset()
+            message += '; camera background forgotten'
+        return message
 
     def infer(self, engine: Any, t: SensorTuple) -> tuple[Any, Mapping[Modality, AlarmStatus]]:
         """``engine.infer`` on ``t`` through the lifecycle; the anchored
@@ -46,9 +60,16 @@ class FaultDecisions:
             return np.array([status[m].active for m in MODALITIES])
 
         offsets = self.scene.offsets()
+        evidence = None
+        if self.background is not None:
+            evidence = np.array([self.background.evidence(None if missing[0] else t.image),
+                                 np.nan, np.nan])
         # calls decide once per tuple
         result = engine.infer(t, decide=decide,
-                              scene_offsets=offsets if offsets.any() else None)
+                              scene_offsets=offsets if offsets.any() else None,
+                              evidence=evidence)
+        if self.background is not None:
+            self.background.commit()
         active = [status[m].active for m in MODALITIES]
         res = [result.results[m] for m in MODALITIES]
         self.scene.update(np.array([r.score for r in res]),

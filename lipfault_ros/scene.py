@@ -22,6 +22,10 @@ threshold, and it rises at most ``max_offset``:
 - it adapts the camera by default. A signal's clean level is its sensor's, not the scene's, and a
   moving reference would follow its slow faults (drift) up.
 
+The camera's appearance follows the scene too: :mod:`lipfault_ros.background` keeps the scene's
+own background and gives evidence of lens faults against it (``background``, on by default; it
+assumes a fixed camera).
+
 The same class runs in the live node and in the offline evaluation (through
 :class:`~lipfault_ros.decisions.FaultDecisions`); :func:`scene_series` runs it over a recorded
 score series so that baseline detectors get the same treatment.
@@ -35,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
+from lipfault_ros.background import BackgroundConfig
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.tuples import MODALITIES, Modality
 
@@ -53,6 +58,10 @@ class SceneConfig:
     warmup: int = 30
     #: the most the threshold rises, in logit units
     max_offset: float = 5.0
+    #: judge camera frames against the scene's own background too (a fixed camera only)
+    background: bool = True
+    #: the background's statistic (robust spreads) at which the camera is faulty
+    background_z: float = BackgroundConfig.z_threshold
 
     def __post_init__(self) -> None:
         names = {m.value for m in MODALITIES}
@@ -69,10 +78,19 @@ class SceneConfig:
         if not 0.0 <= self.max_offset < float('inf'):
             raise ConfigError(f'scene max_offset must be finite and >= 0, got '
                               f'{self.max_offset}')
+        if not isinstance(self.background, bool):
+            raise ConfigError(f'scene background must be true or false, got '
+                              f'{self.background!r}')
+        self.background_config()  # a valid z
+
+    def background_config(self) -> BackgroundConfig | None:
+        """The camera background's settings, None when it is off."""
+        return BackgroundConfig(z_threshold=self.background_z) if self.background else None
 
     def as_dict(self) -> dict[str, object]:
         return {'modalities': list(self.modalities), 'window': self.window,
-                'warmup': self.warmup, 'max_offset': self.max_offset}
+                'warmup': self.warmup, 'max_offset': self.max_offset,
+                'background': self.background, 'background_z': self.background_z}
 
 
 class SceneReference:

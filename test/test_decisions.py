@@ -44,3 +44,45 @@ def test_a_scene_reading_higher_than_calibration_raises_the_camera_threshold():
         assert c.relative_score == c.score - c.scene_offset
     other = [r.results[m].scene_offset for r in adapted for m in MODALITIES[1:]]
     assert not any(other)  # the default follows the camera only
+
+
+def test_evidence_over_zero_makes_a_modality_faulty_and_under_zero_changes_nothing():
+    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    t = _tuples(engine, 1)[0]
+    engine.forget_history()
+    plain = engine.infer(t)
+    engine.forget_history()
+    quiet = engine.infer(t, evidence=np.array([-3.0, np.nan, np.nan]))
+    engine.forget_history()
+    loud = engine.infer(t, evidence=np.array([2.0, np.nan, np.nan]))
+    cam = MODALITIES[0]
+    assert quiet.results[cam].score == plain.results[cam].score
+    assert quiet.results[cam].fault == plain.results[cam].fault
+    assert quiet.results[cam].evidence == -3.0 and np.isnan(plain.results[cam].evidence)
+    assert loud.results[cam].fault and loud.results[cam].corrected
+    assert loud.results[cam].score >= loud.results[cam].threshold + 2.0 - 1e-6
+    for m in MODALITIES[1:]:  # the signals are judged as before
+        assert loud.results[m].score == plain.results[m].score
+
+
+def test_the_camera_background_flags_a_smudged_lens_the_network_is_not_asked_about():
+    from test_background import _frames
+
+    from lipfault_ros.faults import corrupt_image
+
+    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    sig = _tuples(engine, 400)
+    frames = _frames(400)
+    dirty = np.random.default_rng(3)
+    tuples = [SensorTuple(t.stamp_ns, corrupt_image(f, 'dust', 0.8, dirty) if i >= 360 else f,
+                          t.wrench, t.joints, t.joint_names)
+              for i, (t, f) in enumerate(zip(sig, frames))]
+    cam = MODALITIES[0]
+    on = [r.results[cam] for r in _stream(FaultDecisions(), engine, tuples)]
+    off = [r.results[cam] for r in _stream(
+        FaultDecisions(scene=SceneConfig(background=False)), engine, tuples)]
+    assert all(np.isnan(r.evidence) for r in off)
+    assert all(r.evidence > 0 and r.fault for r in on[360:])
+    assert all(r.evidence < 0 for r in on[300:360])
+    # where the background says nothing, the verdict is the network's alone
+    assert [r.fault for r in on[:360]] == [r.fault for r in off[:360]]

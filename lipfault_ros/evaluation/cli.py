@@ -62,6 +62,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='modalities whose threshold follows the scene\'s own clean level, '
                            'comma-separated; \'none\' for the calibrated thresholds only '
                            '(default %(default)s; see the node\'s scene_* parameters)')
+    life.add_argument('--no-camera-background', dest='camera_background',
+                      action='store_false',
+                      help='do not judge camera frames against the scene\'s own background '
+                           '(a camera that moves with the arm; see the node\'s '
+                           'scene_background)')
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -88,12 +93,14 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
 
 
 def scene_from_args(args: argparse.Namespace) -> SceneConfig:
-    """The scene reference of ``--scene-modalities`` (InputError when invalid)."""
+    """The scene reference of ``--scene-modalities`` and ``--no-camera-background``
+    (InputError when invalid)."""
     text = args.scene_modalities.strip()
     mods = () if text in ('', 'none') else tuple(m.strip() for m in text.split(',')
                                                  if m.strip())
     try:
-        return SceneConfig(modalities=mods)
+        return SceneConfig(modalities=mods,
+                           background=getattr(args, 'camera_background', True))
     except ConfigError as exc:
         raise InputError(f'--scene-modalities: {exc}') from None
 

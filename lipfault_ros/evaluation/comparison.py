@@ -7,7 +7,9 @@ simple features (:mod:`lipfault_ros.evaluation.baselines`). Every baseline's per
 (:func:`lipfault_ros.alarm.alarm_series`, the same :class:`AlarmConfig`) before the threshold
 metrics and latencies, so all detectors are compared under one decision rule. Where the model's
 thresholds follow the scene (:mod:`lipfault_ros.scene`), every baseline's do too, by the same
-rule against its own clean calibration level (:func:`scene_relative`); AUROC / AUPR are on the
+rule against its own clean calibration level (:func:`scene_relative`), and where the camera
+background gives evidence (:mod:`lipfault_ros.background`) it judges every baseline's camera
+as it judges the model's (:func:`with_evidence`); AUROC / AUPR are on the
 scores that decision judges (scene-relative, or raw when nothing follows the scene). Each baseline block has the same ``interval`` / ``effective`` split as the
 model's report, and its top-level rows are the interval figures.
 
@@ -18,12 +20,14 @@ use the clean reference bag, and the note says that is optimistic.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
+from lipfault_ros.background import background_series
 from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
@@ -34,7 +38,8 @@ from lipfault_ros.scene import SceneConfig, scene_series
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
-__all__ = ['baseline_block', 'lifecycle_flags', 'scene_relative', 'score_baselines']
+__all__ = ['baseline_block', 'lifecycle_flags', 'scene_relative', 'score_baselines',
+           'with_evidence']
 
 #: Detection keys that need a threshold (null for a threshold-free baseline).
 _THRESHOLD_KEYS = ('precision', 'recall', 'f1', 'false_alarms_per_1000', 'tp', 'fp', 'fn', 'tn',
@@ -70,16 +75,32 @@ def scene_relative(scores: np.ndarray, missing: np.ndarray, thresholds: np.ndarr
     return s * np.exp(-scene_series(log_s, missing, log_thr, log_lv, scene))
 
 
+def with_evidence(scores: np.ndarray, thresholds: np.ndarray, evidence: np.ndarray, *,
+                  log_domain: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) ``scores`` and (N, 3) bool ``over`` where ``evidence`` (N, 3) from a detector
+    outside the network is over 0, by the engine's rule: the score raised to at least
+    threshold + evidence there (threshold x e^evidence for error scores), unchanged elsewhere."""
+    s = np.array(scores, np.float64)
+    ev = np.nan_to_num(np.asarray(evidence, np.float64), nan=0.0)
+    over = ev > 0
+    thr = np.broadcast_to(np.asarray(thresholds, np.float64).reshape(1, 3), s.shape)
+    with np.errstate(over='ignore'):
+        floor = thr * np.exp(ev) if log_domain else thr + ev
+    s[over] = np.maximum(s[over], floor[over])
+    return s, over
+
+
 def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: TupleArrays,
                    intervals: Sequence[Any], sets: dict[str, LabelSet | None], *,
                    alarm: AlarmConfig, flags: np.ndarray | None = None,
                    note: str = '', scene: SceneConfig | None = None,
-                   levels: np.ndarray | None = None, log_domain: bool = False
-                   ) -> dict[str, Any]:
+                   levels: np.ndarray | None = None, log_domain: bool = False,
+                   evidence: np.ndarray | None = None) -> dict[str, Any]:
     """One baseline's report block. ``flags`` are its per-tuple decisions (default: score over
     threshold); they go through ``alarm`` before any threshold metric. With ``scene`` and
     ``levels`` the scores are made scene-relative first (:func:`scene_relative`) and the
-    flags are theirs over threshold."""
+    flags are theirs over threshold; ``evidence`` (N, 3) from outside the network (the camera
+    background) then judges them as the engine does (:func:`with_evidence`)."""
     stamps = arrays.stamps_ns
     missing = np.asarray(arrays.missing, bool)
     follows = scene is not None and levels is not None and thresholds is not None
@@ -92,6 +113,9 @@ def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: Tu
     else:
         thr = np.asarray(thresholds, np.float64)
         per_tuple = flags if flags is not None else s > thr[None, :]
+        if evidence is not None:
+            s, over = with_evidence(s, thr, evidence, log_domain=log_domain)
+            per_tuple = np.asarray(per_tuple, bool) | (over & ~missing)
         fl = lifecycle_flags(per_tuple, missing, stamps, alarm)
     block: dict[str, Any] = {'note': note, 'lifecycle': alarm.as_dict(),
                              'scene': scene.as_dict() if follows else None,
@@ -132,10 +156,22 @@ class _Context:
     def arrays(self) -> TupleArrays:
         return self.run['arrays']
 
+    @functools.cached_property
+    def evidence(self) -> np.ndarray | None:
+        """(N, 3) the camera background's evidence on these tuples (None when it is off)."""
+        config = self.scene.background_config() if self.scene is not None else None
+        if config is None:
+            return None
+        arrays = self.arrays
+        missing = np.asarray(arrays.missing, bool)[:, 0]
+        camera = background_series((None if m else im for im, m in zip(arrays.images, missing)),
+                                   config)
+        return np.stack([camera, np.full_like(camera, np.nan), np.full_like(camera, np.nan)], 1)
+
     def block(self, scores: np.ndarray, thresholds: np.ndarray | None, **kw: Any
               ) -> dict[str, Any]:
         return baseline_block(scores, thresholds, self.arrays, self.intervals, self.sets,
-                              alarm=self.alarm, scene=self.scene, **kw)
+                              alarm=self.alarm, scene=self.scene, evidence=self.evidence, **kw)
 
 
 def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],

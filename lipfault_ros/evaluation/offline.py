@@ -249,17 +249,20 @@ def lifecycle_block(alarm: AlarmConfig, thresholds: Sequence[float],
                     scene: SceneConfig | None = None,
                     clean_levels: Sequence[float] | None = None) -> dict[str, Any]:
     """The settings the flags of a report were taken under (``report['lifecycle']``):
-    ``scene`` is None when the thresholds did not follow the scene (no settings, or an artifact
-    without clean levels)."""
+    ``scene`` is None when neither the thresholds nor the camera background followed the
+    scene (no settings, or an artifact without clean levels and the background off)."""
     levels = np.full(3, np.nan) if clean_levels is None else np.asarray(clean_levels, float)
-    follows = scene is not None and bool(SceneReference(scene, levels).enabled.any())
+    follows = scene is not None and (bool(SceneReference(scene, levels).enabled.any())
+                                     or scene.background)
     out = {**alarm.as_dict(),
            'thresholds': {m.value: float(thresholds[i]) for i, m in enumerate(MODALITIES)},
            'threshold_offsets': {m.value: float(offsets[i]) for i, m in enumerate(MODALITIES)},
            'flags': 'fault alarm raised by the lifecycle (raise_k of the last raise_n tuples '
                     'over threshold, cleared after clear_n tuples under it) or modality '
                     'missing; scores are the per-tuple scores (scene-relative where the '
-                    'threshold follows the scene); baselines go through the same lifecycle',
+                    'threshold follows the scene; raised to threshold + evidence where the '
+                    'camera background flags a frame); baselines go through the same '
+                    'lifecycle and background',
            'scene': {**scene.as_dict(),
                      'clean_levels': {m.value: float(levels[i])
                                       for i, m in enumerate(MODALITIES)}} if follows else None}

@@ -35,6 +35,20 @@ log = logging.getLogger(__name__)
 Decide = Callable[[np.ndarray], np.ndarray]
 
 
+def _with_evidence(scores: torch.Tensor, faults: torch.Tensor, thresholds: torch.Tensor,
+                   evidence: np.ndarray, present: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where ``evidence`` (3,) is over 0 on a present modality, its (1,3) score raised to at
+    least threshold + evidence and the modality faulty; elsewhere both unchanged (evidence
+    under 0 says nothing about how clean a tuple is, so it leaves the network's ranking and
+    the scene reference's clean scores alone)."""
+    ev = torch.as_tensor(evidence, dtype=scores.dtype, device=scores.device).view(1, -1)
+    over = (ev.nan_to_num(0.0) > 0) & (present > 0.5)
+    thr = thresholds.to(scores.dtype).view(1, -1)
+    raised = torch.where(over, torch.maximum(scores, thr + ev.nan_to_num(0.0)), scores)
+    return raised, faults | over
+
+
 #: The ``Engine.infer`` call that compiles the batch-1 CPU forward (a few hundred ms, once; the
 #: node's warm-up makes it; one-off uses stay eager)
 _COMPILE_AFTER = 2
@@ -195,11 +209,14 @@ class Engine:
                               camera_change=change)
 
     def _forward_one(self, tensors: tuple[torch.Tensor, ...], decide: Decide | None = None,
-                     thresholds: torch.Tensor | None = None) -> tuple[Any, ...]:
+                     thresholds: torch.Tensor | None = None,
+                     evidence: np.ndarray | None = None) -> tuple[Any, ...]:
         """One tuple through the network: scores, per-tuple faults, bypassed, outputs, and the
         (1,3) mask of modalities that were corrected. ``decide`` maps the per-tuple fault flags
         (3,) to the modalities to correct (the fault lifecycle); NaN/Inf inputs are corrected
-        whatever it says. A CPU fp32 engine switches to the compiled stages after a few calls
+        whatever it says. ``evidence`` (3,) from detectors outside the network raises each
+        score to at least threshold + evidence where finite (NaN: none). A CPU fp32 engine
+        switches to the compiled stages after a few calls
         (live use); anything that cannot be compiled stays eager."""
         self._calls += 1
         if self._compiled is None and self._calls == self._compile_after and \
@@ -214,6 +231,8 @@ class Engine:
             thr = self.model.thresholds if thresholds is None else thresholds
             out = stages.detect(cam, wr, jo, present, force, change, thr)
             scores, faults = out[0], out[1]
+            if evidence is not None:
+                scores, faults = _with_evidence(scores, faults, thr, evidence, present)
             mask = faults
             if decide is not None:
                 want = np.asarray(decide(faults[0].cpu().numpy()), bool).reshape(1, -1)
@@ -241,14 +260,18 @@ class Engine:
         return self._cv2.resize(image, (w, h), interpolation=interp)
 
     def infer(self, t: SensorTuple, decide: Decide | None = None,
-              scene_offsets: np.ndarray | None = None) -> Inference:
+              scene_offsets: np.ndarray | None = None,
+              evidence: np.ndarray | None = None) -> Inference:
         """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
         per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
         lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
         flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
         inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this
         tuple's thresholds (:mod:`lipfault_ros.scene`); each result reports the raised
-        threshold and its offset."""
+        threshold and its offset. ``evidence`` (3,), when given, is what detectors outside the
+        network say in logit units over the threshold (:mod:`lipfault_ros.background`; NaN:
+        nothing): a modality with evidence over 0 is faulty on this tuple, and its score is at
+        least threshold + evidence; evidence under 0 changes nothing."""
         cfg = self.artifact.config
         s = cfg.image_size
         missing = np.array([[m in t.missing or t.data(m) is None for m in MODALITIES]])
@@ -282,8 +305,15 @@ class Engine:
         if offsets.any():
             thr_t = self.model.thresholds + torch.as_tensor(
                 offsets, dtype=self.model.thresholds.dtype, device=self.model.thresholds.device)
+        ev = None
+        if evidence is not None:
+            ev = np.asarray(evidence, np.float64).reshape(-1)
+            if ev.shape != (3,):
+                raise InputError(f'evidence must be 3 numbers, got {evidence!r}')
+            if np.isnan(ev).all():
+                ev = None
         scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(
-            tensors, decide, thr_t)
+            tensors, decide, thr_t, ev)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
         corrected = [c[0].float().cpu().numpy() for c in corrected_t]
@@ -310,7 +340,8 @@ class Engine:
                 score=float('nan') if missing[0, i] else float(scores[i]),
                 threshold=float(self.thresholds[i] + offsets[i]), fault=bool(faults[i]),
                 missing=bool(missing[0, i]), corrected=bool(replace[i]),
-                scene_offset=float(offsets[i]))
+                scene_offset=float(offsets[i]),
+                evidence=float('nan') if ev is None else float(ev[i]))
         return Inference(t.stamp_ns, results, bool(bypassed_t[0]), img_out, w_out,
                          j_last[:, 0].copy(), j_last[:, 1].copy(), j_last[:, 2].copy(), latency)
 

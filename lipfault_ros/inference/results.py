@@ -23,7 +23,10 @@ class ModalityResult:
     +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate.
     ``threshold`` is the one this tuple was judged by: the calibrated one (plus any tuning
     offset) raised by ``scene_offset`` (:mod:`lipfault_ros.scene`; 0 when it does not follow
-    the scene)."""
+    the scene). ``evidence`` is what a detector outside the network said, in logit units over
+    the threshold (the camera background, :mod:`lipfault_ros.background`): over 0 it made the
+    tuple faulty and raised ``score`` to at least ``threshold + evidence``; under 0 it changed
+    nothing; NaN: none."""
 
     score: float
     threshold: float
@@ -31,6 +34,7 @@ class ModalityResult:
     missing: bool
     corrected: bool
     scene_offset: float = 0.0
+    evidence: float = float('nan')
 
     @property
     def relative_score(self) -> float:

@@ -108,6 +108,12 @@ class PipelineParams:
                               'scene (at most scene_window)', low=0, high=100000)
     scene_max_offset: float = param(SceneConfig.max_offset, 'the most a threshold rises to '
                                     'follow the scene (logit units)', low=0.0, high=100.0)
+    scene_background: bool = param(SceneConfig.background, 'judge camera frames against the '
+                                   'scene\'s own background too (lens faults; a fixed camera '
+                                   'only: false for a camera that moves with the arm)')
+    scene_background_z: float = param(SceneConfig.background_z, 'the background statistic '
+                                      '(robust spreads of a quarter of the image blocks) at '
+                                      'which the camera is faulty', low=0.1, high=1000.0)
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
@@ -146,7 +152,8 @@ class PipelineParams:
         """The scene reference's settings (ConfigError when they do not fit together)."""
         mods = tuple(m.strip() for m in self.scene_modalities.split(',') if m.strip())
         return SceneConfig(modalities=mods, window=self.scene_window, warmup=self.scene_warmup,
-                           max_offset=self.scene_max_offset)
+                           max_offset=self.scene_max_offset, background=self.scene_background,
+                           background_z=self.scene_background_z)
 
     @property
     def threshold_offsets(self) -> tuple[float, float, float]:

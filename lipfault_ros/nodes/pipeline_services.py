@@ -33,7 +33,7 @@ def relearn_scene(node: Any, request: Any, response: Any) -> Any:
     """``~/relearn_scene``: forget the scene the thresholds follow (the robot moved, the light
     changed); the next tuples are a warm-up again (:mod:`lipfault_ros.scene`)."""
     with node._decide_lock:
-        response.message = node.decisions.scene.relearn()
+        response.message = node.decisions.relearn_scene()
     response.success = True
     node.get_logger().info(f'~/relearn_scene: {response.message}')
     return response

@@ -7,6 +7,9 @@ one place. Keys of a modality's status:
 - ``score``, ``threshold``, ``fault``: the raw per-tuple verdict (``fault``: score over the
   threshold on this tuple alone); ``scene_offset``: how far the threshold was raised to follow
   the scene (:mod:`lipfault_ros.scene`; the calibrated threshold is ``threshold - scene_offset``);
+  ``evidence``: the camera background's verdict in logit units over the threshold
+  (:mod:`lipfault_ros.background`; > 0 made the camera faulty; ``nan`` while it warms up, when
+  it is off, and for the signals);
 - ``alarm`` (``clear``/``raised``/``latched``), ``active``: the lifecycle output, which decides
   the level and whether the output is the model's estimate;
 - ``alarm_onset_ns``, ``alarm_duration_s``, ``alarm_count``: onset stamp of the current (or
@@ -53,7 +56,8 @@ def tuple_statuses(result: Any, alarms: Mapping[Modality, AlarmStatus], hardware
             m.value, convert.level_of(alarm.active, res.missing),
             _message(res.missing, alarm, res.corrected), hardware_id=hardware_id,
             values={'score': res.score, 'threshold': res.threshold,
-                    'scene_offset': res.scene_offset, 'fault': res.fault,
+                    'scene_offset': res.scene_offset, 'evidence': res.evidence,
+                    'fault': res.fault,
                     **alarm_values(alarm), 'missing': res.missing,
                     'corrected': res.corrected, 'bypassed': result.bypassed,
                     'latency_ms': result.latency_ms}))
@@ -85,6 +89,7 @@ def modality_diagnostic(name: str, topic: str, *, missing: bool, problem: str,
         'score': result.score if result is not None else float('nan'),
         'threshold': result.threshold if result is not None else float('nan'),
         'scene_offset': result.scene_offset if result is not None else 0.0,
+        'evidence': result.evidence if result is not None else float('nan'),
         'bad_messages': bad_messages, 'rejected': rejected, 'last_problem': problem or ''})
 
 

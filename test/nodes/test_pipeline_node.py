@@ -124,8 +124,8 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     # the status of each tuple carries the tuple stamp and one entry per modality
     assert all(set(v) == {'camera', 'wrench', 'joints'} for v in by_stamp.values())
     assert {kv.key for kv in h.statuses()['wrench'].values} == {
-        'score', 'threshold', 'scene_offset', 'fault', 'missing', 'corrected', 'bypassed',
-        'latency_ms', 'alarm', 'active', 'alarm_onset_ns', 'alarm_duration_s', 'alarm_count'}
+        'score', 'threshold', 'scene_offset', 'evidence', 'fault', 'missing', 'corrected',
+        'bypassed', 'latency_ms', 'alarm', 'active', 'alarm_onset_ns', 'alarm_duration_s', 'alarm_count'}
     assert any(v['wrench']['missing'] == 'false' for v in by_stamp.values())
     # latest-only: every synchronised tuple is either published or counted as dropped
     stats = h.pipeline.stats()

@@ -50,4 +50,11 @@ def test_an_ok_status_says_when_its_threshold_follows_the_scene():
     assert st.level == convert.OK and 'raised 2.50 to follow the scene' in st.message
     assert values(st)['scene_offset'] == '2.5'
     assert float(values(diag(AlarmStatus()))['scene_offset']) == 0.0
+    # the camera background's verdict travels with it (nan: none on this tuple)
+    assert values(st)['evidence'] == 'nan'
+    flagged = dataclasses.replace(RES, evidence=1.25)
+    assert float(values(statuses.modality_diagnostic(
+        'lipfault_pipeline: camera', 'camera', missing=False, problem='', silent_periods=0,
+        alarm=AlarmStatus(), flagged_in_period=0, result=flagged, bad_messages=0, rejected=0,
+        hardware_id='hw'))['evidence']) == 1.25
     assert diag(AlarmStatus()).message == 'ok'
