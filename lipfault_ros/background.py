@@ -35,7 +35,6 @@ Pure NumPy/OpenCV and ROS-free; one instance per stream, not thread-safe.
 
 from __future__ import annotations
 
-import collections
 import math
 from dataclasses import dataclass
 from typing import Iterable
@@ -96,6 +95,32 @@ class BackgroundConfig:
                               'spread_floor > 0')
 
 
+class _Ring:
+    """The last ``capacity`` arrays of one shape in a preallocated block, kept with the
+    capacity as the last axis: a median over them then runs along contiguous memory (about
+    ten times faster than across stacked frames) and nothing is stacked per median. The
+    order of the entries does not matter to a median."""
+
+    def __init__(self, capacity: int, shape: tuple[int, ...]) -> None:
+        self._data = np.empty((*shape, capacity), np.float32)
+        self._count = 0
+
+    def __len__(self) -> int:
+        return min(self._count, self._data.shape[-1])
+
+    def push(self, value: np.ndarray) -> None:
+        self._data[..., self._count % self._data.shape[-1]] = value
+        self._count += 1
+
+    def median(self) -> np.ndarray:
+        """The per-element median of the entries held (at least one)."""
+        return np.median(self._data[..., :len(self)], axis=-1)
+
+    def rows(self) -> np.ndarray:
+        """The entries held, (*shape, n)."""
+        return self._data[..., :len(self)]
+
+
 class CameraBackground:
     """One stream's background and block spreads: :meth:`evidence` judges a frame,
     :meth:`commit` takes it in when it was not flagged (two steps, so that a tuple the engine
@@ -110,12 +135,12 @@ class CameraBackground:
     def reset(self) -> None:
         """Forget the scene: the next frames are a warm-up."""
         cfg = self.config
-        self._frames: collections.deque[np.ndarray] = collections.deque(maxlen=cfg.frames)
-        self._deviations: collections.deque[np.ndarray] = collections.deque(maxlen=cfg.history)
+        self._frames = _Ring(cfg.frames, (cfg.size, cfg.size, 3))
+        self._deviations = _Ring(cfg.history, (cfg.blocks, cfg.blocks))
         self._background: np.ndarray | None = None
         self._spread: tuple[np.ndarray, np.ndarray] | None = None
         self._trusted = 0
-        self._taken = 0  # deviations taken in so far (the deque forgets, this counts)
+        self._taken = 0  # deviations taken in so far (the ring forgets, this counts)
         self._spread_at = -1
         self._pending: tuple[np.ndarray, np.ndarray | None] | None = None
         #: the evidence of the last frame judged (NaN: none)
@@ -158,9 +183,9 @@ class CameraBackground:
             deviation = self._deviation(small)
             if len(self._deviations) >= cfg.min_history:
                 if self._spread is None or self._taken - self._spread_at >= cfg.sample_every:
-                    devs = np.stack(self._deviations)
-                    med = np.median(devs, axis=0)
-                    self._spread = (med, np.median(np.abs(devs - med), axis=0))
+                    devs = self._deviations.rows()
+                    med = np.median(devs, axis=-1)
+                    self._spread = (med, np.median(np.abs(devs - med[..., None]), axis=-1))
                     self._spread_at = self._taken
                 med, mad = self._spread
                 z = (deviation - med) / (mad + cfg.spread_floor)
@@ -179,12 +204,12 @@ class CameraBackground:
         cfg = self.config
         self._trusted += 1
         if deviation is not None:
-            self._deviations.append(deviation)
+            self._deviations.push(deviation)
             self._taken += 1
         if (self._trusted - 1) % cfg.sample_every == 0:
-            self._frames.append(small)
+            self._frames.push(small)
             if len(self._frames) >= cfg.min_frames:
-                self._background = np.median(np.stack(self._frames), axis=0)
+                self._background = self._frames.median()
 
     def step(self, image: np.ndarray | None) -> float:
         """:meth:`evidence`, then :meth:`commit`."""
