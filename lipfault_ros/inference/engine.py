@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -47,6 +47,27 @@ def _with_evidence(scores: torch.Tensor, faults: torch.Tensor, thresholds: torch
     thr = thresholds.to(scores.dtype).view(1, -1)
     raised = torch.where(over, torch.maximum(scores, thr + ev.nan_to_num(0.0)), scores)
     return raised, faults | over
+
+
+class _OneInputs(NamedTuple):
+    """One tuple's checked inputs (see :meth:`Engine._one_inputs`)."""
+
+    missing: np.ndarray          # (1, 3) bool
+    image: np.ndarray | None     # the input frame (None when missing)
+    in_hw: tuple[int, int]       # the size outputs are given at
+    small: np.ndarray            # (S, S, 3) uint8 at the model's size
+    wrench: np.ndarray           # (T_w, 6)
+    joints: np.ndarray           # (T_j, J, 3)
+
+
+def _checked_evidence(evidence: np.ndarray | None) -> np.ndarray | None:
+    """(3,) float evidence, or None when there is none (None, or all NaN)."""
+    if evidence is None:
+        return None
+    ev = np.asarray(evidence, np.float64).reshape(-1)
+    if ev.shape != (3,):
+        raise InputError(f'evidence must be 3 numbers, got {evidence!r}')
+    return None if np.isnan(ev).all() else ev
 
 
 #: The ``Engine.infer`` call that compiles the batch-1 CPU forward (a few hundred ms, once; the
@@ -259,19 +280,9 @@ class Engine:
             return image
         return self._cv2.resize(image, (w, h), interpolation=interp)
 
-    def infer(self, t: SensorTuple, decide: Decide | None = None,
-              scene_offsets: np.ndarray | None = None,
-              evidence: np.ndarray | None = None) -> Inference:
-        """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
-        per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
-        lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
-        flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
-        inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this
-        tuple's thresholds (:mod:`lipfault_ros.scene`); each result reports the raised
-        threshold and its offset. ``evidence`` (3,), when given, is what detectors outside the
-        network say in logit units over the threshold (:mod:`lipfault_ros.background`; NaN:
-        nothing): a modality with evidence over 0 is faulty on this tuple, and its score is at
-        least threshold + evidence; evidence under 0 changes nothing."""
+    def _one_inputs(self, t: SensorTuple) -> _OneInputs:
+        """The checked inputs of one tuple, zeros where a modality is missing (InputError for
+        a wrong shape, dtype or joint names)."""
         cfg = self.artifact.config
         s = cfg.image_size
         missing = np.array([[m in t.missing or t.data(m) is None for m in MODALITIES]])
@@ -295,44 +306,61 @@ class Engine:
             joints = self._check_signal('joints', t.joints, (cfg.joints_window, j, 3))
         else:
             joints = np.zeros((cfg.joints_window, j, 3), np.float32)
+        return _OneInputs(missing, image, tuple(in_hw), small, wrench, joints)
+
+    def _one_outputs(self, one: _OneInputs, corrected: list[np.ndarray], replace: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Image, wrench and joints out: the input passed through for a clean modality, the
+        model's estimate (at the input's size and units) for a replaced one."""
+        if replace[0]:
+            est = (np.clip(corrected[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(
+                np.uint8)
+            img_out = self._resize(est, one.in_hw[0], one.in_hw[1], self._cv2.INTER_LINEAR)
+        else:
+            img_out = one.image
+        if replace[1]:
+            w_out = self.stats.denormalise_wrench(corrected[1])[-1]
+        else:
+            w_out = one.wrench[-1].astype(np.float64)
+        if replace[2]:
+            j_last = self.stats.denormalise_joints(corrected[2])[-1]
+        else:
+            j_last = one.joints[-1].astype(np.float64)
+        return img_out, w_out, j_last
+
+    def infer(self, t: SensorTuple, decide: Decide | None = None,
+              scene_offsets: np.ndarray | None = None,
+              evidence: np.ndarray | None = None) -> Inference:
+        """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
+        per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
+        lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
+        flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
+        inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this
+        tuple's thresholds (:mod:`lipfault_ros.scene`); each result reports the raised
+        threshold and its offset. ``evidence`` (3,), when given, is what detectors outside the
+        network say in logit units over the threshold (:mod:`lipfault_ros.background`; NaN:
+        nothing): a modality with evidence over 0 is faulty on this tuple, and its score is at
+        least threshold + evidence; evidence under 0 changes nothing."""
+        one = self._one_inputs(t)
+        missing = one.missing
         start = time.perf_counter()
         with torch.inference_mode():
             tensors = self._with_history(
-                self._prepare(small[None], wrench[None], joints[None], missing),
+                self._prepare(one.small[None], one.wrench[None], one.joints[None], missing),
                 np.array([t.stamp_ns]), ~missing[:, 0])
         offsets = np.zeros(3) if scene_offsets is None else np.asarray(scene_offsets, np.float64)
         thr_t = None
         if offsets.any():
             thr_t = self.model.thresholds + torch.as_tensor(
                 offsets, dtype=self.model.thresholds.dtype, device=self.model.thresholds.device)
-        ev = None
-        if evidence is not None:
-            ev = np.asarray(evidence, np.float64).reshape(-1)
-            if ev.shape != (3,):
-                raise InputError(f'evidence must be 3 numbers, got {evidence!r}')
-            if np.isnan(ev).all():
-                ev = None
+        ev = _checked_evidence(evidence)
         scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(
             tensors, decide, thr_t, ev)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
-        corrected = [c[0].float().cpu().numpy() for c in corrected_t]
         replace = mask_t[0].cpu().numpy() | missing[0]
-        # outputs: pass-through for clean modalities, model estimate otherwise
-        if replace[0]:
-            est = (np.clip(corrected[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(
-                np.uint8)
-            img_out = self._resize(est, in_hw[0], in_hw[1], self._cv2.INTER_LINEAR)
-        else:
-            img_out = image
-        if replace[1]:
-            w_out = self.stats.denormalise_wrench(corrected[1])[-1]
-        else:
-            w_out = wrench[-1].astype(np.float64)
-        if replace[2]:
-            j_last = self.stats.denormalise_joints(corrected[2])[-1]
-        else:
-            j_last = joints[-1].astype(np.float64)
+        img_out, w_out, j_last = self._one_outputs(
+            one, [c[0].float().cpu().numpy() for c in corrected_t], replace)
         latency = (time.perf_counter() - start) * 1e3
         results = {}
         for i, m in enumerate(MODALITIES):
