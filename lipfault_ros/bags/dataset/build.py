@@ -152,25 +152,11 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
                 digests: Sequence[str], config: DatasetConfig, rates: Mapping[str, float],
                 settings: Mapping[str, Any], key: str, progress: bool,
                 first_reader: BagReader | None = None) -> None:
-    from lipfault_ros import sync
-
-    sync_config = config.sync_config(rates)
-
-    size = config.image_size
+    """Assemble every bag's tuples into the cache files of ``directory`` and write its index
+    last (a folder without ``index.json`` is an unfinished build)."""
     names = tuple(config.joint_names or ())
-    camera_topic = config.topics.camera
-    capacity = sum(int(i.counts.get(camera_topic, 0)) for i in infos) + 1
-    writers = {
-        'stamps_ns': _NpyAppender(directory / 'stamps_ns.npy', (), np.int64, capacity),
-        'images': _NpyAppender(directory / 'images.npy', (size, size, 3), np.uint8, capacity),
-        'wrench': _NpyAppender(directory / 'wrench.npy', (config.wrench_window, 6), np.float32,
-                               capacity),
-        'joints': _NpyAppender(directory / 'joints.npy', (config.joints_window, len(names), 3),
-                               np.float32, capacity),
-        'missing': _NpyAppender(directory / 'missing.npy', (3,), np.bool_, capacity),
-        'labels': _NpyAppender(directory / 'labels.npy', (3,), np.bool_, capacity),
-        'bag_index': _NpyAppender(directory / 'bag_index.npy', (), np.int32, capacity),
-    }
+    capacity = sum(int(i.counts.get(config.topics.camera, 0)) for i in infos) + 1
+    writers = _writers(directory, config, names, capacity)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -181,32 +167,11 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
     t_start = time.perf_counter()
     try:
         for b, (path, info, digest) in enumerate(zip(paths, infos, digests)):
-            first_row = writers['stamps_ns'].n
-            if b == 0 and first_reader is not None:
-                # opened (and checked) already; its counters restart for the build
-                opened = nullcontext(first_reader)
-                first_reader.stats.update(dict.fromkeys(first_reader.stats, 0))
-            else:
-                opened = BagReader(path, topics=config.topics, reorder_ns=config.reorder_ns)
-            with opened as reader:
-                statuses: list[Any] = []
-                samples = reader.samples(progress=bar.update if bar is not None else None,
-                                         truth=statuses)
-                chunk = _Chunk(writers, config, names, b)
-                for t in sync.assemble(samples, sync_config, names):
-                    chunk.add(t)
-                chunk.flush()
-                stats = dict(reader.stats)
-            intervals = _intervals(statuses)
-            _write_labels(writers, first_row, intervals, config.chunk_rows)
-            rows = writers['stamps_ns'].n - first_row
-            if rows == 0:
-                raise BagError(f'bag {path} gave no synchronised tuple: it is shorter than one '
-                               f'history window, or its camera, wrench and joint stamps never '
-                               f'fall within the synchroniser slop; check the header stamps')
+            reader = first_reader if b == 0 else None
+            entry = _build_bag(b, path, writers, config, config.sync_config(rates), names,
+                               reader, bar)
             bag_entries.append({'path': str(path), 'sha256': digest, 'storage': info.storage,
-                                'first_row': first_row, 'rows': rows, 'reader': stats,
-                                'intervals': [_interval_dict(i) for i in intervals]})
+                                **entry})
     finally:
         if bar is not None:
             bar.close()
@@ -223,6 +188,53 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
     tmp.write_text(json.dumps(index, indent=1))
     os.replace(tmp, directory / 'index.json')
     _log.info('built %d tuples from %d bag(s) in %.1f s', n, len(paths), index['build_s'])
+
+
+def _writers(directory: Path, config: DatasetConfig, names: tuple[str, ...], capacity: int
+             ) -> dict[str, _NpyAppender]:
+    """One appender per cache array, sized for ``capacity`` rows (one per camera frame)."""
+    size = config.image_size
+    rows = {'stamps_ns': ((), np.int64), 'images': ((size, size, 3), np.uint8),
+            'wrench': ((config.wrench_window, 6), np.float32),
+            'joints': ((config.joints_window, len(names), 3), np.float32),
+            'missing': ((3,), np.bool_), 'labels': ((3,), np.bool_),
+            'bag_index': ((), np.int32)}
+    return {name: _NpyAppender(directory / f'{name}.npy', shape, dtype, capacity)
+            for name, (shape, dtype) in rows.items()}
+
+
+def _build_bag(b: int, path: Path, writers: Mapping[str, _NpyAppender], config: DatasetConfig,
+               sync_config: Any, names: tuple[str, ...], first_reader: BagReader | None,
+               bar: Any) -> dict[str, Any]:
+    """Append bag ``b``'s tuples and labels; its index entry (rows, reader counters, fault
+    intervals). ``first_reader``: the bag, opened and checked already."""
+    from lipfault_ros import sync
+
+    first_row = writers['stamps_ns'].n
+    if first_reader is not None:
+        # opened (and checked) already; its counters restart for the build
+        opened: Any = nullcontext(first_reader)
+        first_reader.stats.update(dict.fromkeys(first_reader.stats, 0))
+    else:
+        opened = BagReader(path, topics=config.topics, reorder_ns=config.reorder_ns)
+    with opened as reader:
+        statuses: list[Any] = []
+        samples = reader.samples(progress=bar.update if bar is not None else None,
+                                 truth=statuses)
+        chunk = _Chunk(writers, config, names, b)
+        for t in sync.assemble(samples, sync_config, names):
+            chunk.add(t)
+        chunk.flush()
+        stats = dict(reader.stats)
+    intervals = _intervals(statuses)
+    _write_labels(writers, first_row, intervals, config.chunk_rows)
+    rows = writers['stamps_ns'].n - first_row
+    if rows == 0:
+        raise BagError(f'bag {path} gave no synchronised tuple: it is shorter than one '
+                       f'history window, or its camera, wrench and joint stamps never '
+                       f'fall within the synchroniser slop; check the header stamps')
+    return {'first_row': first_row, 'rows': rows, 'reader': stats,
+            'intervals': [_interval_dict(i) for i in intervals]}
 
 
 def _intervals(statuses: Sequence[Any]) -> list[Any]:
