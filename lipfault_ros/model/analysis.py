@@ -330,63 +330,98 @@ def analyze(model: LipfaultNet, *, inputs: tuple[torch.Tensor, ...] | None = Non
         inputs = _example_inputs(cfg, samples, seed)
     cam, wr, jo = (t.float().cpu() for t in inputs)
     present = torch.ones(cam.shape[0], 3)
-    gen = np.random.default_rng(seed)
-    reports = []
+    gen = np.random.default_rng(seed)  # one stream for every mask, drawn in module order
     with torch.no_grad(), parametrize.cached():
         latents, z = model.encode(cam, wr, jo, present)
         recon = model.decode(z)
         errors = model.residuals((cam, model.squash(wr), model.squash(jo)), recon,
-                                      present, model.cross_reconstruction(latents, present))
+                                 present, model.cross_reconstruction(latents, present))
         feats = model.detector.features(latents, z, errors, present)
-    patch = max(2, cfg.image_size // 16)
-    span = max(2, cfg.wrench_window // 8)
+    rows = _Rows(eps, seed)
+    with parametrize.cached():
+        _encoder_rows(rows, model, (cam, wr, jo), trials, gen)
+        _latent_rows(rows, model, latents, z, present, trials, gen)
+        _detector_row(rows, model, feats, trials, gen)
+    return AnalysisReport(tuple(rows.reports), lemma31_check(seed=seed))
 
-    def add(name: str, module: nn.Module, f: Callable, x: torch.Tensor, constant: float | None,
-            masks: list, locality: float | None, example: Callable,
+
+@dataclass
+class _Rows:
+    """The module rows of one analysis, all perturbed with the same size and seed."""
+
+    eps: float
+    seed: int
+    reports: list[ModuleReport] = field(default_factory=list)
+
+    def add(self, name: str, module: nn.Module, f: Callable, x: torch.Tensor,
+            constant: float | None, masks: list, locality: float | None, example: Callable,
             bound_fn: Callable[[list[LayerBound]], float] | None = None) -> None:
+        """One row: the layers' bounds (their product unless ``bound_fn`` says otherwise) and
+        the empirical gain of ``f`` at ``x`` under perturbations on ``masks``."""
         layers = _layer_bounds(module, example)
         bound = bound_fn(layers) if bound_fn else float(np.prod([lb.bound for lb in layers]))
         with parametrize.cached():
-            mean, mx = empirical_gain(f, x, [m for m, _ in masks], eps=eps, seed=seed)
-        reports.append(ModuleReport(name, constant, bound, mean, mx, locality, tuple(layers)))
+            mean, mx = empirical_gain(f, x, [m for m, _ in masks], eps=self.eps, seed=self.seed)
+        self.reports.append(ModuleReport(name, constant, bound, mean, mx, locality,
+                                         tuple(layers)))
 
-    with parametrize.cached():
-        for key, x, width, window in (('camera', cam, patch, None), ('wrench', wr, span, None),
-                                      ('joints', jo, span, None)):
-            enc = model.encoders[key]
-            masks = _local_masks(tuple(x.shape[1:]), trials, width, gen)
-            loc = _conv_locality(enc.convs, x, masks, tuple(x.shape[2:]), eps, seed)
-            add(f'encoder.{key}', enc, enc, x, cfg.constant('encoder'), masks, loc,
-                lambda enc=enc, x=x: enc(x))
-        lat_masks = _local_masks((sum(l.shape[1] for l in latents),), trials, 4, gen)
-        cat = torch.cat(latents, 1)
-        splits = [l.shape[1] for l in latents]
-        fuse = (lambda c: model.fusion(tuple(torch.split(c, splits, 1)), present))
-        add('fusion', model.fusion, fuse, cat, cfg.constant('fusion'), lat_masks, None,
-            lambda: fuse(cat))
-        z_masks = _local_masks((z.shape[1],), trials, 4, gen)
-        for key in ('camera', 'wrench', 'joints'):
-            dec = model.decoders[key]
-            add(f'decoder.{key}', dec, dec, z, cfg.constant('decoder'), z_masks, None,
-                lambda dec=dec: dec(z))
-        skip = model.compute.skip
-        add('compute', model.compute, model.compute, z, cfg.constant('compute'), z_masks,
-            _dense_locality(model.compute, z, z_masks, eps, seed), lambda: model.compute(z),
-            bound_fn=lambda layers: skip + float(np.prod([lb.bound for lb in layers])))
-        det = model.detector
-        f_masks = _local_masks((feats.shape[1],), trials, 4, gen)
 
-        def det_logits(h: torch.Tensor) -> torch.Tensor:
-            return det.logits(det.trunk(h))
+def _encoder_rows(rows: _Rows, model: LipfaultNet, inputs: tuple[torch.Tensor, ...],
+                  trials: int, gen: np.random.Generator) -> None:
+    """Each encoder under local input perturbations (an image patch, a few samples of one
+    channel), with the locality of its conv trunk."""
+    cfg = model.cfg
+    patch = max(2, cfg.image_size // 16)
+    span = max(2, cfg.wrench_window // 8)
+    for key, x, width in zip(('camera', 'wrench', 'joints'), inputs, (patch, span, span)):
+        enc = model.encoders[key]
+        masks = _local_masks(tuple(x.shape[1:]), trials, width, gen)
+        loc = _conv_locality(enc.convs, x, masks, tuple(x.shape[2:]), rows.eps, rows.seed)
+        rows.add(f'encoder.{key}', enc, enc, x, cfg.constant('encoder'), masks, loc,
+                 lambda enc=enc, x=x: enc(x))
 
-        def det_bound(layers: list[LayerBound]) -> float:
-            trunk = [lb.bound for lb in layers if lb.name.startswith('trunk')]
-            head = [lb.bound for lb in layers if lb.name == 'logits']
-            return float(np.prod(trunk) * (head[0] if head else 1.0))
 
-        add('detector', det, det_logits, feats, cfg.constant('detector'), f_masks, None,
-            lambda: det(feats), bound_fn=det_bound)
-    return AnalysisReport(tuple(reports), lemma31_check(seed=seed))
+def _latent_rows(rows: _Rows, model: LipfaultNet, latents: tuple[torch.Tensor, ...],
+                 z: torch.Tensor, present: torch.Tensor, trials: int,
+                 gen: np.random.Generator) -> None:
+    """Fusion, the decoders and the compute block, under perturbations of a few latent
+    coordinates (the compute block's bound is ``skip + prod``)."""
+    cfg = model.cfg
+    lat_masks = _local_masks((sum(lat.shape[1] for lat in latents),), trials, 4, gen)
+    cat = torch.cat(latents, 1)
+    splits = [lat.shape[1] for lat in latents]
+    fuse = (lambda c: model.fusion(tuple(torch.split(c, splits, 1)), present))
+    rows.add('fusion', model.fusion, fuse, cat, cfg.constant('fusion'), lat_masks, None,
+             lambda: fuse(cat))
+    z_masks = _local_masks((z.shape[1],), trials, 4, gen)
+    for key in ('camera', 'wrench', 'joints'):
+        dec = model.decoders[key]
+        rows.add(f'decoder.{key}', dec, dec, z, cfg.constant('decoder'), z_masks, None,
+                 lambda dec=dec: dec(z))
+    skip = model.compute.skip
+    rows.add('compute', model.compute, model.compute, z, cfg.constant('compute'), z_masks,
+             _dense_locality(model.compute, z, z_masks, rows.eps, rows.seed),
+             lambda: model.compute(z),
+             bound_fn=lambda layers: skip + float(np.prod([lb.bound for lb in layers])))
+
+
+def _detector_row(rows: _Rows, model: LipfaultNet, feats: torch.Tensor, trials: int,
+                  gen: np.random.Generator) -> None:
+    """The detection head's logits under perturbations of a few of its input features (its
+    bound is the trunk's product times the logit layer's)."""
+    det = model.detector
+    f_masks = _local_masks((feats.shape[1],), trials, 4, gen)
+
+    def det_logits(h: torch.Tensor) -> torch.Tensor:
+        return det.logits(det.trunk(h))
+
+    def det_bound(layers: list[LayerBound]) -> float:
+        trunk = [lb.bound for lb in layers if lb.name.startswith('trunk')]
+        head = [lb.bound for lb in layers if lb.name == 'logits']
+        return float(np.prod(trunk) * (head[0] if head else 1.0))
+
+    rows.add('detector', det, det_logits, feats, model.cfg.constant('detector'), f_masks, None,
+             lambda: det(feats), bound_fn=det_bound)
 
 
 # -- CLI -----------------------------------------------------------------------------------------
