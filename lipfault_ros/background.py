@@ -43,7 +43,7 @@ import numpy as np
 
 from lipfault_ros.errors import ConfigError, InputError
 
-__all__ = ['BackgroundConfig', 'CameraBackground', 'background_series']
+__all__ = ['BackgroundConfig', 'CameraBackground', 'background_series', 'with_evidence']
 
 
 @dataclass(frozen=True)
@@ -224,3 +224,20 @@ def background_series(images: Iterable[np.ndarray | None],
     was missing), exactly as :meth:`CameraBackground.step` gives it live."""
     ref = CameraBackground(config)
     return np.array([ref.step(im) for im in images], np.float64)
+
+
+def with_evidence(scores: np.ndarray, thresholds: np.ndarray, evidence: np.ndarray, *,
+                  log_domain: bool) -> tuple[np.ndarray, np.ndarray]:
+    """How evidence judges a detector, written once for the engine and every baseline: (N, 3)
+    ``scores`` and (N, 3) bool ``over`` where ``evidence`` (N, 3) is over 0; there the score is
+    raised to at least threshold + evidence (threshold x e^evidence for error scores, which
+    are > 0), elsewhere it is unchanged: evidence under 0 says nothing about how clean a tuple
+    is, so it leaves a detector's ranking (and the scene reference's clean scores) alone."""
+    s = np.array(scores, np.float64)
+    ev = np.nan_to_num(np.asarray(evidence, np.float64), nan=0.0)
+    over = ev > 0
+    thr = np.broadcast_to(np.asarray(thresholds, np.float64).reshape(1, 3), s.shape)
+    with np.errstate(over='ignore'):
+        floor = thr * np.exp(ev) if log_domain else thr + ev
+    s[over] = np.maximum(s[over], floor[over])
+    return s, over

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
-from lipfault_ros.background import background_series
+from lipfault_ros.background import background_series, with_evidence
 from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
@@ -73,21 +73,6 @@ def scene_relative(scores: np.ndarray, missing: np.ndarray, thresholds: np.ndarr
         log_s, log_thr, log_lv = (np.log(np.maximum(np.asarray(v, np.float64), 1e-300))
                                   for v in (s, thresholds, levels))
     return s * np.exp(-scene_series(log_s, missing, log_thr, log_lv, scene))
-
-
-def with_evidence(scores: np.ndarray, thresholds: np.ndarray, evidence: np.ndarray, *,
-                  log_domain: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) ``scores`` and (N, 3) bool ``over`` where ``evidence`` (N, 3) from a detector
-    outside the network is over 0, by the engine's rule: the score raised to at least
-    threshold + evidence there (threshold x e^evidence for error scores), unchanged elsewhere."""
-    s = np.array(scores, np.float64)
-    ev = np.nan_to_num(np.asarray(evidence, np.float64), nan=0.0)
-    over = ev > 0
-    thr = np.broadcast_to(np.asarray(thresholds, np.float64).reshape(1, 3), s.shape)
-    with np.errstate(over='ignore'):
-        floor = thr * np.exp(ev) if log_domain else thr + ev
-    s[over] = np.maximum(s[over], floor[over])
-    return s, over
 
 
 def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: TupleArrays,

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from lipfault_ros.artifact import Artifact, load_artifact
+from lipfault_ros.background import with_evidence
 from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.inference.results import BatchInference, Inference, ModalityResult
@@ -33,20 +34,6 @@ log = logging.getLogger(__name__)
 
 #: Per-tuple fault flags (3,) bool -> the modalities to correct (3,) bool
 Decide = Callable[[np.ndarray], np.ndarray]
-
-
-def _with_evidence(scores: torch.Tensor, faults: torch.Tensor, thresholds: torch.Tensor,
-                   evidence: np.ndarray, present: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Where ``evidence`` (3,) is over 0 on a present modality, its (1,3) score raised to at
-    least threshold + evidence and the modality faulty; elsewhere both unchanged (evidence
-    under 0 says nothing about how clean a tuple is, so it leaves the network's ranking and
-    the scene reference's clean scores alone)."""
-    ev = torch.as_tensor(evidence, dtype=scores.dtype, device=scores.device).view(1, -1)
-    over = (ev.nan_to_num(0.0) > 0) & (present > 0.5)
-    thr = thresholds.to(scores.dtype).view(1, -1)
-    raised = torch.where(over, torch.maximum(scores, thr + ev.nan_to_num(0.0)), scores)
-    return raised, faults | over
 
 
 class _OneInputs(NamedTuple):
@@ -253,7 +240,12 @@ class Engine:
             out = stages.detect(cam, wr, jo, present, force, change, thr)
             scores, faults = out[0], out[1]
             if evidence is not None:
-                scores, faults = _with_evidence(scores, faults, thr, evidence, present)
+                known = np.where(present.cpu().numpy() > 0.5, evidence[None], np.nan)
+                raised, over = with_evidence(scores.float().cpu().numpy(),
+                                             thr.float().cpu().numpy(), known,
+                                             log_domain=False)
+                scores = torch.from_numpy(raised).to(scores)
+                faults = faults | torch.from_numpy(over).to(faults.device)
             mask = faults
             if decide is not None:
                 want = np.asarray(decide(faults[0].cpu().numpy()), bool).reshape(1, -1)
