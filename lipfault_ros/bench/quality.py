@@ -201,6 +201,26 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
     reused when the run is repeated with the same settings (an interrupted run resumes)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    settings = _settings(cfg, out)
+    started = time.time()
+    train, held = _episodes(cfg, out / 'data', say)
+    timing = {'data_s': time.time() - started}
+    model, ablation = _models(cfg, out, train, timing, say)
+    reports, clean_reports = _score_heldout(cfg, out, train, held, model, ablation, say)
+    repeats = _repeats(cfg, out, train, held, reports, say)
+    families = _leave_family_out(cfg, out, train, held, reports, timing, say)
+    timing['total_s'] = time.time() - started
+    result = _result(cfg, settings, _kept_timing(out, timing), reports, clean_reports,
+                     repeats, families)
+    (out / 'quality.json').write_text(json.dumps(result, indent=1, default=str))
+    plot(result, out / 'quality.png')
+    (out / 'quality.md').write_text(format_quality(result))
+    return result
+
+
+def _settings(cfg: QualityConfig, out: Path) -> dict[str, Any]:
+    """The run's settings as JSON, written to ``out``; ConfigError when ``out`` holds a run
+    with other settings (its steps would not be this run's)."""
     settings_file = out / 'settings.json'
     settings = json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples as JSON lists
     if settings_file.exists():
@@ -210,8 +230,12 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         if stored != settings:
             raise ConfigError(f'{out} holds a run with other settings; choose another --out')
     settings_file.write_text(json.dumps(settings, indent=1))
-    started = time.time()
-    data = out / 'data'
+    return settings
+
+
+def _episodes(cfg: QualityConfig, data: Path, say: Callable[[str], None]
+              ) -> tuple[list[Path], list[tuple[int, Path, Path]]]:
+    """The training bags, and per held-out seed (seed, clean bag, faulty bag)."""
     train = []
     for seed in cfg.train_seeds():
         say(f'recording training episode seed {seed} ({cfg.episode_s:g} s)')
@@ -221,7 +245,13 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         say(f'recording held-out episode seed {seed} and injecting the fault library')
         clean = _record(data / f'heldout_{seed}', seed, cfg)
         held.append((seed, clean, _inject(clean, data / f'heldout_{seed}_faulty')))
-    timing = {'data_s': time.time() - started}
+    return train, held
+
+
+def _models(cfg: QualityConfig, out: Path, train: Sequence[Path], timing: dict[str, float],
+            say: Callable[[str], None]) -> tuple[Path, Path | None]:
+    """The model and (with ``cfg.ablation``) the no-modulation ablation; their training times
+    go into ``timing``."""
     say(f'training the {cfg.preset} preset on {len(train)} episodes')
     t0 = time.time()
     model = _train(out / 'models' / 'model', train, cfg, model={}, train={})
@@ -233,6 +263,14 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         ablation = _train(out / 'models' / 'no_modulation', train, cfg,
                           model={'modulation': False}, train={})
         timing['train_ablation_s'] = time.time() - t0
+    return model, ablation
+
+
+def _score_heldout(cfg: QualityConfig, out: Path, train: Sequence[Path],
+                   held: Sequence[tuple[int, Path, Path]], model: Path, ablation: Path | None,
+                   say: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+    """The reports of the faulty held-out episodes (model and baselines) and of the clean
+    runs (held-out episodes, then the unseen scenes: false-alarm events)."""
     reports, clean_reports = [], []
     for seed, clean, faulty in held:
         say(f'scoring held-out episode {seed} (model and baselines)')
@@ -244,17 +282,26 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
                                        ablation=None, cfg=cfg))
     for seed in cfg.scene_seeds():
         say(f'clean run of unseen scene {seed} (false-alarm events)')
-        scene = _record(data / f'scene_{seed}', seed, cfg)
+        scene = _record(out / 'data' / f'scene_{seed}', seed, cfg)
         clean_reports.append(_evaluate(scene, model, out / 'eval' / f'scene_{seed}', clean=None,
                                        train=(), baselines=False, ablation=None, cfg=cfg))
-    repeats = _repeats(cfg, out, train, held, reports, say)
-    families = _leave_family_out(cfg, out, train, held, reports, timing, say)
-    timing['total_s'] = time.time() - started
-    # a resumed run reuses finished steps: keep the times they took when they ran
+    return reports, clean_reports
+
+
+def _kept_timing(out: Path, timing: dict[str, float]) -> dict[str, float]:
+    """``timing`` written to ``out``; a resumed run reuses finished steps, so the times they
+    took when they ran are kept (the total is this run's)."""
     timing_file = out / 'timing.json'
     before = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     timing = {k: max(v, before.get(k, 0.0)) if k != 'total_s' else v for k, v in timing.items()}
     timing_file.write_text(json.dumps({**before, **timing}, indent=1))
+    return timing
+
+
+def _result(cfg: QualityConfig, settings: dict[str, Any], timing: dict[str, float],
+            reports: Sequence[dict], clean_reports: Sequence[dict], repeats: Any,
+            families: Any) -> dict[str, Any]:
+    """quality.json: the figures of every step, and the verdicts on them."""
     result = {
         'settings': settings, 'timing': timing,
         'episodes': {'train': cfg.train_seeds(), 'heldout': cfg.heldout_seeds(),
@@ -273,9 +320,6 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
         'excluded_tuples': [r.get('tuples') for r in reports],
     }
     result['verdicts'] = verdicts(result)
-    (out / 'quality.json').write_text(json.dumps(result, indent=1, default=str))
-    plot(result, out / 'quality.png')
-    (out / 'quality.md').write_text(format_quality(result))
     return result
 
 

@@ -203,10 +203,8 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
     """
     from lipfault_ros.alarm import AlarmConfig
     from lipfault_ros.artifact import load_artifact
-    from lipfault_ros.scene import SceneConfig
     from lipfault_ros.evaluation import offline
     from lipfault_ros.evaluation.report import write_report
-    from lipfault_ros.truth import FaultInterval
 
     artifact = load_artifact(model)
     played = node.played
@@ -220,45 +218,28 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
         camera_wall = {k: list(v) for k, v in played.camera_wall.items()}
     answers, duplicates = _answers(status, camera_wall, played, loops, restamp)
     names = tuple(artifact.joint_names)
-
-    def shifted(ts: Sequence[SensorTuple]) -> Iterator[SensorTuple]:
-        for k in range(loops):
-            for t in ts:
-                yield dataclasses.replace(
-                    t, stamp_ns=t.stamp_ns + k * shift,
-                    stamps_ns={m: v + k * shift for m, v in t.stamps_ns.items()})
-
     known = alarm is not None
     alarm = alarm if known else AlarmConfig()
     offsets = tuple(threshold_offsets) if threshold_offsets is not None else (0.0, 0.0, 0.0)
     thresholds = np.asarray(artifact.thresholds, np.float64) + np.asarray(offsets, np.float64)
-    all_intervals = [FaultInterval(iv.modality, iv.kind, iv.severity, iv.start_ns + k * shift,
-                                   iv.end_ns + k * shift)
-                     for k in range(loops) for iv in intervals]
+    truth = _looped_intervals(intervals, loops, shift)
     run = offline.collect(_live_judge(answers, corrected, names, played, loops, restamp),
-                          shifted(expected),
-                          shifted(clean_tuples) if clean_tuples is not None else None,
-                          all_intervals, joint_names=names, image_size=artifact.image_size,
-                          wrench_window=artifact.wrench_window,
+                          _looped(expected, loops, shift),
+                          _looped(clean_tuples, loops, shift) if clean_tuples is not None
+                          else None,
+                          truth, joint_names=names,
+                          image_size=artifact.image_size, wrench_window=artifact.wrench_window,
                           joints_window=artifact.joints_window, thresholds=thresholds)
     if len(run['stamps']) == 0:
         raise BagError(f'the pipeline answered none of the {len(expected) * loops} tuples of '
                        f'{node.bag}: is it running with the artifact {model} and these topics?')
     report, plot_data = offline.score_outputs(
-        run['outputs'], run['records'], all_intervals, sync=sync, clean=run['clean_records'],
-        images=run['images'], mode='live', changes=run['changes'], release=alarm.clear_n)
+        run['outputs'], run['records'], truth, sync=sync,
+        clean=run['clean_records'], images=run['images'], mode='live', changes=run['changes'],
+        release=alarm.clear_n)
     report['live'] = _live_block(node, run, answers, status, corrected, len(expected), loops,
                                  duplicates)
-    report['lifecycle'] = offline.lifecycle_block(
-        alarm, thresholds, offsets, scene=scene or SceneConfig(),
-        clean_levels=artifact.clean_levels, note='' if known else 'the pipeline node runs elsewhere and its parameters were not '
-                              'read: these are the node\'s default alarm_* and scene_* '
-                              'settings and zero threshold offsets; the flags are whatever the node published '
-                              '(its "active" key)')
-    published = any('active' in _values(st) for _, msg in status[:1] for st in msg.status)
-    report['lifecycle']['flags_source'] = (
-        'active: the lifecycle output the pipeline published' if published else
-        'fault: the raw per-tuple flag (the pipeline published no lifecycle state)')
+    report['lifecycle'] = _lifecycle(alarm, thresholds, offsets, scene, artifact, known, status)
     report['inputs'] = {'bag': str(node.bag), 'clean_bag': str(clean_bag) if clean_bag else None,
                         'artifact': str(model), 'pipeline': node.p.pipeline,
                         'start_offset_s': node.p.start_offset, 'duration_s': node.p.duration}
@@ -267,3 +248,43 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
         write_report(report, Path(out_dir), overwrite=overwrite, plots=plots,
                      snippets={**run['snippets'], **plot_data})
     return report
+
+
+def _looped(tuples: Sequence[SensorTuple], loops: int, shift: int) -> Iterator[SensorTuple]:
+    """``tuples`` once per played loop, the k-th loop's stamps moved by k * ``shift`` ns (the
+    replay restamps each loop so time runs on)."""
+    for k in range(loops):
+        for t in tuples:
+            yield dataclasses.replace(
+                t, stamp_ns=t.stamp_ns + k * shift,
+                stamps_ns={m: v + k * shift for m, v in t.stamps_ns.items()})
+
+
+def _looped_intervals(intervals: Sequence[Any], loops: int, shift: int) -> list[Any]:
+    """The fault truth of every played loop (see :func:`_looped`)."""
+    from lipfault_ros.truth import FaultInterval
+
+    return [FaultInterval(iv.modality, iv.kind, iv.severity, iv.start_ns + k * shift,
+                          iv.end_ns + k * shift)
+            for k in range(loops) for iv in intervals]
+
+
+def _lifecycle(alarm: Any, thresholds: np.ndarray, offsets: Sequence[float], scene: Any,
+               artifact: Any, known: bool, status: list) -> dict[str, Any]:
+    """``report['lifecycle']``: the pipeline's settings (its defaults when not ``known``) and
+    which of its keys the flags were read from."""
+    from lipfault_ros.evaluation import offline
+    from lipfault_ros.scene import SceneConfig
+
+    block = offline.lifecycle_block(
+        alarm, thresholds, offsets, scene=scene or SceneConfig(),
+        clean_levels=artifact.clean_levels,
+        note='' if known else 'the pipeline node runs elsewhere and its parameters were not '
+                              'read: these are the node\'s default alarm_* and scene_* '
+                              'settings and zero threshold offsets; the flags are whatever '
+                              'the node published (its "active" key)')
+    published = any('active' in _values(st) for _, msg in status[:1] for st in msg.status)
+    block['flags_source'] = (
+        'active: the lifecycle output the pipeline published' if published else
+        'fault: the raw per-tuple flag (the pipeline published no lifecycle state)')
+    return block

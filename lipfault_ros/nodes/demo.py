@@ -191,15 +191,7 @@ def main(args: argparse.Namespace) -> int:
     spec = None if args.fault.strip().lower() == 'none' else FaultSpec.parse(args.fault)
     # the status line shows missing modalities; the watchdog's own log lines would repeat it
     logging.getLogger('lipfault_ros.sync').setLevel(logging.ERROR)
-    model = args.model
-    if model is None:
-        model = default_model_path()
-        if model.exists() and not _usable(model):
-            shutil.rmtree(model)  # our own cache, from an older version: make it anew
-        if not model.exists():
-            prepare_model(model)
-    elif not Path(model).exists():
-        raise FileNotFoundError(f'model artifact {model} does not exist')
+    model = _resolve_model(args.model)
 
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
@@ -232,17 +224,7 @@ def main(args: argparse.Namespace) -> int:
         print(f'lipfault demo: model {model}, fault {args.fault} (modality:type:severity:'
               f'start_s:duration_s); Ctrl-C to stop', flush=True)
         start = time.monotonic()
-        next_line, seen = start + 1.0, 0
-        while args.duration is None or time.monotonic() - start < args.duration:
-            executor.spin_once(timeout_sec=0.05)
-            if sim.poll() is not None:
-                raise LipfaultError(f'the simulated robot exited with code {sim.returncode}')
-            now = time.monotonic()
-            if now >= next_line:
-                latency = node.stats()['latency_p50_ms']
-                print(view.line(now - start, view.tuples - seen, latency), flush=True)
-                seen = view.tuples
-                next_line += 1.0
+        _status_lines(executor, node, sim, view, start, args.duration)
     except KeyboardInterrupt:
         print('\nlipfault demo: stopped', flush=True)
     finally:
@@ -256,3 +238,37 @@ def main(args: argparse.Namespace) -> int:
                 n.destroy_node()
         context.try_shutdown()
     return 0
+
+
+def _resolve_model(model: str | Path | None) -> Path:
+    """The artifact to run: ``model`` (FileNotFoundError when it does not exist), or the
+    demo's own default, trained on first run and again when an older version left it."""
+    if model is None:
+        path = default_model_path()
+        if path.exists() and not _usable(path):
+            shutil.rmtree(path)  # our own cache, from an older version: make it anew
+        if not path.exists():
+            prepare_model(path)
+        return path
+    if not Path(model).exists():
+        raise FileNotFoundError(f'model artifact {model} does not exist')
+    return Path(model)
+
+
+def _status_lines(executor: Any, node: Any, sim: subprocess.Popen, view: _View, start: float,
+                  duration: float | None) -> None:
+    """Spin the pipeline and the view, one status line a second, until ``duration`` has passed
+    (None: until Ctrl-C); LipfaultError when the simulated robot exits."""
+    from lipfault_ros.errors import LipfaultError
+
+    next_line, seen = start + 1.0, 0
+    while duration is None or time.monotonic() - start < duration:
+        executor.spin_once(timeout_sec=0.05)
+        if sim.poll() is not None:
+            raise LipfaultError(f'the simulated robot exited with code {sim.returncode}')
+        now = time.monotonic()
+        if now >= next_line:
+            latency = node.stats()['latency_p50_ms']
+            print(view.line(now - start, view.tuples - seen, latency), flush=True)
+            seen = view.tuples
+            next_line += 1.0
