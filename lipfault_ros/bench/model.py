@@ -237,12 +237,14 @@ def _max_diff(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
 def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
                 warmup: int = 20, device: str = 'cpu', threads: int | None = None,
                 seed: int = 0, compiled: bool = True, exported: bool = True,
-                half: bool | None = None,
+                half: bool | None = None, runtimes: bool = True,
                 progress: bool = False) -> list[dict[str, Any]]:
     """Per image size (default model config otherwise), batch 1: percentiles of
     ``Engine.infer`` on both paths, of the bare eager forward on both paths, and of the compiled
     forward (see module doc), all interleaved; parameter count, memory, and the largest
-    difference between compiled and eager outputs. ``half`` (default: on CUDA only) adds fp16."""
+    difference between compiled and eager outputs. ``half`` (default: on CUDA only) adds fp16;
+    ``runtimes`` (CPU only) adds ONNX Runtime and OpenVINO (:mod:`lipfault_ros.bench.runtimes`).
+    """
     if threads:
         torch.set_num_threads(threads)
     dev = resolve_device(device)
@@ -254,11 +256,13 @@ def bench_model(*, sizes: Sequence[int] = (64, 128, 256), iterations: int = 200,
         from tqdm import tqdm
         sizes = tqdm(sizes, desc='model', unit='size', leave=False)
     return [_bench_size(size, dev, rng, iterations=iterations, warmup=warmup,
-                        compiled=compiled, exported=exported, half=half) for size in sizes]
+                        compiled=compiled, exported=exported, half=half,
+                        runtimes=runtimes and not cuda) for size in sizes]
 
 
 def _bench_size(size: int, dev: torch.device, rng: np.random.Generator, *, iterations: int,
-                warmup: int, compiled: bool, exported: bool, half: bool) -> dict[str, Any]:
+                warmup: int, compiled: bool, exported: bool, half: bool, runtimes: bool
+                ) -> dict[str, Any]:
     """One row of :func:`bench_model`: every variant at one image size, interleaved."""
     cuda = dev.type == 'cuda'
     gc.collect()
@@ -287,6 +291,9 @@ def _bench_size(size: int, dev: torch.device, rng: np.random.Generator, *, itera
         _add_compiled(row, variants, clean, faulty, tensors, cuda)
     if exported:
         _add_exported(row, variants, clean, tensors)
+    if runtimes:
+        from lipfault_ros.bench.runtimes import add_runtimes
+        add_runtimes(row, variants, clean, faulty, t, tensors)
     if half:
         h_clean = _engine(cfg, np.inf, str(dev), half=True)
         variants['infer_clean_fp16'] = lambda: h_clean.infer(t)

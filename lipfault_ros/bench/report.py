@@ -169,7 +169,9 @@ def format_results(results: dict[str, Any]) -> str:
         rows = []
         for r in model['rows']:
             for name in ('infer_clean', 'infer_faulty', 'forward_clean', 'forward_faulty',
-                         'exported', 'compiled_clean', 'compiled_faulty', 'infer_clean_fp16'):
+                         'exported', 'compiled_clean', 'compiled_faulty', 'infer_clean_fp16',
+                         'infer_ort_clean', 'infer_ort_faulty', 'stages_torch', 'stages_ort',
+                         'stages_openvino'):
                 if f'{name}_ms' in r:
                     f = r[f'{name}_ms']
                     rows.append([f"{r['image_size']}x{r['image_size']}", name, f['p50'],

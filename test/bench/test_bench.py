@@ -35,6 +35,14 @@ def test_bench_model_times_every_path_and_the_compiled_one_matches_eager():
     assert row['compiled'] == 'torchscript-freeze'
     assert row['compiled_max_diff'] == 0 and row['compiled_speedup'] > 0
     assert row['exported_max_diff'] == 0
+    # ONNX Runtime beside torch, in the same rounds, scoring alike
+    for name in ('infer_ort_clean', 'infer_ort_faulty', 'stages_torch', 'stages_ort'):
+        assert _positive(row[f'{name}_ms']), name
+    assert row['onnxruntime'] == 'available' and row['ort_max_score_diff'] < 1e-3
+    if row['openvino'] == 'available':  # an optional package: timed and checked when present
+        assert _positive(row['stages_openvino_ms']) and row['openvino_max_score_diff'] < 1e-2
+    else:
+        assert 'not installed' in row['openvino'] and 'stages_openvino_ms' not in row
 
 
 @pytest.mark.parametrize('threshold', [math.inf, -math.inf])
