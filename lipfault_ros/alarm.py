@@ -8,8 +8,15 @@ asks for persistence:
 - **raise** when ``raise_k`` of the last ``raise_n`` tuples were flagged (k-of-n; with
   independent 1 % flags, 3 of 5 is ~1e-5 per tuple while a lasting fault is still raised on
   its third flagged tuple);
-- **clear** with hysteresis, after ``clear_n`` consecutive unflagged tuples (a fault that
-  flickers under the threshold does not flap the output between raw and estimate);
+- **clear** with hysteresis in time and in level: after ``clear_n`` consecutive tuples whose
+  score is under the modality's *hold level*, the score that only 0.1 % of the clean
+  calibration tuples exceed (stored with the thresholds, see :func:`lipfault_ros.calibration.
+  hold_level`). A fault flickering under the threshold does not flap the output between raw and
+  estimate, and a lasting fault whose score settles between anything clean and the threshold
+  once its onset has passed (a joint offset: plain while the step is in the window, a steady
+  misfit after) keeps its alarm. The hold only ever extends an alarm the threshold raised, so it
+  adds no alarm events; with ``hold`` off (or an artifact without hold levels) an alarm holds
+  at the threshold itself;
 - optionally **latch**: a cleared alarm stays up until :meth:`FaultAlarms.reset` (the node's
   ``~/reset_faults`` service), for cells where a human must acknowledge every sensor fault.
 
@@ -53,10 +60,12 @@ class AlarmConfig:
     raise_k: int = 3
     #: length of the raise window, in tuples
     raise_n: int = 5
-    #: consecutive unflagged tuples that clear a raised alarm (hysteresis)
+    #: consecutive tuples under the hold level that clear a raised alarm (hysteresis)
     clear_n: int = 10
     #: keep a cleared alarm up until reset
     latch: bool = False
+    #: hold a raised alarm while the score stays over the hold level (off: at the threshold)
+    hold: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.raise_n <= 1000:
@@ -67,9 +76,22 @@ class AlarmConfig:
         if not 1 <= self.clear_n <= 100000:
             raise ConfigError(f'clear_n must be in [1, 100000], got {self.clear_n}')
 
-    def as_dict(self) -> dict[str, int | bool]:
+    def as_dict(self) -> dict[str, int | bool | float]:
         return {'raise_k': self.raise_k, 'raise_n': self.raise_n, 'clear_n': self.clear_n,
-                'latch': self.latch}
+                'latch': self.latch, 'hold': self.hold}
+
+    def hold_margins(self, thresholds: Sequence[float], hold_levels: Sequence[float] | None
+                     ) -> np.ndarray:
+        """(3,) how far under its calibrated threshold each modality's hold level lies, in
+        score units; 0 (hold at the threshold) with ``hold`` off and where a level is unknown
+        or not below its threshold. Offsets that move a threshold (tuning, the scene) move its
+        hold level alike, so the margin is taken from the calibration."""
+        thr = np.asarray(thresholds, np.float64).reshape(-1)
+        if not self.hold or hold_levels is None:
+            return np.zeros_like(thr)
+        with np.errstate(invalid='ignore'):
+            gap = thr - np.asarray(hold_levels, np.float64).reshape(-1)
+        return np.where(np.isfinite(gap) & (gap > 0), np.nan_to_num(gap), 0.0)
 
 
 @dataclass(frozen=True)
@@ -104,14 +126,16 @@ class ModalityAlarm:
         self._clean_run = 0
         self.status = AlarmStatus()
 
-    def update(self, flagged: bool, stamp_ns: int) -> AlarmStatus:
-        """Feed one tuple's verdict; returns the status after it."""
+    def update(self, flagged: bool, stamp_ns: int, held: bool | None = None) -> AlarmStatus:
+        """Feed one tuple's verdict (``flagged``: over threshold; ``held``: over the hold
+        level, by default the same as ``flagged``); returns the status after it."""
         flagged = bool(flagged)
+        held = flagged if held is None else bool(held) or flagged
         if len(self._recent) == self._recent.maxlen and self._recent[0]:
             self._flagged_in_window -= 1
         self._recent.append(flagged)
         self._flagged_in_window += flagged
-        self._clean_run = 0 if flagged else self._clean_run + 1
+        self._clean_run = 0 if held else self._clean_run + 1
         s = self.status
         state, onset, count = s.state, s.onset_ns, s.count
         if state is AlarmState.CLEAR:
@@ -150,20 +174,22 @@ class FaultAlarms:
         self.config = config or AlarmConfig()
         self._alarms = {m: ModalityAlarm(self.config) for m in MODALITIES}
 
-    def update(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int
-               ) -> dict[Modality, AlarmStatus]:
-        """Feed one tuple: ``flags`` and ``missing`` in ``MODALITIES`` order. A missing
-        modality keeps its status (see the module docstring)."""
+    def update(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int,
+               held: Sequence[bool] | None = None) -> dict[Modality, AlarmStatus]:
+        """Feed one tuple: ``flags``, ``missing`` and ``held`` (over the hold level; default
+        ``flags``) in ``MODALITIES`` order. A missing modality keeps its status (see the
+        module docstring)."""
         out = {}
         for i, m in enumerate(MODALITIES):
             alarm = self._alarms[m]
-            out[m] = alarm.status if missing[i] else alarm.update(bool(flags[i]), stamp_ns)
+            out[m] = alarm.status if missing[i] else alarm.update(
+                bool(flags[i]), stamp_ns, None if held is None else bool(held[i]))
         return out
 
-    def active(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int
-               ) -> np.ndarray:
+    def active(self, flags: Sequence[bool], missing: Sequence[bool], stamp_ns: int,
+               held: Sequence[bool] | None = None) -> np.ndarray:
         """:meth:`update`, returning only whether each alarm is up, (3,) bool."""
-        status = self.update(flags, missing, stamp_ns)
+        status = self.update(flags, missing, stamp_ns, held)
         return np.array([status[m].active for m in MODALITIES])
 
     @property
@@ -185,11 +211,13 @@ class FaultAlarms:
 
 
 def alarm_series(flags: np.ndarray, missing: np.ndarray, stamps_ns: np.ndarray,
-                 config: AlarmConfig) -> np.ndarray:
+                 config: AlarmConfig, held: np.ndarray | None = None) -> np.ndarray:
     """(N, 3) bool: whether each modality's alarm is up after each of N tuples in order
-    (what the live node would have shown for these per-tuple flags)."""
+    (what the live node would have shown for these per-tuple flags and, when given, ``held``
+    (N, 3): over the hold level)."""
     f = np.asarray(flags, bool)
     miss = np.asarray(missing, bool)
+    h = f if held is None else np.asarray(held, bool)
     alarms = FaultAlarms(config)
-    return np.array([alarms.active(f[i], miss[i], int(s)) for i, s in enumerate(stamps_ns)],
-                    bool).reshape(len(f), len(MODALITIES))
+    return np.array([alarms.active(f[i], miss[i], int(s), h[i])
+                     for i, s in enumerate(stamps_ns)], bool).reshape(len(f), len(MODALITIES))

@@ -56,7 +56,8 @@ FORMAT_VERSION = 7
 #: saw it, so it scores exactly as before), version 6 the signals' roughness ceilings
 #: (``rough_ceiling_wrench``, ``rough_ceiling_joints``), off likewise in older networks,
 #: version 7 the ``clean_levels`` the scene reference compares a scene with (an older
-#: artifact runs with calibrated thresholds only).
+#: artifact runs with calibrated thresholds only); the optional ``hold_levels`` a raised alarm
+#: holds over came later within version 7 (an artifact without them holds at the threshold).
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -73,7 +74,8 @@ def sha256_file(path: Path) -> str:
 @dataclass(frozen=True)
 class Artifact:
     """A loaded artifact. ``model`` is in eval mode on the CPU; ``thresholds`` is (3,) in
-    ``MODALITIES`` order, ``clean_levels`` too (NaN where the artifact has none)."""
+    ``MODALITIES`` order, ``clean_levels`` and ``hold_levels`` too (NaN where the artifact has
+    none)."""
 
     path: Path
     config: ModelConfig
@@ -82,6 +84,7 @@ class Artifact:
     thresholds: np.ndarray
     summary: Mapping[str, Any] = field(default_factory=dict)
     clean_levels: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
+    hold_levels: np.ndarray = field(default_factory=lambda: np.full(3, np.nan))
 
     @property
     def joint_names(self) -> tuple[str, ...]:
@@ -131,10 +134,11 @@ def _jsonable(value: Any) -> Any:
 
 def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
                   summary: Mapping[str, Any] | None = None, overwrite: bool = False,
-                  clean_levels: Mapping[str, float] | None = None) -> Path:
+                  clean_levels: Mapping[str, float] | None = None,
+                  hold_levels: Mapping[str, float] | None = None) -> Path:
     """Write ``model`` (its config, weights and thresholds buffer), ``stats``, a training
-    ``summary`` and, when given, the ``clean_levels`` (per modality name) to the directory
-    ``path``. Refuses an existing path unless ``overwrite``."""
+    ``summary`` and, when given, the ``clean_levels`` and ``hold_levels`` (per modality name)
+    to the directory ``path``. Refuses an existing path unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f'artifact {path} exists (pass overwrite=True to replace it)')
@@ -166,8 +170,9 @@ def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
             'joints_window': cfg.joints_window,
             'modalities': [m.value for m in MODALITIES],
             'thresholds': {m.value: float(t) for m, t in zip(MODALITIES, thresholds)},
-            **({'clean_levels': {m.value: _finite_or_none(clean_levels[m.value])
-                                 for m in MODALITIES}} if clean_levels is not None else {}),
+            **{key: {m.value: _finite_or_none(value[m.value]) for m in MODALITIES}
+               for key, value in (('clean_levels', clean_levels), ('hold_levels', hold_levels))
+               if value is not None},
             'norm_stats': stats.to_dict(),
             'training': _jsonable(dict(summary or {})),
             'weights_file': WEIGHTS_FILE,
@@ -213,7 +218,8 @@ def load_artifact(path: Path | str) -> Artifact:
         model.thresholds.copy_(torch.from_numpy(thresholds).to(model.thresholds.dtype))
     model.eval()
     return Artifact(path, cfg, model, stats, thresholds, dict(doc.get('training') or {}),
-                    _clean_levels(doc.get('clean_levels'), cfg_path))
+                    _levels(doc.get('clean_levels'), 'clean_levels', cfg_path),
+                    _levels(doc.get('hold_levels'), 'hold_levels', cfg_path))
 
 
 def _read_config(path: Path) -> tuple[Path, dict[str, Any], int]:
@@ -307,20 +313,22 @@ def _read_weights(path: Path, doc: Mapping[str, Any], version: int, model: Lipfa
     return state
 
 
-def _clean_levels(value: Any, cfg_path: Path) -> np.ndarray:
-    """(3,) clean levels from ``config.json`` (null or absent: NaN, the scene reference off)."""
+def _levels(value: Any, key: str, cfg_path: Path) -> np.ndarray:
+    """(3,) per-modality levels ``key`` from ``config.json`` (null or absent: NaN, the feature
+    that reads them off: the scene reference for ``clean_levels``, the hold for
+    ``hold_levels``)."""
     if value is None:
         return np.full(3, np.nan)
     if not isinstance(value, Mapping) or set(value) != {m.value for m in MODALITIES}:
-        raise ArtifactError(f'{cfg_path}: clean_levels must name camera, wrench and joints')
+        raise ArtifactError(f'{cfg_path}: {key} must name camera, wrench and joints')
     out = []
     for m in MODALITIES:
         v = value[m.value]
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise ArtifactError(f'{cfg_path}: clean_levels.{m.value} must be a number or null, '
+            raise ArtifactError(f'{cfg_path}: {key}.{m.value} must be a number or null, '
                                 f'got {v!r}')
         out.append(float('nan') if v is None else float(v))
     levels = np.array(out)
     if np.isinf(levels).any():
-        raise ArtifactError(f'{cfg_path}: clean_levels must be finite')
+        raise ArtifactError(f'{cfg_path}: {key} must be finite')
     return levels

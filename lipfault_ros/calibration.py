@@ -24,7 +24,8 @@ threshold is the larger of the two:
 
 The recipe is stored with the thresholds (``recipe``) so a report can say how they were made,
 and beside them the clean level (:func:`clean_level`) that a scene-relative threshold
-(:mod:`lipfault_ros.scene`) measures a new scene against.
+(:mod:`lipfault_ros.scene`) measures a new scene against, and the hold level
+(:func:`hold_level`) a raised alarm holds over (:mod:`lipfault_ros.alarm`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.errors import ConfigError
 
 __all__ = ['CalibrationRule', 'binomial_threshold', 'calibrate', 'clean_level',
-           'event_threshold', 'quiet_threshold']
+           'event_threshold', 'hold_level', 'quiet_threshold']
 
 #: a gap this long between two calibration stamps starts a new stretch (another episode or a
 #: split boundary): lifecycle windows never span it
@@ -63,10 +64,13 @@ class CalibrationRule:
     alarm: AlarmConfig | None = field(default_factory=AlarmConfig)
     #: false-alarm events per hour the tail bound aims at (:func:`event_threshold`); 0 drops it
     events_per_hour: float = 1.0
+    #: share of clean tuples over the hold level (:func:`hold_level`)
+    hold_rate: float = 0.001
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.false_alarm_rate < 1.0 or not 0.0 < self.confidence < 1.0:
-            raise ConfigError('false_alarm_rate and confidence must be in (0, 1)')
+        if not 0.0 < self.false_alarm_rate < 1.0 or not 0.0 < self.confidence < 1.0 or \
+                not 0.0 < self.hold_rate < 1.0:
+            raise ConfigError('false_alarm_rate, hold_rate and confidence must be in (0, 1)')
         if not 0.0 <= self.events_per_hour < float('inf'):
             raise ConfigError(f'events_per_hour must be finite and >= 0 (0: off), got '
                               f'{self.events_per_hour}')
@@ -81,6 +85,8 @@ class CalibrationRule:
         return {'rule': f'max({", ".join(parts)})' if len(parts) > 1 else parts[0],
                 'false_alarm_rate': self.false_alarm_rate, 'confidence': self.confidence,
                 'events_per_hour': self.events_per_hour if self.alarm else None,
+                'hold': f'hold level: binomial bound at {self.hold_rate:g} per tuple, at most '
+                        f'the threshold',
                 'alarm': self.alarm.as_dict() if self.alarm else None}
 
 
@@ -197,3 +203,15 @@ def clean_level(clean: np.ndarray) -> float:
     s = np.asarray(clean, np.float64)
     s = s[np.isfinite(s)]
     return float(np.median(s)) if len(s) else float('nan')
+
+
+def hold_level(clean: np.ndarray, threshold: float, rule: CalibrationRule) -> float:
+    """The score a raised alarm of one modality holds over: the level at most ``hold_rate`` of
+    its clean calibration scores exceed (the binomial bound, with the rule's confidence), never
+    above ``threshold``. Clean data almost never reaches it, so a raised alarm on a clean
+    signal still clears after ``clear_n`` tuples; a fault whose score settles above anything
+    clean keeps its alarm. NaN without clean scores (no hold)."""
+    s = np.asarray(clean, np.float64)
+    if not np.isfinite(s).any():
+        return float('nan')
+    return float(min(binomial_threshold(s, rule.hold_rate, rule.confidence), threshold))

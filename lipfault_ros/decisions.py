@@ -39,6 +39,12 @@ class FaultDecisions:
         #: the camera's own background (None: off, see SceneConfig.background)
         self.background = CameraBackground(background) if background is not None else None
 
+    def _hold_margins(self, engine: Any) -> np.ndarray:
+        """(3,) how far under the threshold each raised alarm holds (``AlarmConfig.
+        hold_margins`` of the artifact's calibrated thresholds and hold levels)."""
+        return self.alarms.config.hold_margins(engine.artifact.thresholds,
+                                               getattr(engine.artifact, 'hold_levels', None))
+
     def relearn_scene(self) -> str:
         """Forget the scene: the thresholds' reference and the camera background (the node's
         ``~/relearn_scene``); what was forgotten, in words."""
@@ -55,8 +61,10 @@ class FaultDecisions:
         missing = [m in t.missing or t.data(m) is None for m in MODALITIES]
         status: dict[Modality, AlarmStatus] = {}
 
-        def decide(flags: np.ndarray) -> np.ndarray:
-            status.update(self.alarms.update(flags, missing, t.stamp_ns))
+        def decide(flags: np.ndarray, margins: np.ndarray) -> np.ndarray:
+            with np.errstate(invalid='ignore'):
+                held = np.asarray(margins, np.float64) > -self._hold_margins(engine)
+            status.update(self.alarms.update(flags, missing, t.stamp_ns, held))
             return np.array([status[m].active for m in MODALITIES])
 
         offsets = self.scene.offsets()

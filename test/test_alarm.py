@@ -87,6 +87,48 @@ def test_alarm_series_is_the_live_state_machine_over_a_recording():
     assert np.array_equal(alarm_series(flags, np.zeros_like(flags), stamps, one), flags)
 
 
+def held_run(alarm: ModalityAlarm, flags: str) -> str:
+    """As :func:`run`, with '2' for a tuple over threshold, '1' over the hold level only."""
+    out = []
+    for i, f in enumerate(flags):
+        out.append(alarm.update(f == '2', (i + 1) * 100_000_000, f != '0').state.value[0])
+    return ''.join(out)
+
+
+def test_a_raised_alarm_holds_while_the_score_stays_over_the_hold_level():
+    a = ModalityAlarm(AlarmConfig(raise_k=2, raise_n=3, clear_n=3))
+    # over the hold level alone never raises; once raised it holds the alarm up, and the
+    # clear count starts when the score falls under the hold level
+    assert held_run(a, '1111' + '22' + '1111111' + '000') == 'cccc' + 'cr' + 'rrrrrrr' + 'rrc'
+    assert a.status.count == 1
+    # without the hold (flags only) the same scores clear three tuples after the last flag
+    b = ModalityAlarm(AlarmConfig(raise_k=2, raise_n=3, clear_n=3))
+    assert run(b, '0000' + '11' + '0000000' + '000') == 'cccc' + 'cr' + 'rrc' + 'cccc' + 'ccc'
+
+
+def test_hold_margins_are_the_gap_to_the_hold_level_or_zero():
+    thr, holds = np.array([2.0, 3.0, 1.0]), np.array([-2.0, np.nan, 4.0])
+    # a level above its threshold (or unknown) holds at the threshold
+    np.testing.assert_allclose(AlarmConfig().hold_margins(thr, holds), [4.0, 0.0, 0.0])
+    np.testing.assert_allclose(AlarmConfig(hold=False).hold_margins(thr, holds), 0.0)
+    np.testing.assert_allclose(AlarmConfig().hold_margins(thr, None), 0.0)
+
+
+def test_alarm_series_takes_the_hold_flags_as_the_live_alarms_do():
+    rng = np.random.default_rng(1)
+    flags = rng.random((200, 3)) < 0.2
+    held = flags | (rng.random((200, 3)) < 0.5)
+    missing = rng.random((200, 3)) < 0.05
+    stamps = np.arange(200) * 33_000_000
+    cfg = AlarmConfig(raise_k=2, raise_n=4, clear_n=3)
+    live = FaultAlarms(cfg)
+    expected = np.array([live.active(f, m, int(s), h)
+                         for f, m, s, h in zip(flags, missing, stamps, held)])
+    series = alarm_series(flags, missing, stamps, cfg, held)
+    assert np.array_equal(series, expected)
+    assert series.sum() > alarm_series(flags, missing, stamps, cfg).sum()
+
+
 @pytest.mark.parametrize('kwargs', [dict(raise_k=0), dict(raise_k=6, raise_n=5),
                                     dict(raise_n=0), dict(clear_n=0)])
 def test_invalid_settings_are_refused(kwargs):

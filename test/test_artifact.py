@@ -185,25 +185,31 @@ def test_format_5_reads_with_the_signal_roughness_ceilings_off(artifact_dir):
     assert torch.equal(old.space_ceiling_camera, fresh.model.residuals.space_ceiling_camera)
 
 
-def test_clean_levels_are_stored_beside_the_thresholds_and_optional(artifact_dir):
+@pytest.mark.parametrize('key', ['clean_levels', 'hold_levels'])
+def test_clean_and_hold_levels_are_stored_beside_the_thresholds_and_optional(artifact_dir,
+                                                                            key):
     import numpy as np
 
     art = load_artifact(artifact_dir)
-    assert art.clean_levels.shape == (3,) and np.isfinite(art.clean_levels).all()
-    # the median clean validation score sits below the calibrated threshold
+    levels = getattr(art, key)
+    assert levels.shape == (3,) and np.isfinite(levels).all()
+    # the median clean validation score sits below the calibrated threshold, the hold level
+    # between it and the threshold
     assert (art.clean_levels < art.thresholds).all()
+    assert (art.clean_levels <= art.hold_levels).all()
+    assert (art.hold_levels <= art.thresholds).all()
     cfg = artifact_dir / CONFIG_FILE
     doc = json.loads(cfg.read_text())
-    doc.pop('clean_levels')
+    doc.pop(key)
     cfg.write_text(json.dumps(doc))
-    assert np.isnan(load_artifact(artifact_dir).clean_levels).all()  # older artifacts: off
-    doc['clean_levels'] = {'camera': None, 'wrench': 0.5, 'joints': -1}
+    assert np.isnan(getattr(load_artifact(artifact_dir), key)).all()  # older artifacts: off
+    doc[key] = {'camera': None, 'wrench': 0.5, 'joints': -1}
     cfg.write_text(json.dumps(doc))
-    assert np.array_equal(load_artifact(artifact_dir).clean_levels, [np.nan, 0.5, -1.0],
+    assert np.array_equal(getattr(load_artifact(artifact_dir), key), [np.nan, 0.5, -1.0],
                           equal_nan=True)
     for bad in ({'camera': 'high', 'wrench': 0.5, 'joints': 0}, {'camera': 0.0},
                 [0.0, 0.0, 0.0]):
-        doc['clean_levels'] = bad
+        doc[key] = bad
         cfg.write_text(json.dumps(doc))
-        with pytest.raises(ArtifactError, match='clean_levels'):
+        with pytest.raises(ArtifactError, match=key):
             load_artifact(artifact_dir)

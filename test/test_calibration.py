@@ -100,3 +100,17 @@ def test_event_threshold_needs_a_tail_to_fit():
     assert event_threshold(few, np.arange(20) * 33_000_000, cfg, 1.0) == -np.inf
     with pytest.raises(ConfigError):
         CalibrationRule(0.01, events_per_hour=-1.0)
+
+
+def test_hold_level_is_what_few_clean_scores_exceed_and_never_above_the_threshold():
+    from lipfault_ros.calibration import hold_level
+
+    rng = np.random.default_rng(3)
+    clean = rng.normal(size=20000)
+    rule = CalibrationRule()
+    level = hold_level(clean, 10.0, rule)
+    # at most hold_rate of the clean scores over it, with margin; far under the threshold
+    assert np.mean(clean > level) <= rule.hold_rate
+    assert 2.5 < level < 4.0
+    assert hold_level(clean, 1.0, rule) == 1.0
+    assert np.isnan(hold_level(np.array([np.nan]), 1.0, rule))

@@ -86,3 +86,33 @@ def test_the_camera_background_flags_a_smudged_lens_the_network_is_not_asked_abo
     assert all(r.evidence < 0 for r in on[300:360])
     # where the background says nothing, the verdict is the network's alone
     assert [r.fault for r in on[:360]] == [r.fault for r in off[:360]]
+
+
+def test_a_raised_alarm_holds_over_the_hold_level_through_the_engine():
+    import dataclasses
+
+    from lipfault_ros.alarm import AlarmConfig
+    from lipfault_ros.artifact import load_artifact
+
+    artifact = load_artifact(trained_tiny_artifact().artifact)
+    # hold levels far below the thresholds
+    engine = Engine(dataclasses.replace(artifact, hold_levels=artifact.thresholds - 1e6),
+                    device='cpu')
+    tuples = _tuples(engine, 30)
+    states = {}
+    for hold in (True, False):
+        alarm = AlarmConfig(raise_k=1, raise_n=1, clear_n=2, hold=hold)
+        d = FaultDecisions(alarm, scene=SceneConfig(modalities=(), background=False))
+        engine.forget_history()
+        engine.set_threshold_offsets([-1e3] * 3)  # every tuple over threshold: raised
+        for t in tuples[:5]:
+            d.infer(engine, t)
+        engine.set_threshold_offsets([1e3] * 3)  # none over threshold, all over the hold
+        out = [d.infer(engine, t) for t in tuples[5:]]
+        states[hold] = [[s[m].active for m in MODALITIES] for _, s in out]
+        assert all(not r.results[m].fault for r, _ in out for m in MODALITIES)
+        corrected = [[r.results[m].corrected for m in MODALITIES] for r, _ in out]
+        assert corrected == states[hold]  # what is up is what is corrected
+    engine.set_threshold_offsets([0.0] * 3)
+    assert all(all(row) for row in states[True])  # held up on every tuple
+    assert not any(states[False][-1]) and all(states[False][0])  # cleared after clear_n

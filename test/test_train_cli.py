@@ -257,6 +257,6 @@ def test_split_by_bag_calibrates_on_the_held_out_recording_without_a_lifecycle_a
     raised = 0
     for t in held_out:
         missing = [m in t.missing for m in MODALITIES]
-        engine.infer(t, decide=lambda flags: alarms.active(flags, missing, t.stamp_ns))
+        engine.infer(t, decide=lambda flags, _: alarms.active(flags, missing, t.stamp_ns))
         raised = max(raised, sum(s.count for s in alarms.status.values()))
     assert raised == 0

@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
+from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, hold_level
 from lipfault_ros.errors import InputError
 from lipfault_ros.tuples import MODALITIES, Modality, TupleArrays
 
@@ -80,12 +80,14 @@ def features(arrays: TupleArrays, modality: Modality) -> np.ndarray:
 class DetectorScores:
     """Scores, thresholds and decisions of one detector on N tuples: (N, 3) in MODALITIES order;
     ``levels`` (3,) the median of its clean calibration scores (:func:`~lipfault_ros.
-    calibration.clean_level`), what a scene-relative threshold measures a scene against."""
+    calibration.clean_level`), what a scene-relative threshold measures a scene against;
+    ``holds`` (3,) its hold levels (:func:`~lipfault_ros.calibration.hold_level`)."""
 
     scores: np.ndarray
     thresholds: np.ndarray
     faults: np.ndarray
     levels: np.ndarray | None = None
+    holds: np.ndarray | None = None
 
 
 class ClassicalDetector:
@@ -112,6 +114,7 @@ class ClassicalDetector:
         self._models: dict[Modality, Any] = {}
         self._thresholds: dict[Modality, float] = {}
         self._levels: dict[Modality, float] = {}
+        self._holds: dict[Modality, float] = {}
 
     def _make(self) -> Any:
         from sklearn.decomposition import PCA
@@ -160,6 +163,7 @@ class ClassicalDetector:
             self._thresholds[m] = calibrate(cal, np.asarray(train.stamps_ns)[cal_idx],
                                             self.rule)
             self._levels[m] = clean_level(cal)
+            self._holds[m] = hold_level(cal, self._thresholds[m], self.rule)
         _log.info('%s fitted on %d clean tuples (%d held out for thresholds)', self.kind, cut,
                   n - cut)
         return self
@@ -175,7 +179,8 @@ class ClassicalDetector:
             scores[np.asarray(arrays.missing)[:, i], i] = np.inf
         thr = np.array([self._thresholds[m] for m in MODALITIES])
         return DetectorScores(scores, thr, scores > thr,
-                              np.array([self._levels[m] for m in MODALITIES]))
+                              np.array([self._levels[m] for m in MODALITIES]),
+                              np.array([self._holds[m] for m in MODALITIES]))
 
 
 def overall_scores(scores: np.ndarray, thresholds: np.ndarray | Mapping[Any, float]) -> np.ndarray:

@@ -49,8 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     life.add_argument('--raise-n', type=int, default=AlarmConfig.raise_n, metavar='N',
                       help='length of the raise window in tuples (default %(default)s)')
     life.add_argument('--clear-n', type=int, default=AlarmConfig.clear_n, metavar='N',
-                      help='consecutive tuples under threshold that clear an alarm '
+                      help='consecutive tuples under the hold level that clear an alarm '
                            '(default %(default)s)')
+    life.add_argument('--no-hold', dest='hold', action='store_false', default=AlarmConfig.hold,
+                      help='clear a raised alarm under the threshold, not under the stored hold '
+                           'level (see the node\'s alarm_hold)')
     life.add_argument('--latch', action='store_true', default=AlarmConfig.latch,
                       help='keep a cleared alarm up (until reset: the whole evaluation)')
     life.add_argument('--threshold-offset', type=float, nargs=3, default=[0.0, 0.0, 0.0],
@@ -84,10 +87,11 @@ def topics_from_args(args: argparse.Namespace):
 
 
 def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
-    """The lifecycle of ``--raise-k/--raise-n/--clear-n/--latch`` (InputError when invalid)."""
+    """The lifecycle of ``--raise-k/--raise-n/--clear-n/--no-hold/--latch`` (InputError when
+    invalid)."""
     try:
         return AlarmConfig(raise_k=args.raise_k, raise_n=args.raise_n, clear_n=args.clear_n,
-                           latch=args.latch)
+                           latch=args.latch, hold=getattr(args, 'hold', AlarmConfig.hold))
     except ConfigError as exc:
         raise InputError(f'--raise-k/--raise-n/--clear-n: {exc}') from None
 
@@ -112,7 +116,8 @@ def _summary(report: dict) -> list[str]:
                                                               'overall')}
     lc = report.get('lifecycle') or {}
     lines = [f'  {which} labels; lifecycle {lc.get("raise_k")} of {lc.get("raise_n")} raise, '
-             f'{lc.get("clear_n")} clear, latch {"on" if lc.get("latch") else "off"}']
+             f'{lc.get("clear_n")} clear (hold {"on" if lc.get("hold") else "off"}), latch '
+             f'{"on" if lc.get("latch") else "off"}']
     if not report.get('interval') and not report.get('effective'):  # no fault truth
         lines.append('  no fault truth in the bag: share of tuples with an alarm up '
                      + ', '.join(f'{row} {(report.get(row) or {}).get("flag_rate", 0.0):.4f}'

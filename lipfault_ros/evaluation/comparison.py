@@ -28,7 +28,7 @@ import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
 from lipfault_ros.background import background_series, with_evidence
-from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
+from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, hold_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
 from lipfault_ros.evaluation.corrections import add_baseline_corrections
@@ -38,8 +38,8 @@ from lipfault_ros.scene import SceneConfig, scene_series
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
-__all__ = ['baseline_block', 'lifecycle_flags', 'scene_relative', 'score_baselines',
-           'with_evidence']
+__all__ = ['baseline_block', 'held_flags', 'lifecycle_flags', 'scene_relative',
+           'score_baselines', 'with_evidence']
 
 #: Detection keys that need a threshold (null for a threshold-free baseline).
 _THRESHOLD_KEYS = ('precision', 'recall', 'f1', 'false_alarms_per_1000', 'tp', 'fp', 'fn', 'tn',
@@ -49,12 +49,28 @@ _THRESHOLD_KEYS = ('precision', 'recall', 'f1', 'false_alarms_per_1000', 'tp', '
 
 
 def lifecycle_flags(per_tuple: np.ndarray, missing: np.ndarray, stamps_ns: np.ndarray,
-                    alarm: AlarmConfig) -> np.ndarray:
-    """(N, 3) deployed decisions from per-tuple flags: the lifecycle's alarm up, or missing
-    (a missing modality does not advance its alarm, as in the live node)."""
+                    alarm: AlarmConfig, held: np.ndarray | None = None) -> np.ndarray:
+    """(N, 3) deployed decisions from per-tuple flags (and ``held``: over the hold level):
+    the lifecycle's alarm up, or missing (a missing modality does not advance its alarm, as in
+    the live node)."""
     miss = np.asarray(missing, bool)
-    up = alarm_series(np.asarray(per_tuple, bool) & ~miss, miss, stamps_ns, alarm)
+    up = alarm_series(np.asarray(per_tuple, bool) & ~miss, miss, stamps_ns, alarm,
+                      None if held is None else np.asarray(held, bool) & ~miss)
     return up | miss
+
+
+def held_flags(scores: np.ndarray, thresholds: np.ndarray, holds: np.ndarray | None,
+               alarm: AlarmConfig, *, log_domain: bool) -> np.ndarray:
+    """(N, 3) whether each score is over its hold level (``holds``, calibrated with
+    ``thresholds``; :meth:`AlarmConfig.hold_margins`), the model's rule; ``log_domain``: error
+    scores, whose margin is a factor, as the scene rule takes it."""
+    s, thr = np.asarray(scores, np.float64), np.asarray(thresholds, np.float64)
+    hv = None if holds is None else np.asarray(holds, np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        if log_domain:
+            s, thr = np.log(np.maximum(s, 1e-300)), np.log(np.maximum(thr, 1e-300))
+            hv = None if hv is None else np.log(np.maximum(hv, 1e-300))
+        return s > (thr - alarm.hold_margins(thr, hv))[None, :]
 
 
 def scene_relative(scores: np.ndarray, missing: np.ndarray, thresholds: np.ndarray,
@@ -80,12 +96,14 @@ def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: Tu
                    alarm: AlarmConfig, flags: np.ndarray | None = None,
                    note: str = '', scene: SceneConfig | None = None,
                    levels: np.ndarray | None = None, log_domain: bool = False,
-                   evidence: np.ndarray | None = None) -> dict[str, Any]:
+                   evidence: np.ndarray | None = None, holds: np.ndarray | None = None
+                   ) -> dict[str, Any]:
     """One baseline's report block. ``flags`` are its per-tuple decisions (default: score over
     threshold); they go through ``alarm`` before any threshold metric. With ``scene`` and
     ``levels`` the scores are made scene-relative first (:func:`scene_relative`) and the
     flags are theirs over threshold; ``evidence`` (N, 3) from outside the network (the camera
-    background) then judges them as the engine does (:func:`with_evidence`)."""
+    background) then judges them as the engine does (:func:`with_evidence`); a raised alarm
+    holds over the ``holds`` levels (:func:`held_flags`)."""
     stamps = arrays.stamps_ns
     missing = np.asarray(arrays.missing, bool)
     follows = scene is not None and levels is not None and thresholds is not None
@@ -101,7 +119,9 @@ def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: Tu
         if evidence is not None:
             s, over = with_evidence(s, thr, evidence, log_domain=log_domain)
             per_tuple = np.asarray(per_tuple, bool) | (over & ~missing)
-        fl = lifecycle_flags(per_tuple, missing, stamps, alarm)
+        held = np.asarray(per_tuple, bool) | held_flags(s, thr, holds, alarm,
+                                                          log_domain=log_domain)
+        fl = lifecycle_flags(per_tuple, missing, stamps, alarm, held)
     block: dict[str, Any] = {'note': note, 'lifecycle': alarm.as_dict(),
                              'scene': scene.as_dict() if follows else None,
                              'thresholds': {m.value: float(thr[i])
@@ -188,7 +208,7 @@ def score_baselines(engine: Any, run: dict[str, Any], intervals: Sequence[Any],
         res = ClassicalDetector(kind, rule=CalibrationRule(alarm=alarm)).fit(train).score(
             ctx.arrays)
         out[kind] = ctx.block(res.scores, res.thresholds, flags=res.faults, levels=res.levels,
-                              log_domain=True,
+                              holds=res.holds, log_domain=True,
                               note=f'{kind} per modality on window/frame features, fitted on '
                                    f'clean training tuples ({source}), thresholds by the '
                                    f'model\'s calibration rule on the last 20 % of them')
@@ -204,14 +224,15 @@ def _stage1(ctx: _Context, out: dict[str, Any], train: TupleArrays | None, sourc
         ctx.notes.append(f'baselines.stage1_autoencoder: the artifact gives no stage-1 '
                          f'reconstruction ({exc})')
         return
-    thr = levels = None
+    thr = levels = holds = None
     if train is not None:
         scores = _stage1_scores(ctx.engine, train)
         rule = CalibrationRule(alarm=ctx.alarm)
         thr = np.array([calibrate(scores[:, i], train.stamps_ns, rule) for i in range(3)])
         levels = np.array([clean_level(scores[:, i]) for i in range(3)])
+        holds = np.array([hold_level(scores[:, i], thr[i], rule) for i in range(3)])
     out['stage1_autoencoder'] = ctx.block(
-        ae, thr, levels=levels, log_domain=True,
+        ae, thr, levels=levels, holds=holds, log_domain=True,
         note='reconstruction error (normalised MSE) of the stage-1 autoencoder of the same '
              'artifact, no compute block, no detection head; thresholds by the model\'s '
              f'calibration rule on clean training tuples ({source})' if thr is not None else
@@ -239,6 +260,7 @@ def _second_artifact(ctx: _Context, out: dict[str, Any], path: str | Path, devic
         else 'baseline_artifact'
     out[name] = ctx.block(res.scores, np.asarray(res.thresholds), flags=res.faults,
                           levels=other.artifact.clean_levels,
+                          holds=other.artifact.hold_levels + np.asarray(offsets, np.float64),
                           note=f'artifact {path} (its own calibrated thresholds, plus the '
                                f'threshold offsets of the model)')
     images = res.images if same else \

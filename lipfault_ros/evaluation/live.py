@@ -278,7 +278,7 @@ def _lifecycle(alarm: Any, thresholds: np.ndarray, offsets: Sequence[float], sce
 
     block = offline.lifecycle_block(
         alarm, thresholds, offsets, scene=scene or SceneConfig(),
-        clean_levels=artifact.clean_levels,
+        clean_levels=artifact.clean_levels, hold_levels=artifact.hold_levels,
         note='' if known else 'the pipeline node runs elsewhere and its parameters were not '
                               'read: these are the node\'s default alarm_* and scene_* '
                               'settings and zero threshold offsets; the flags are whatever '

@@ -194,7 +194,8 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
     report['inputs'] = _inputs(bag, clean_path, artifact, train_bags, topics, facts, engine)
     report['tuples']['clean_aligned'] = run['aligned']
     report['lifecycle'] = lifecycle_block(alarm, engine.thresholds, threshold_offsets,
-                                          scene=scene, clean_levels=engine.artifact.clean_levels)
+                                          scene=scene, clean_levels=engine.artifact.clean_levels,
+                                          hold_levels=engine.artifact.hold_levels)
     report['baselines'] = _baselines(engine, run, intervals, sync, report, alarm=alarm,
                                      enabled=baselines, train_bags=train_bags,
                                      clean_bag=clean_path, baseline_artifact=baseline_artifact,
@@ -247,18 +248,24 @@ def engine_judge(engine: Any, alarm: AlarmConfig | None = None,
 def lifecycle_block(alarm: AlarmConfig, thresholds: Sequence[float],
                     offsets: Sequence[float], note: str = '', *,
                     scene: SceneConfig | None = None,
-                    clean_levels: Sequence[float] | None = None) -> dict[str, Any]:
+                    clean_levels: Sequence[float] | None = None,
+                    hold_levels: Sequence[float] | None = None) -> dict[str, Any]:
     """The settings the flags of a report were taken under (``report['lifecycle']``):
     ``scene`` is None when neither the thresholds nor the camera background followed the
     scene (no settings, or an artifact without clean levels and the background off)."""
     levels = np.full(3, np.nan) if clean_levels is None else np.asarray(clean_levels, float)
     follows = scene is not None and (bool(SceneReference(scene, levels).enabled.any())
                                      or scene.background)
+    thr = np.asarray(thresholds, np.float64)
+    hold = thr - alarm.hold_margins(thr - np.asarray(offsets, np.float64), hold_levels)
     out = {**alarm.as_dict(),
-           'thresholds': {m.value: float(thresholds[i]) for i, m in enumerate(MODALITIES)},
+           'thresholds': {m.value: float(thr[i]) for i, m in enumerate(MODALITIES)},
+           'hold_levels': {m.value: float(hold[i]) for i, m in enumerate(MODALITIES)},
            'threshold_offsets': {m.value: float(offsets[i]) for i, m in enumerate(MODALITIES)},
            'flags': 'fault alarm raised by the lifecycle (raise_k of the last raise_n tuples '
-                    'over threshold, cleared after clear_n tuples under it) or modality '
+                    'over threshold, cleared after clear_n tuples under the hold level: the '
+                    'score 0.1 % of clean calibration tuples exceed, moved with the threshold; '
+                    'the threshold itself with hold off) or modality '
                     'missing; scores are the per-tuple scores (scene-relative where the '
                     'threshold follows the scene; raised to threshold + evidence where the '
                     'camera background flags a frame); baselines go through the same '

@@ -61,7 +61,8 @@ def _lifecycle_line(report: Mapping[str, Any]) -> str:
     off = lc.get('threshold_offsets') or {}
     text = (f'- lifecycle (model and every baseline): an alarm is raised when '
             f'{lc.get("raise_k")} of the last {lc.get("raise_n")} tuples are over threshold, '
-            f'cleared after {lc.get("clear_n")} tuples under it, latch '
+            f'cleared after {lc.get("clear_n")} tuples under the hold level (hold '
+            f'{"on" if lc.get("hold") else "off"}), latch '
             f'{"on" if lc.get("latch") else "off"}; threshold offsets (logit units) '
             + ', '.join(f'{k} {_fmt(v, 2)}' for k, v in off.items()))
     scene = lc.get('scene')

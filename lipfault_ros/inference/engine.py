@@ -32,8 +32,8 @@ RUNTIMES: tuple[str, ...] = ('torch', 'onnxruntime')
 
 log = logging.getLogger(__name__)
 
-#: Per-tuple fault flags (3,) bool -> the modalities to correct (3,) bool
-Decide = Callable[[np.ndarray], np.ndarray]
+#: Per-tuple fault flags (3,) bool and score - threshold (3,) -> the modalities to correct (3,)
+Decide = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
 class _OneInputs(NamedTuple):
@@ -221,7 +221,8 @@ class Engine:
                      evidence: np.ndarray | None = None) -> tuple[Any, ...]:
         """One tuple through the network: scores, per-tuple faults, bypassed, outputs, and the
         (1,3) mask of modalities that were corrected. ``decide`` maps the per-tuple fault flags
-        (3,) to the modalities to correct (the fault lifecycle); NaN/Inf inputs are corrected
+        (3,) and the scores' margins over their thresholds (3,) to the modalities to correct
+        (the fault lifecycle); NaN/Inf inputs are corrected
         whatever it says. ``evidence`` (3,) from detectors outside the network raises each
         score to at least threshold + evidence where finite (NaN: none). A CPU fp32 engine
         switches to the compiled stages after a few calls
@@ -248,7 +249,8 @@ class Engine:
                 faults = faults | torch.from_numpy(over).to(faults.device)
             mask = faults
             if decide is not None:
-                want = np.asarray(decide(faults[0].cpu().numpy()), bool).reshape(1, -1)
+                margins = (scores.float() - thr.float().reshape(1, -1))[0].cpu().numpy()
+                want = np.asarray(decide(faults[0].cpu().numpy(), margins), bool).reshape(1, -1)
                 mask = (torch.from_numpy(want).to(faults.device) | force) & (present > 0.5)
             if bool(mask.any()):
                 corrected = stages.correct(out[2], out[3], out[4], present, mask)
@@ -324,7 +326,8 @@ class Engine:
               scene_offsets: np.ndarray | None = None,
               evidence: np.ndarray | None = None) -> Inference:
         """Judge and correct one tuple (see module doc). ``decide``, when given, receives the
-        per-tuple fault flags (3,) bool and returns which modalities to correct (the live fault
+        per-tuple fault flags (3,) bool and each score's margin over its threshold (3,) and
+        returns which modalities to correct (the live fault
         lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
         flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
         inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this

@@ -9,7 +9,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level
+from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, hold_level
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.model.residuals import frame_change, roughness, spatial_detail
 from lipfault_ros.training.config import TrainConfig
@@ -83,12 +83,13 @@ def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
     stamps = np.asarray(data.arrays.stamps_ns, np.int64)[:len(clean)]
     rule = CalibrationRule(cfg.false_alarm_rate,
                            events_per_hour=cfg.false_alarm_events_per_hour)
-    thresholds, levels, aurocs, recon, ratio = {}, {}, {}, {}, {}
+    thresholds, levels, holds, aurocs, recon, ratio = {}, {}, {}, {}, {}, {}
     for i, m in enumerate(MODALITIES):
         neg = clean[pres[:, i], i]
         pos = np.concatenate(fault_scores[i])
         thresholds[m.value] = calibrate(neg, stamps[pres[:, i]], rule)
         levels[m.value] = clean_level(neg)
+        holds[m.value] = hold_level(neg, thresholds[m.value], rule)
         if len(neg) and len(pos):
             y = np.r_[np.zeros(len(neg)), np.ones(len(pos))]
             aurocs[m.value] = float(roc_auc_score(y, np.r_[neg, pos]))
@@ -96,7 +97,8 @@ def evaluate(net: LipfaultNet, data: TrainingData, cfg: TrainConfig,
             aurocs[m.value] = float('nan')
         recon[m.value] = float(recon_err[i] / max(1.0, recon_n[i]))
         ratio[m.value] = float(corr_err[i] / max(1e-12, corrupt_err[i]))
-    return {'thresholds': thresholds, 'clean_levels': levels, 'auroc': aurocs, 'recon_error': recon,
+    return {'thresholds': thresholds, 'clean_levels': levels, 'hold_levels': holds,
+            'auroc': aurocs, 'recon_error': recon,
             'correction_ratio': ratio, 'calibration': rule.recipe()}
 
 

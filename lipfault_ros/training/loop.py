@@ -188,7 +188,7 @@ class _Trainer:
             dist.barrier()
 
     def _calibrate_and_save(self) -> dict[str, Any]:
-        """Thresholds and clean levels on the validation data, then the artifact."""
+        """Thresholds, clean and hold levels on the validation data, then the artifact."""
         config, state, net = self.config, self.state, self.net
         metrics = evaluate(net, self.val_data, config, self.table)
         thr = metrics['thresholds']
@@ -208,7 +208,8 @@ class _Trainer:
         }
         net.cpu()
         save_artifact(self.out, net, stats=self.stats, summary=summary,
-                      overwrite=self.overwrite, clean_levels=metrics['clean_levels'])
+                      overwrite=self.overwrite, clean_levels=metrics['clean_levels'],
+                      hold_levels=metrics['hold_levels'])
         if self.writer is not None:
             for m in MODALITIES:
                 self.writer.add_scalar(f'val/auroc_{m.value}', metrics['auroc'][m.value])

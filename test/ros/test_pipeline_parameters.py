@@ -81,3 +81,11 @@ def test_scene_settings_are_checked_when_set_and_empty_turns_the_reference_off()
     assert both.scene_config().modalities == ('camera', 'joints')
     off = apply_changes(base, {'scene_modalities': ''}, active=False)
     assert off.scene_config().modalities == ()
+
+
+def test_the_hold_switches_live():
+    from lipfault_ros.nodes.pipeline_params import apply_changes
+
+    base = PipelineParams()
+    assert base.alarm_config().hold is True
+    assert apply_changes(base, {'alarm_hold': False}, active=True).alarm_config().hold is False
