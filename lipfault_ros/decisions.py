@@ -43,7 +43,7 @@ class FaultDecisions:
         """(3,) how far under the threshold each raised alarm holds (``AlarmConfig.
         hold_margins`` of the artifact's calibrated thresholds and hold levels)."""
         return self.alarms.config.hold_margins(engine.artifact.thresholds,
-                                               getattr(engine.artifact, 'hold_levels', None))
+                                               engine.artifact.hold_levels)
 
     def relearn_scene(self) -> str:
         """Forget the scene: the thresholds' reference and the camera background (the node's

@@ -119,9 +119,9 @@ def baseline_block(scores: np.ndarray, thresholds: np.ndarray | None, arrays: Tu
         if evidence is not None:
             s, over = with_evidence(s, thr, evidence, log_domain=log_domain)
             per_tuple = np.asarray(per_tuple, bool) | (over & ~missing)
-        held = np.asarray(per_tuple, bool) | held_flags(s, thr, holds, alarm,
-                                                          log_domain=log_domain)
-        fl = lifecycle_flags(per_tuple, missing, stamps, alarm, held)
+        # a flagged tuple counts as held too (ModalityAlarm.update)
+        fl = lifecycle_flags(per_tuple, missing, stamps, alarm,
+                             held_flags(s, thr, holds, alarm, log_domain=log_domain))
     block: dict[str, Any] = {'note': note, 'lifecycle': alarm.as_dict(),
                              'scene': scene.as_dict() if follows else None,
                              'thresholds': {m.value: float(thr[i])
