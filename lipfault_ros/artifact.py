@@ -102,11 +102,6 @@ class Artifact:
     def joints_window(self) -> int:
         return self.config.joints_window
 
-    @property
-    def window(self) -> int:
-        """The wrench window (equal to the joints window in the default config)."""
-        return self.config.wrench_window
-
 
 def _finite_or_none(value: Any) -> float | None:
     v = float(value)

@@ -53,13 +53,10 @@ if TYPE_CHECKING:  # torch loads only when training runs
     from lipfault_ros.model.config import ModelConfig
     from lipfault_ros.training import TrainConfig, TrainResult
 
-__all__ = ['QUICK_MODEL', 'TrainSettings', 'add_arguments', 'load_settings', 'main',
+__all__ = ['TrainSettings', 'add_arguments', 'load_settings', 'main',
            'train_from_bags']
 
 _log = logging.getLogger(__name__)
-
-#: ModelConfig changes of ``--quick``: ``ModelConfig.quick()``, the default network at 64x64.
-QUICK_MODEL: dict[str, Any] = dict(image_size=64)
 
 #: Called with (event, fields): 'phase' {'phase': ...}, 'dataset' {...}, 'step' {'stage', 'step',
 #: 'total'}, 'done' {'artifact', 'summary'}.
@@ -109,7 +106,7 @@ def load_settings(config_file: str | Path | None = None, *, quick: bool = False,
 
     doc = _read_config_file(config_file) if config_file else {'model': {}, 'train': {},
                                                                'data': {}}
-    model_dict = (ModelConfig(**QUICK_MODEL) if quick else ModelConfig()).to_dict()
+    model_dict = (ModelConfig.quick() if quick else ModelConfig()).to_dict()
     model_dict.update(doc['model'])
     model = ModelConfig.from_dict(model_dict)
     train_dict = (TrainConfig.quick() if quick else TrainConfig()).to_dict()

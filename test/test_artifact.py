@@ -13,13 +13,13 @@ from lipfault_ros.artifact import (CONFIG_FILE, FORMAT_VERSION, MIN_FORMAT_VERSI
                                    save_artifact, sha256_file)
 from lipfault_ros.errors import ArtifactError
 from lipfault_ros.model import LipfaultNet, ModelConfig
-from lipfault_ros.model.synthetic import trained_tiny_artifact
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.normalise import NormStats
 
 
 @pytest.fixture
 def artifact_dir(tmp_path):
-    src = trained_tiny_artifact().artifact
+    src = train_tiny_model().artifact
     dst = tmp_path / 'model'
     shutil.copytree(src, dst)
     return dst
@@ -51,7 +51,7 @@ def test_saved_then_loaded_model_gives_bit_identical_outputs(tmp_path):
         assert torch.equal(a, b)
     assert art.thresholds.tolist() == [0.5, -1.0, float('inf')]
     assert art.summary['auroc']['camera'] == 0.9
-    assert art.joint_names == cfg.joint_names and art.image_size == 32 and art.window == 16
+    assert art.joint_names == cfg.joint_names and art.image_size == 32 and art.wrench_window == 16
     assert sorted(p.name for p in tmp_path.iterdir()) == ['a']  # no temporary leftovers
 
 

@@ -7,7 +7,8 @@ import numpy as np
 
 from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.scene import SceneConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
@@ -24,7 +25,7 @@ def _stream(decisions: FaultDecisions, engine: Engine, tuples) -> list:
 
 
 def test_a_scene_reading_higher_than_calibration_raises_the_camera_threshold():
-    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
     tuples = _tuples(engine, 80)
     plain = _stream(FaultDecisions(scene=SceneConfig(modalities=())), engine, tuples)
     assert all(r.results[m].scene_offset == 0.0 for r in plain for m in MODALITIES)
@@ -47,7 +48,7 @@ def test_a_scene_reading_higher_than_calibration_raises_the_camera_threshold():
 
 
 def test_evidence_over_zero_makes_a_modality_faulty_and_under_zero_changes_nothing():
-    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
     t = _tuples(engine, 1)[0]
     engine.forget_history()
     plain = engine.infer(t)
@@ -70,7 +71,7 @@ def test_the_camera_background_flags_a_smudged_lens_the_network_is_not_asked_abo
 
     from lipfault_ros.faults import corrupt_image
 
-    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
     sig = _tuples(engine, 400)
     frames = _frames(400)
     dirty = np.random.default_rng(3)
@@ -94,7 +95,7 @@ def test_a_raised_alarm_holds_over_the_hold_level_through_the_engine():
     from lipfault_ros.alarm import AlarmConfig
     from lipfault_ros.artifact import load_artifact
 
-    artifact = load_artifact(trained_tiny_artifact().artifact)
+    artifact = load_artifact(train_tiny_model().artifact)
     # hold levels far below the thresholds
     engine = Engine(dataclasses.replace(artifact, hold_levels=artifact.thresholds - 1e6),
                     device='cpu')

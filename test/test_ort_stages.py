@@ -10,7 +10,8 @@ import torch
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.export import ONNX_ATOL, export_onnx
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.ort_stages import session
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
@@ -21,7 +22,7 @@ ATOL = 1e-3
 
 @pytest.fixture(scope='module')
 def engines():
-    artifact = trained_tiny_artifact().artifact
+    artifact = train_tiny_model().artifact
     return (Engine.from_artifact(artifact, device='cpu'),
             Engine.from_artifact(artifact, device='cpu', runtime='onnxruntime'))
 
@@ -85,4 +86,4 @@ def test_the_exported_graph_runs_in_onnxruntime_with_the_eager_outputs(engines, 
 
 def test_an_unknown_runtime_is_refused():
     with pytest.raises(ConfigError, match='runtime'):
-        Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu', runtime='tvm')
+        Engine.from_artifact(train_tiny_model().artifact, device='cpu', runtime='tvm')

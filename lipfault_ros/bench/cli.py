@@ -39,7 +39,8 @@ from lipfault_ros.bench.report import TARGETS, format_results, headline, machine
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.evaluation.metrics import nan_to_none
 
-__all__ = ['SECTIONS', 'TARGETS', 'add_arguments', 'machine_info', 'main', 'run_benchmarks']
+__all__ = ['SECTIONS', 'TARGETS', 'add_arguments', 'machine_info', 'main', 'run_benchmarks',
+           'untrained_artifact']
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def _default_artifact() -> Path | None:
     return None
 
 
-def _untrained_artifact(directory: Path) -> Path:
+def untrained_artifact(directory: Path) -> Path:
     """An untrained default-config artifact for the synthetic joints (thresholds +inf: every
     tuple takes the bypass path)."""
     import torch
@@ -122,11 +123,11 @@ def _pick_artifact(tmp: Path) -> tuple[Path, str]:
                  'bypass fraction does: every tuple bypasses here)')
     path = _default_artifact()
     if path is None:
-        return _untrained_artifact(tmp), f'no --model and no models/default: {untrained}'
+        return untrained_artifact(tmp), f'no --model and no models/default: {untrained}'
     try:
         load_artifact(path)
     except ArtifactError as exc:
-        return _untrained_artifact(tmp), f'no --model; {path} does not load ({exc}): {untrained}'
+        return untrained_artifact(tmp), f'no --model; {path} does not load ({exc}): {untrained}'
     return path, f'no --model: using {path}'
 
 

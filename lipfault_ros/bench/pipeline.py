@@ -28,6 +28,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from lipfault_ros.sim.cell import JOINT_NAMES  # the arm's seven plus two finger joints, as the sim
 from lipfault_ros.sync import SyncConfig, assemble
 from lipfault_ros.tuples import (MODALITIES, ImageSample, JointSample, Sample, TupleArrays,
                                  WrenchSample)
@@ -35,9 +36,6 @@ from lipfault_ros.tuples import (MODALITIES, ImageSample, JointSample, Sample, T
 __all__ = ['JOINT_NAMES', 'bench_pipeline', 'bench_pipeline_in_child', 'run_pipeline_bench',
            'synthetic_samples', 'synthetic_tuples', 'train_synthetic_model']
 
-#: Joint names the synthetic stream publishes (the arm's seven plus two finger joints).
-JOINT_NAMES: tuple[str, ...] = tuple(f'panda_joint{i}' for i in range(1, 8)) + (
-    'panda_finger_joint1', 'panda_finger_joint2')
 _OMEGA = 2 * np.pi * 0.37  # rad/s of the hidden phase
 
 

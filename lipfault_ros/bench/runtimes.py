@@ -85,14 +85,14 @@ def add_runtimes(row: dict[str, Any], variants: dict[str, Callable[[], Any]], cl
     stages), with their largest score difference from torch; the reason where one is
     unavailable (``row['onnxruntime']``, ``row['openvino']``)."""
     example = tuple(tensors) + (faulty.model.thresholds,)
-    variants['stages_torch'] = _stage_pass(faulty._eager, example)
+    variants['stages_torch'] = _stage_pass(faulty.eager_stages, example)
     reference = np.array([faulty.infer(t).results[m].score for m in MODALITIES])
     try:
         ort_clean = Engine(clean.artifact, device='cpu', runtime='onnxruntime')
         ort_faulty = Engine(faulty.artifact, device='cpu', runtime='onnxruntime')
         variants['infer_ort_clean'] = lambda: ort_clean.infer(t)
         variants['infer_ort_faulty'] = lambda: ort_faulty.infer(t)
-        variants['stages_ort'] = _stage_pass(ort_faulty._compiled, example)
+        variants['stages_ort'] = _stage_pass(ort_faulty.compiled_stages, example)
         got = np.array([ort_faulty.infer(t).results[m].score for m in MODALITIES])
         row['ort_max_score_diff'] = float(np.max(np.abs(got - reference)))
         row['onnxruntime'] = 'available'
@@ -100,7 +100,7 @@ def add_runtimes(row: dict[str, Any], variants: dict[str, Callable[[], Any]], cl
         log.warning('ONNX Runtime unavailable: %s', exc)
         row['onnxruntime'] = f'unavailable: {exc}'[:200]
     try:
-        ov_stages = OpenVinoStages(faulty._eager, example, threads=torch.get_num_threads())
+        ov_stages = OpenVinoStages(faulty.eager_stages, example, threads=torch.get_num_threads())
         variants['stages_openvino'] = _stage_pass(ov_stages, example)
         scores = ov_stages.detect(*example)[0][0].numpy().astype(np.float64)
         row['openvino_max_score_diff'] = float(np.max(np.abs(scores - reference)))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -28,8 +28,7 @@ from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, ho
 from lipfault_ros.errors import InputError
 from lipfault_ros.tuples import MODALITIES, Modality, TupleArrays
 
-__all__ = ['BASELINE_DETECTORS', 'ClassicalDetector', 'DetectorScores', 'features',
-           'overall_scores']
+__all__ = ['BASELINE_DETECTORS', 'ClassicalDetector', 'DetectorScores', 'features']
 
 _log = logging.getLogger(__name__)
 
@@ -181,16 +180,3 @@ class ClassicalDetector:
         return DetectorScores(scores, thr, scores > thr,
                               np.array([self._levels[m] for m in MODALITIES]),
                               np.array([self._holds[m] for m in MODALITIES]))
-
-
-def overall_scores(scores: np.ndarray, thresholds: np.ndarray | Mapping[Any, float]) -> np.ndarray:
-    """One score per tuple for ``overall``: the largest score-to-threshold ratio of the three
-    modalities (so a tuple is flagged overall exactly when some modality is)."""
-    thr = np.asarray([thresholds[m] for m in MODALITIES] if isinstance(thresholds, Mapping)
-                     else thresholds, np.float64)
-    s = np.asarray(scores, np.float64)
-    with np.errstate(divide='ignore', invalid='ignore'):
-        ratio = s / np.where(thr > 0, thr, 1.0)
-    ratio[~np.isfinite(s)] = np.inf
-    return ratio.max(axis=1)
-

@@ -18,7 +18,7 @@ from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.scene import SceneConfig
 from lipfault_ros.errors import ConfigError, InputError
 
-__all__ = ['add_arguments', 'main']
+__all__ = ['add_arguments', 'main', 'summary_lines']
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -109,7 +109,7 @@ def scene_from_args(args: argparse.Namespace) -> SceneConfig:
         raise InputError(f'--scene-modalities: {exc}') from None
 
 
-def _summary(report: dict) -> list[str]:
+def summary_lines(report: dict) -> list[str]:
     """The printed lines: effective figures when the report has them, else interval ones."""
     which = 'effective' if report.get('effective') else 'interval'
     blocks = report.get(which) or {r: report.get(r) for r in ('camera', 'wrench', 'joints',
@@ -148,7 +148,7 @@ def main(args: argparse.Namespace) -> int:
                       threshold_offsets=tuple(args.threshold_offset),
                       scene=scene_from_args(args))
     print(f'report: {args.out / "report.md"}')
-    for line in _summary(report):
+    for line in summary_lines(report):
         print(line)
     for note in report.get('not_computed', []):
         print(f'  not computed: {note}')

@@ -37,7 +37,7 @@ from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['CAMERA_CHANGED_FRACTION', 'CAMERA_PIXEL_DELTA', 'SIGNAL_ABS_FLOOR', 'SIGNAL_REL_TOL',
            'ChangeTally', 'Changes', 'LabelSet', 'definitions', 'effective_labels',
-           'excluded_counts', 'interval_labels', 'release_mask']
+           'excluded_counts', 'interval_labels', 'pixel_fraction', 'release_mask']
 
 #: Grey levels (of 255) a pixel must differ by, in some colour channel, to count as changed:
 #: above the 1-3 levels of sensor dither and resampling/compression noise, far below any change
@@ -118,7 +118,7 @@ def _window_deviation(a: np.ndarray | None, b: np.ndarray | None, channels: int)
     return d.max(axis=0) if len(d) else np.zeros(channels)
 
 
-def _pixel_fraction(a: np.ndarray | None, b: np.ndarray | None) -> float:
+def pixel_fraction(a: np.ndarray | None, b: np.ndarray | None) -> float:
     """Share of pixels differing by more than CAMERA_PIXEL_DELTA in some colour channel."""
     if a is None and b is None:
         return 0.0
@@ -150,7 +150,7 @@ class ChangeTally:
             for m, c in self._channels.items():
                 self._dev[m].append(np.full(c, np.nan))
             return
-        self._fraction.append(_pixel_fraction(_data(t, Modality.CAMERA),
+        self._fraction.append(pixel_fraction(_data(t, Modality.CAMERA),
                                               _data(partner, Modality.CAMERA)))
         for m, c in self._channels.items():
             clean = _data(partner, m)

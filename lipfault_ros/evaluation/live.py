@@ -23,7 +23,7 @@ from lipfault_ros.bags.playback import Played
 from lipfault_ros.errors import BagError
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple, stamp_to_ns
 
-__all__ = ['score_live']
+__all__ = ['score_live', 'status_verdict']
 
 ReplayNode = Any  # lipfault_ros.nodes.replay.ReplayNode (not imported: it needs rclpy)
 
@@ -89,7 +89,7 @@ def _answers(status: list[tuple[int, Any]], camera_wall: dict[int, list[tuple[in
     return answers, duplicates
 
 
-def _status_verdict(msg: Any) -> tuple[np.ndarray, np.ndarray, bool, float]:
+def status_verdict(msg: Any) -> tuple[np.ndarray, np.ndarray, bool, float]:
     """Scores, flags, bypassed and latency of one ``fault_status``. The flag is the lifecycle
     output (``active``) where the pipeline publishes it, else the raw per-tuple ``fault``;
     a missing modality is flagged. The score is scene-relative (``score - scene_offset``) where
@@ -137,7 +137,7 @@ def _live_judge(answers: dict[int, tuple[Any, int, int]], corrected: dict[str, l
         msg, _, when = found
         k = int(max(0, min(loops - 1, (t.stamp_ns - lo) // shift))) if shift else 0
         back = 0 if restamp else k * shift  # wire stamps repeat without restamping
-        scores, flags, bypassed, latency = _status_verdict(msg)
+        scores, flags, bypassed, latency = status_verdict(msg)
         img = output('image', t.stamps_ns.get(Modality.CAMERA, t.stamp_ns) - back, when)
         image = codec.image_sample(img).image if img is not None else None
         w = output('wrench', t.stamps_ns.get(Modality.WRENCH, -1) - back, when)

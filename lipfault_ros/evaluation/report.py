@@ -19,7 +19,7 @@ from lipfault_ros.fsutil import replace_dir
 from lipfault_ros.evaluation.metrics import nan_to_none
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['REPORT_JSON', 'REPORT_MD', 'load_report', 'markdown', 'prepare_out_dir',
+__all__ = ['REPORT_JSON', 'REPORT_MD', 'markdown', 'prepare_out_dir',
            'write_report']
 
 _log = logging.getLogger(__name__)
@@ -250,11 +250,3 @@ def write_report(report: dict[str, Any], out_dir: str | Path, *, overwrite: bool
         raise
     _log.info('report written to %s', out_dir)
     return out_dir
-
-
-def load_report(path: str | Path) -> dict[str, Any]:
-    """Read ``report.json`` (a folder or the file itself)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / REPORT_JSON
-    return json.loads(path.read_text())

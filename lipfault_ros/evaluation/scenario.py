@@ -60,12 +60,6 @@ class ScheduledFault:
     duration_s: float
     start_s: float | None = None
 
-    @property
-    def spec_string(self) -> str:
-        """The ``modality:kind:severity:start_s:duration_s`` form (start 0 when unscheduled)."""
-        return (f'{self.modality.value}:{self.kind}:{self.severity:g}:'
-                f'{self.start_s if self.start_s is not None else 0:g}:{self.duration_s:g}')
-
 
 @dataclass(frozen=True)
 class Scenario:

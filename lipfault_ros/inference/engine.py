@@ -67,7 +67,8 @@ class Engine:
     policy)."""
 
     def __init__(self, artifact: Artifact, *, device: str | torch.device = 'auto',
-                 half: bool = False, runtime: str = 'torch') -> None:
+                 half: bool = False, runtime: str = 'torch',
+                 compile_after: int = _COMPILE_AFTER) -> None:
         self.artifact = artifact
         self.device = resolve_device(device)
         self.half = bool(half) and self.device.type == 'cuda'
@@ -82,7 +83,7 @@ class Engine:
         # the camera's temporal context: stamp and model-space frame of the last camera input
         self._history: tuple[int, torch.Tensor] | None = None
         self._calls = 0
-        self._compile_after = _COMPILE_AFTER  # 0: never
+        self._compile_after = int(compile_after)  # 0: never
         self._compiled: Any = None  # CompiledStages, OrtStages, or None: eager
         self._eager = Stages(self.model)
         self._import_cv2()
@@ -102,6 +103,16 @@ class Engine:
             self._compiled = OrtStages(self._eager, blank + (self.model.thresholds,),
                                        threads=torch.get_num_threads())
             self._compile_after = 0
+
+    @property
+    def eager_stages(self) -> Stages:
+        """The staged forward in eager torch (the reference every faster runtime matches)."""
+        return self._eager
+
+    @property
+    def compiled_stages(self) -> Any:
+        """The compiled or ONNX Runtime stages ``infer`` runs now; None while it runs eager."""
+        return self._compiled
 
     def _import_cv2(self) -> None:
         import cv2

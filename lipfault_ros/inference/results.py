@@ -12,7 +12,7 @@ from typing import Mapping
 
 import numpy as np
 
-from lipfault_ros.tuples import MODALITIES, Modality
+from lipfault_ros.tuples import Modality
 
 __all__ = ['BatchInference', 'Inference', 'ModalityResult']
 
@@ -60,10 +60,6 @@ class Inference:
     joint_velocity: np.ndarray
     joint_effort: np.ndarray
     latency_ms: float
-
-    @property
-    def faulty(self) -> tuple[Modality, ...]:
-        return tuple(m for m in MODALITIES if self.results[m].fault)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import numpy as np
 from lipfault_ros.model.config import PANDA_JOINTS
 from lipfault_ros.tuples import TupleArrays
 
-__all__ = ['synthetic_arrays', 'trained_tiny_artifact']
+__all__ = ['synthetic_arrays']
 
 
 def synthetic_arrays(n: int, *, image_size: int = 32, window: int = 16,
@@ -52,34 +52,3 @@ def synthetic_arrays(n: int, *, image_size: int = 32, window: int = 16,
     missing = np.zeros((n, 3), bool)
     return TupleArrays(stamps, images, wrench.astype(np.float32), joints.astype(np.float32),
                        tuple(joint_names), missing)
-
-
-_TRAINED: dict[tuple, object] = {}
-
-
-def trained_tiny_artifact(*, seed: int = 0, n_train: int = 400, n_val: int = 160):
-    """Train (once per process) a tiny model on synthetic tuples; return its TrainResult.
-
-    The artifact lives in a temporary directory removed at interpreter exit. It serves tests and
-    examples that need a working model without a robot or a bag.
-    """
-    import atexit
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    from lipfault_ros.model.config import ModelConfig
-    from lipfault_ros.training import TrainConfig, fit
-
-    key = (seed, n_train, n_val)
-    if key not in _TRAINED:
-        root = Path(tempfile.mkdtemp(prefix='lipfault-tiny-'))
-        atexit.register(shutil.rmtree, root, True)
-        mcfg = ModelConfig.tiny()
-        train = synthetic_arrays(n_train, image_size=mcfg.image_size,
-                                 window=mcfg.wrench_window, seed=seed + 1)
-        val = synthetic_arrays(n_val, image_size=mcfg.image_size, window=mcfg.wrench_window,
-                               seed=seed + 2)
-        _TRAINED[key] = fit(train, val, TrainConfig.tiny(seed=seed), mcfg,
-                            out=root / 'artifact', progress=False)
-    return _TRAINED[key]

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.errors import SimError
+from lipfault_ros.model.config import PANDA_JOINTS
 from lipfault_ros.sim.config import SimConfig
 from lipfault_ros.sim.ft_sensor import cross3
 from lipfault_ros.sim.scene import CLUTTER, SceneVariation
@@ -24,7 +25,8 @@ from lipfault_ros.sim.task import TABLE_TOP_Z, WORKSPACE
 
 __all__ = ['ARM_JOINTS', 'FINGER_JOINTS', 'JOINT_NAMES', 'PandaCell', 'random_cube_position']
 
-ARM_JOINTS: tuple[str, ...] = tuple(f'panda_joint{i}' for i in range(1, 8))
+#: the arm's joints: the model's joints
+ARM_JOINTS: tuple[str, ...] = PANDA_JOINTS
 FINGER_JOINTS: tuple[str, ...] = ('panda_finger_joint1', 'panda_finger_joint2')
 #: Names of the joint_states message, in order.
 JOINT_NAMES: tuple[str, ...] = ARM_JOINTS + FINGER_JOINTS

@@ -187,6 +187,14 @@ class TupleAssembler:
         self._check_at = 0
         self._refresh_skip()
 
+    def buffered_stamps(self, modality: Modality) -> list[int]:
+        """The stamps (ns) of the wrench or joint samples held for the next windows, oldest
+        first: the stamp each sample was filed under (its header's, or its arrival's)."""
+        m = MODALITIES.index(Modality(modality))
+        if m == 0:
+            raise ValueError('camera frames are not buffered; only wrench and joints are')
+        return list(self._hist[m].stamps)
+
     @property
     def stats(self) -> SyncStats:
         """Current counters (a snapshot)."""

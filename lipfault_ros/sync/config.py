@@ -109,7 +109,3 @@ class SyncConfig:
             return self.queue_sizes[MODALITIES.index(Modality(modality))]
         return int(math.ceil(self.rate(modality) * self.queue_span)) + 1
 
-    def window(self, modality: Modality) -> int:
-        """History window length of wrench or joints (1 for the camera)."""
-        return {Modality.CAMERA: 1, Modality.WRENCH: self.wrench_window,
-                Modality.JOINTS: self.joints_window}[Modality(modality)]

@@ -9,7 +9,7 @@ import pytest
 
 from lipfault_ros.bags.dataset import (BagDataset, DatasetConfig, SplitMode, bag_digest,
                                        build_dataset, load_cached, split_dataset)
-from lipfault_ros.bags.dataset.cache import _NpyAppender
+from lipfault_ros.bags.dataset.cache import NpyAppender
 from lipfault_ros.errors import BagError, ConfigError
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import TupleArrays
@@ -118,7 +118,7 @@ def test_config_errors_name_the_setting():
 
 
 def test_npy_appender_grows_and_shrinks_to_the_rows_written(tmp_path):
-    app = _NpyAppender(tmp_path / 'x.npy', (2, 3), np.float32, capacity=4)
+    app = NpyAppender(tmp_path / 'x.npy', (2, 3), np.float32, capacity=4)
     rows = np.arange(60, dtype=np.float32).reshape(10, 2, 3)
     app.append(rows[:3])
     app.append(rows[3:])

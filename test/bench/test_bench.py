@@ -107,7 +107,7 @@ def test_cli_runs_the_offline_benchmarks_and_writes_the_headline_figures(tmp_pat
 
 
 def test_pipeline_section_pairs_end_to_end_latency_with_the_model_forward(tmp_path):
-    artifact = bench_cli._untrained_artifact(tmp_path)
+    artifact = bench_cli.untrained_artifact(tmp_path)
     result = bench_pipeline(artifact, True, 2.0, 'cpu', 1)
     for key in ('tuples_per_s', 'rss_mb', 'node_cpu_percent', 'overhead_ratio'):
         assert result[key] > 0, key

@@ -93,7 +93,7 @@ def test_camera_change_needs_enough_pixels_over_the_grey_level_tolerance():
     a = np.zeros((100, 100, 3), np.uint8)
     b = a.copy()
     b[0, :10] = L.CAMERA_PIXEL_DELTA + 1   # 10 pixels of 10000 = 0.1 %: not more than that
-    assert L._pixel_fraction(a, b) == pytest.approx(0.001)
+    assert L.pixel_fraction(a, b) == pytest.approx(0.001)
     tally = L.ChangeTally(1)
     w = np.zeros((2, 6), np.float32)
     j = np.zeros((2, 1, 3), np.float32)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace as NS
 
-from lipfault_ros.evaluation.live import _status_verdict
+from lipfault_ros.evaluation.live import status_verdict
 
 
 def _status(**per):
@@ -19,10 +19,10 @@ def test_the_flag_is_the_lifecycle_output_when_published_else_the_raw_fault():
     msg = _status(camera={**base, 'fault': 'true', 'alarm': 'clear', 'active': 'false'},
                   wrench={**base, 'fault': 'false', 'alarm': 'raised', 'active': 'true'},
                   joints={**base, 'fault': 'true'})  # an older pipeline: no lifecycle keys
-    scores, flags, bypassed, latency = _status_verdict(msg)
+    scores, flags, bypassed, latency = status_verdict(msg)
     assert flags.tolist() == [False, True, True]
     assert scores.tolist() == [1.5, 1.5, 1.5] and latency == 2.0 and not bypassed
     missing = _status(camera={**base, 'missing': 'true', 'fault': 'false', 'active': 'false'},
                       wrench=base, joints=base)
-    s, f, _, _ = _status_verdict(missing)
+    s, f, _, _ = status_verdict(missing)
     assert f.tolist() == [True, False, False] and s[0] != s[0]  # NaN score when missing

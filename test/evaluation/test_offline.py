@@ -125,8 +125,8 @@ def test_a_bag_without_truth_reports_flag_rates_and_says_what_is_missing(
     assert doc['truth']['available'] is False
     assert 'auroc' not in doc['camera'] and 'flag_rate' in doc['overall']
     assert any('no fault truth' in n for n in doc['not_computed'])
-    from lipfault_ros.evaluation.cli import _summary
-    lines = _summary(doc)  # what `lipfault eval` prints: the alarm shares, not n/a rows
+    from lipfault_ros.evaluation.cli import summary_lines
+    lines = summary_lines(doc)  # what `lipfault eval` prints: the alarm shares, not n/a rows
     assert len(lines) == 2 and 'share of tuples with an alarm up camera 0.' in lines[1]
 
 

@@ -10,14 +10,14 @@ import torch
 from lipfault_ros.cli import main as cli_main
 from lipfault_ros.model import LipfaultNet, ModelConfig
 from lipfault_ros.model.analysis import analyze, conv_operator_norm, lemma31_check
-from lipfault_ros.model.synthetic import trained_tiny_artifact
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.artifact import load_artifact
 
 
 @pytest.fixture(scope='module')
 def report():
     torch.set_num_threads(1)
-    artifact = load_artifact(trained_tiny_artifact().artifact)
+    artifact = load_artifact(train_tiny_model().artifact)
     return analyze(artifact.model, samples=6, trials=6)
 
 
@@ -72,7 +72,7 @@ def test_modulation_off_has_no_configured_constants():
 
 
 def test_analyze_command_prints_a_table_and_writes_json(tmp_path, capsys):
-    path = trained_tiny_artifact().artifact
+    path = train_tiny_model().artifact
     out = tmp_path / 'report.json'
     assert cli_main(['analyze', str(path), '--json', str(out), '--samples', '4']) == 0
     text = capsys.readouterr().out

@@ -16,7 +16,8 @@ from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change, spatial_detail
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.tuples import TupleArrays
 
 FLAT, GRAIN, STALE = 3, 4, 6  # feature slots: too little detail, too much, staleness
@@ -100,7 +101,7 @@ def _with_frozen(arrays: TupleArrays, every: int) -> tuple[TupleArrays, np.ndarr
 
 
 def test_a_trained_model_catches_a_frozen_frame_with_its_history_far_better_than_without():
-    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
     arrays, frozen = _with_frozen(synthetic_arrays(160, image_size=32, seed=77), every=4)
     with_history = roc_auc_score(frozen, engine.infer_arrays(arrays).scores[:, 0])
     assert with_history > 0.95

@@ -9,7 +9,8 @@ from sklearn.metrics import roc_auc_score
 
 from lipfault_ros.artifact import load_artifact
 from lipfault_ros.model.residuals import N_ERROR_FEATURES
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 
 SELF, CROSS = slice(0, 3), slice(4, 6)  # residual features vs cross-modal features
 
@@ -39,7 +40,7 @@ def _auroc(clean: np.ndarray, faulty: np.ndarray) -> float:
 
 def test_a_wrench_from_another_moment_is_caught_by_the_cross_modal_features_only():
     torch.manual_seed(0)
-    art = load_artifact(trained_tiny_artifact().artifact)
+    art = load_artifact(train_tiny_model().artifact)
     net, cfg = art.model.eval(), art.model.cfg
     now = synthetic_arrays(300, image_size=cfg.image_size, window=cfg.wrench_window, seed=9)
     other = synthetic_arrays(300, image_size=cfg.image_size, window=cfg.wrench_window,

@@ -8,7 +8,8 @@ import warnings
 import numpy as np
 
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.tuples import Modality, SensorTuple
 
@@ -38,7 +39,7 @@ def test_core_warnings_go_to_the_ros_logger_while_attached_and_not_to_stderr(cap
 
 
 def test_a_reading_beyond_float32_is_a_forced_fault_without_a_numpy_warning():
-    engine = Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
     a = synthetic_arrays(2, image_size=32)
     wrench = np.array(a.wrench[0], np.float64)
     wrench[-1, 0] = 1e308

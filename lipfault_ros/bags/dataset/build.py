@@ -27,7 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from lipfault_ros.bags.dataset.cache import (CACHE_FORMAT, CACHE_VERSION, BagDataset,
-                                             _interval_dict, _NpyAppender, bag_digest,
+                                             NpyAppender, bag_digest, interval_dict,
                                              load_cached)
 from lipfault_ros.bags.dataset.config import DatasetConfig
 from lipfault_ros.bags.reader import BagReader, check_bags
@@ -191,7 +191,7 @@ def _build_into(directory: Path, paths: Sequence[Path], infos: Sequence[Any],
 
 
 def _writers(directory: Path, config: DatasetConfig, names: tuple[str, ...], capacity: int
-             ) -> dict[str, _NpyAppender]:
+             ) -> dict[str, NpyAppender]:
     """One appender per cache array, sized for ``capacity`` rows (one per camera frame)."""
     size = config.image_size
     rows = {'stamps_ns': ((), np.int64), 'images': ((size, size, 3), np.uint8),
@@ -199,11 +199,11 @@ def _writers(directory: Path, config: DatasetConfig, names: tuple[str, ...], cap
             'joints': ((config.joints_window, len(names), 3), np.float32),
             'missing': ((3,), np.bool_), 'labels': ((3,), np.bool_),
             'bag_index': ((), np.int32)}
-    return {name: _NpyAppender(directory / f'{name}.npy', shape, dtype, capacity)
+    return {name: NpyAppender(directory / f'{name}.npy', shape, dtype, capacity)
             for name, (shape, dtype) in rows.items()}
 
 
-def _build_bag(b: int, path: Path, writers: Mapping[str, _NpyAppender], config: DatasetConfig,
+def _build_bag(b: int, path: Path, writers: Mapping[str, NpyAppender], config: DatasetConfig,
                sync_config: Any, names: tuple[str, ...], first_reader: BagReader | None,
                bar: Any) -> dict[str, Any]:
     """Append bag ``b``'s tuples and labels; its index entry (rows, reader counters, fault
@@ -234,7 +234,7 @@ def _build_bag(b: int, path: Path, writers: Mapping[str, _NpyAppender], config: 
                        f'history window, or its camera, wrench and joint stamps never '
                        f'fall within the synchroniser slop; check the header stamps')
     return {'first_row': first_row, 'rows': rows, 'reader': stats,
-            'intervals': [_interval_dict(i) for i in intervals]}
+            'intervals': [interval_dict(i) for i in intervals]}
 
 
 def _intervals(statuses: Sequence[Any]) -> list[Any]:
@@ -245,7 +245,7 @@ def _intervals(statuses: Sequence[Any]) -> list[Any]:
     return list(truth.intervals_from_statuses(statuses))
 
 
-def _write_labels(writers: Mapping[str, _NpyAppender], first_row: int, intervals: Sequence[Any],
+def _write_labels(writers: Mapping[str, NpyAppender], first_row: int, intervals: Sequence[Any],
                   chunk_rows: int) -> None:
     """Append the fault labels of the rows from ``first_row`` on (their stamps read back from
     the stamps file, a chunk at a time)."""
@@ -273,7 +273,7 @@ class _Chunk:
     """``chunk_rows`` rows filled one tuple at a time (images resized on arrival, so no
     full-size frame is kept), then appended to the cache files in one write."""
 
-    def __init__(self, writers: Mapping[str, _NpyAppender], config: DatasetConfig,
+    def __init__(self, writers: Mapping[str, NpyAppender], config: DatasetConfig,
                  names: tuple[str, ...], bag: int) -> None:
         k = config.chunk_rows
         size = config.image_size

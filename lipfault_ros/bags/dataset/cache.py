@@ -41,8 +41,10 @@ __all__ = [
     'CACHE_FORMAT',
     'CACHE_VERSION',
     'BagDataset',
+    'NpyAppender',
     'bag_digest',
     'default_cache_dir',
+    'interval_dict',
     'load_cached',
 ]
 
@@ -100,7 +102,7 @@ def bag_digest(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-class _NpyAppender:
+class NpyAppender:
     """Rows appended to a ``.npy`` file in chunks: each chunk is written through a memmap of
     just its own rows (so resident memory stays one chunk, whatever the file size); the file is
     extended as needed and :meth:`finish` rewrites the header to the final row count."""
@@ -186,7 +188,7 @@ def load_cached(directory: str | Path) -> BagDataset:
                       tuple(b['path'] for b in index['bags']), intervals, directory, index)
 
 
-def _interval_dict(interval: Any) -> dict[str, Any]:
+def interval_dict(interval: Any) -> dict[str, Any]:
     return {'modality': str(interval.modality), 'kind': str(interval.kind),
             'severity': float(interval.severity), 'start_ns': int(interval.start_ns),
             'end_ns': int(interval.end_ns)}

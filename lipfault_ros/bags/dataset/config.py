@@ -99,8 +99,7 @@ class DatasetConfig:
     def cache_settings(self, rates: Mapping[str, float] | None = None) -> dict[str, Any]:
         """Everything that changes the cached rows (split settings do not)."""
         sync = self.sync_config(rates)
-        sync_dict = (dataclasses.asdict(sync) if dataclasses.is_dataclass(sync)
-                     else dict(self.sync))
+        sync_dict = dataclasses.asdict(sync)
         return {'image_size': self.image_size, 'wrench_window': self.wrench_window,
                 'joints_window': self.joints_window,
                 'joint_names': list(self.joint_names) if self.joint_names else None,

@@ -18,7 +18,7 @@ from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 
-def _engine(cfg: ModelConfig, thresholds: list[float]) -> Engine:
+def _engine(cfg: ModelConfig, thresholds: list[float], **engine_options: int) -> Engine:
     torch.manual_seed(0)
     model = LipfaultNet(cfg).eval()
     with torch.no_grad():
@@ -26,7 +26,7 @@ def _engine(cfg: ModelConfig, thresholds: list[float]) -> Engine:
     j = len(cfg.joint_names)
     stats = NormStats(np.arange(6.0), np.full(6, 2.0), np.ones((j, 3)), np.full((j, 3), 3.0))
     return Engine(Artifact(Path('<test>'), cfg, model, stats, np.array(thresholds)),
-                  device='cpu')
+                  device='cpu', **engine_options)
 
 
 def _variants(cfg: ModelConfig, rng: np.random.Generator):
@@ -62,11 +62,10 @@ def _same(a, b) -> None:
 @pytest.mark.parametrize('thresholds', [[np.inf] * 3, [-np.inf] * 3, [0.0, -0.5, 0.5]])
 def test_compiled_infer_equals_the_eager_forward(thresholds):
     cfg = ModelConfig.tiny()
-    eager, compiled = _engine(cfg, thresholds), _engine(cfg, thresholds)
-    eager._compile_after = 0  # never compiles
+    eager, compiled = _engine(cfg, thresholds, compile_after=0), _engine(cfg, thresholds)
     rng = np.random.default_rng(1)
     for t in _variants(cfg, rng):  # the first calls run eager and switch over
         _same(eager.infer(t), compiled.infer(t))
-    assert compiled._compiled is not None and eager._compiled is None
+    assert compiled.compiled_stages is not None and eager.compiled_stages is None
     for t in _variants(cfg, rng):
         _same(eager.infer(t), compiled.infer(t))

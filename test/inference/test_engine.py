@@ -11,14 +11,15 @@ import torch
 from lipfault_ros.errors import InputError
 from lipfault_ros.export import export_torchscript
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.tuples import Modality, SensorTuple
 
 
 @pytest.fixture(scope='module')
 def engine():
     torch.set_num_threads(1)
-    return Engine.from_artifact(trained_tiny_artifact().artifact, device='cpu')
+    return Engine.from_artifact(train_tiny_model().artifact, device='cpu')
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,8 @@ from safetensors.torch import load_file
 from lipfault_ros.artifact import WEIGHTS_FILE, load_artifact
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.model import ModelConfig
-from lipfault_ros.model.synthetic import synthetic_arrays, trained_tiny_artifact
+from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.training import (CHECKPOINT_FILE, TrainConfig, fit, lr_at,
                                    supervised_contrastive)
 
@@ -20,7 +21,7 @@ from lipfault_ros.training import (CHECKPOINT_FILE, TrainConfig, fit, lr_at,
 @pytest.fixture(scope='module')
 def result():
     torch.set_num_threads(1)
-    return trained_tiny_artifact()
+    return train_tiny_model()
 
 
 def test_stage1_reconstruction_loss_falls(result):

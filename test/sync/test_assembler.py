@@ -177,7 +177,7 @@ def test_headerless_messages_follow_the_explicit_policy():
     arrival = TupleAssembler(SyncConfig(headerless=Headerless.ARRIVAL), NAMES)
     arrival.push(msg, arrival_ns=7_000_000_000)
     assert arrival.stats.headerless[Modality.WRENCH] == 0
-    assert arrival._hist[1].stamps == [7_000_000_000]
+    assert arrival.buffered_stamps(Modality.WRENCH) == [7_000_000_000]
 
 
 def test_joint_states_are_matched_by_name_not_index():
