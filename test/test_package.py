@@ -45,6 +45,52 @@ def test_package_xml_declares_runtime_dependencies():
     assert root.find('export/build_type').text == 'ament_python'
 
 
+#: import name -> its rosdep key, where the two differ (ROS packages import under their key)
+_ROSDEP = {'numpy': 'python3-numpy', 'cv2': 'python3-opencv', 'yaml': 'python3-yaml',
+           'torch': 'python3-pytorch-pip', 'rosbags': 'python3-rosbags-pip',
+           'pybullet': 'python3-pybullet-pip', 'pybullet_data': 'python3-pybullet-pip',
+           'tqdm': 'python3-tqdm', 'scipy': 'python3-scipy', 'sklearn': 'python3-sklearn',
+           'skimage': 'python3-skimage', 'matplotlib': 'python3-matplotlib'}
+#: imports with no rosdep key for the pinned version: installed from requirements.txt
+_PIP_ONLY = {'safetensors': 'safetensors', 'onnxruntime': 'onnxruntime', 'onnx': 'onnx',
+             'onnxscript': 'onnxscript', 'foxglove': 'foxglove-sdk'}
+#: benchmarked when installed, never required (``lipfault bench --only model``)
+_OPTIONAL = {'openvino'}
+
+
+def _third_party_imports() -> set[str]:
+    import sys
+    names = set()
+    for path in (ROOT / 'lipfault_ros').rglob('*.py'):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names.update(a.name.split('.')[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split('.')[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != 'lipfault_ros'}
+
+
+def test_every_import_of_the_package_is_a_declared_dependency():
+    """What the code imports, rosdep installs (package.xml) or requirements.txt pins: a new
+    import without a declaration fails here, not on a robot."""
+    root = ET.parse(ROOT / 'package.xml').getroot()
+    keys = {e.text for e in root if e.tag in ('depend', 'exec_depend')}
+    pinned = {line.split('==')[0].strip().lower()
+              for line in (ROOT / 'requirements.txt').read_text().splitlines()
+              if line.strip() and not line.startswith('#')}
+    undeclared = []
+    for name in sorted(_third_party_imports() - _OPTIONAL):
+        if name in _PIP_ONLY:
+            ok = _PIP_ONLY[name] in pinned
+        else:
+            ok = _ROSDEP.get(name, name) in keys
+        if not ok:
+            undeclared.append(name)
+    assert not undeclared, f'imported but declared nowhere: {undeclared}'
+    assert (ROOT / 'LICENSE').is_file() and root.findtext('license') == 'Apache-2.0'
+    assert 'Apache License' in (ROOT / 'LICENSE').read_text()[:200]
+
+
 def test_colcon_build_installs_launch_config_and_nodes(colcon_install):
     prefix = colcon_install
     share = prefix / 'share' / 'lipfault_ros'

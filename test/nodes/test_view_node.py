@@ -193,9 +193,11 @@ def test_lipfault_view_serves_in_the_namespace_given_and_stops_on_ctrl_c():
     import subprocess
     import sys
 
+    # faulthandler: a process that does not end is made to print where each thread is
     proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', 'view', '--port', '0',
                              '--namespace', 'arm1'], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
+                            stderr=subprocess.STDOUT, text=True,
+                            env=dict(os.environ, PYTHONFAULTHANDLER='1'))
     lines = []
     try:
         for line in proc.stdout:
@@ -204,7 +206,13 @@ def test_lipfault_view_serves_in_the_namespace_given_and_stops_on_ctrl_c():
                 break
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGABRT)
+            out, _ = proc.communicate(timeout=30)
+            raise AssertionError('lipfault view did not end 30 s after Ctrl-C; its threads:\n'
+                                 + ''.join(lines) + out) from None
     text = ''.join(lines) + out
     assert '/fault_status <- /arm1/lipfault_pipeline/fault_status' in text, text
     assert proc.returncode == 0, text

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import sys
 from pathlib import Path
 
 import rclpy
@@ -66,6 +67,11 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     rclpy.init()
     try:
         report = replay(settings, plots=not args.no_plots)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        # Ctrl-C: a stopped replay has no report to print; 130 (128 + SIGINT), as a shell
+        # reports an interrupted command, so a script can tell it from a finished one
+        print(f'replay of {args.bag} interrupted: no report written', file=sys.stderr)
+        return 130
     finally:
         rclpy.try_shutdown()
     live = report['live']

@@ -120,6 +120,7 @@ class ReplayNode(Node):
         fault status; BagError naming the topic otherwise."""
         deadline = time.monotonic() + timeout_s
         status_topic = f'{self.p.pipeline.rstrip("/")}/fault_status'
+        self.get_logger().info(f'waiting up to {timeout_s:g} s for {self.p.pipeline} to listen')
         while True:
             waiting = [pub.topic_name for topic, pub in self._pubs.items()
                        if topic in {self.sensor_topics.of(m) for m in MODALITIES}
