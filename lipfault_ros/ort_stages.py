@@ -21,12 +21,12 @@ from torch import nn
 
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['OrtStages', 'export_graph', 'session']
+__all__ = ['CorrectGraph', 'DetectGraph', 'OrtStages', 'export_graph', 'session']
 
 log = logging.getLogger(__name__)
 
 
-class _Detect(nn.Module):
+class DetectGraph(nn.Module):
     """``stages.detect`` as a module's forward, with named arguments (what the exporter takes)."""
 
     def __init__(self, stages: nn.Module) -> None:
@@ -40,7 +40,7 @@ class _Detect(nn.Module):
                                   thresholds)
 
 
-class _Correct(nn.Module):
+class CorrectGraph(nn.Module):
     """``stages.correct`` as a module's forward."""
 
     def __init__(self, stages: nn.Module) -> None:
@@ -100,9 +100,9 @@ class OrtStages:
             out = stages.detect(*example)
         correct_example = (out[2], out[3], out[4], example[3], out[1])
         with tempfile.TemporaryDirectory(prefix='lipfault-onnx-') as tmp:
-            det = export_graph(_Detect(stages), example, Path(tmp) / 'detect.onnx',
+            det = export_graph(DetectGraph(stages), example, Path(tmp) / 'detect.onnx',
                                self.DETECT_IN, self.DETECT_OUT)
-            cor = export_graph(_Correct(stages), correct_example,
+            cor = export_graph(CorrectGraph(stages), correct_example,
                                Path(tmp) / 'correct.onnx', self.CORRECT_IN, self.CORRECT_OUT)
             self._detect = session(det, threads)
             self._correct = session(cor, threads)

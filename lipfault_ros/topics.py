@@ -108,7 +108,7 @@ class TopicConfig:
         """
         import yaml
 
-        from lipfault_ros.ros.params import file_parameters
+        from lipfault_ros.param_files import file_parameters
 
         if path is None:
             found = default_config_path()

@@ -121,3 +121,37 @@ def rviz2_installed(launch_env) -> bool:
     where it is not, to see the launch go on without it)."""
     return any((Path(p) / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'rviz2')
                .is_file() for p in launch_env['AMENT_PREFIX_PATH'].split(os.pathsep) if p)
+
+
+@pytest.fixture
+def ctrl_c():
+    """``ctrl_c(args, ready)``: run ``python -m lipfault_ros.cli *args``, send SIGINT once a line
+    of its output contains ``ready``, and return (exit code, everything it printed). A process
+    still running 30 s after the signal fails the test with every thread's stack (faulthandler)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    def run(args: list[str], ready: str) -> tuple[int, str]:
+        proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', *args],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                env=dict(os.environ, PYTHONFAULTHANDLER='1'))
+        lines = []
+        try:
+            for line in proc.stdout:
+                lines.append(line)
+                if ready in line:
+                    break
+        finally:
+            proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = proc.communicate(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGABRT)
+                out, _ = proc.communicate(timeout=30)
+                raise AssertionError(f'lipfault {args[0]} did not end 30 s after Ctrl-C; its '
+                                     'threads:\n' + ''.join(lines) + out) from None
+        return proc.returncode, ''.join(lines) + out
+
+    return run

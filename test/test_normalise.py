@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lipfault_ros.errors import ConfigError, InputError
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.normalise import NormStats, channels_to_joints, joints_to_channels
 
 

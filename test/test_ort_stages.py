@@ -10,7 +10,7 @@ import torch
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.export import ONNX_ATOL, export_onnx
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.ort_stages import session
 from lipfault_ros.tuples import MODALITIES, SensorTuple

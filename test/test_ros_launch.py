@@ -31,7 +31,7 @@ def model(tmp_path_factory) -> Path:
     the Panda's seven arm joints the sim publishes; camera frames are resized to its size."""
     import torch
 
-    from lipfault_ros.bench.pipeline import train_synthetic_model
+    from lipfault_ros.training.tiny import train_synthetic_model
 
     torch.set_num_threads(1)
     return train_synthetic_model(tmp_path_factory.getbasetemp() / 'tiny_pipeline_model')

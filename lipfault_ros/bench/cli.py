@@ -102,7 +102,7 @@ def untrained_artifact(directory: Path) -> Path:
     import torch
 
     from lipfault_ros.artifact import save_artifact
-    from lipfault_ros.bench.pipeline import JOINT_NAMES
+    from lipfault_ros.synthetic import JOINT_NAMES
     from lipfault_ros.model.config import ModelConfig
     from lipfault_ros.model.network import LipfaultNet
     from lipfault_ros.normalise import NormStats

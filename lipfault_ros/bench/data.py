@@ -35,7 +35,7 @@ def write_synthetic_bag(path: str | Path, duration_s: float, *, image_size: int 
     """A bag of the synthetic camera/wrench/joints streams (written in 2 s chunks, so even a
     bag of gigabytes is written in bounded memory). Refuses an existing ``path``."""
     from lipfault_ros.bags.writer import SensorBagWriter
-    from lipfault_ros.bench.pipeline import synthetic_samples
+    from lipfault_ros.synthetic import synthetic_samples
 
     path = Path(path)
     start = 1_000_000_000

@@ -33,7 +33,7 @@ class OpenVinoStages:
     def __init__(self, stages: Any, example: Sequence[torch.Tensor], threads: int = 1) -> None:
         import openvino as ov
 
-        from lipfault_ros.ort_stages import OrtStages, _Correct, _Detect, export_graph
+        from lipfault_ros.ort_stages import CorrectGraph, DetectGraph, OrtStages, export_graph
 
         with torch.no_grad():
             out = stages.detect(*example)
@@ -42,9 +42,9 @@ class OpenVinoStages:
         config = {'INFERENCE_NUM_THREADS': threads, 'PERFORMANCE_HINT': 'LATENCY',
                   'INFERENCE_PRECISION_HINT': 'f32'}  # as torch and ONNX Runtime
         with tempfile.TemporaryDirectory(prefix='lipfault-openvino-') as tmp:
-            det = export_graph(_Detect(stages), example, Path(tmp) / 'detect.onnx',
+            det = export_graph(DetectGraph(stages), example, Path(tmp) / 'detect.onnx',
                                OrtStages.DETECT_IN, OrtStages.DETECT_OUT)
-            cor = export_graph(_Correct(stages), correct_example, Path(tmp) / 'correct.onnx',
+            cor = export_graph(CorrectGraph(stages), correct_example, Path(tmp) / 'correct.onnx',
                                OrtStages.CORRECT_IN, OrtStages.CORRECT_OUT)
             self._detect = core.compile_model(str(det), 'CPU', config)
             self._correct = core.compile_model(str(cor), 'CPU', config)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from lipfault_ros.bench.pipeline import JOINT_NAMES, synthetic_samples
+from lipfault_ros.synthetic import JOINT_NAMES, synthetic_samples
 from lipfault_ros.sync import SyncConfig, assemble
 from lipfault_ros.tuples import Modality
 

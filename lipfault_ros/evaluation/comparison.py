@@ -281,7 +281,7 @@ def _training_tuples(engine: Any, train_bags: Sequence[str | Path], clean_bag: P
                      topics: TopicConfig) -> tuple[TupleArrays | None, str]:
     """Clean tuples to fit classical baselines on, at the model's image size."""
     from lipfault_ros.bags.reader import read_truth
-    from lipfault_ros.evaluation.offline import _sync_config, assemble_bag
+    from lipfault_ros.evaluation.bag_tuples import assemble_bag, bag_sync_config
 
     bags = [Path(p) for p in train_bags]
     source = 'training bags ' + ', '.join(str(p) for p in bags)
@@ -293,7 +293,7 @@ def _training_tuples(engine: Any, train_bags: Sequence[str | Path], clean_bag: P
                   f'optimistic, pass --train-bag for a fair comparison')
     tuples: list[SensorTuple] = []
     for bag in bags:
-        tuples.extend(assemble_bag(bag, engine, topics, _sync_config(engine, bag, topics)))
+        tuples.extend(assemble_bag(bag, engine, topics, bag_sync_config(engine, bag, topics)))
     if not tuples:
         return None, ''
     arrays = TupleArrays.from_tuples(tuples, image_size=(engine.image_size, engine.image_size))

@@ -44,16 +44,16 @@ def _played_tuples(node: ReplayNode, artifact: Any, clean_bag: str | Path | None
     """The synchroniser, the tuples the played range should give (and their clean partners)
     and the truth intervals of the played range."""
     from lipfault_ros.bags.reader import read_truth
-    from lipfault_ros.evaluation import offline
+    from lipfault_ros.evaluation.bag_tuples import assemble_bag, bag_sync_config
 
     topics = node.sensor_topics
-    sync = offline._sync_config(artifact, node.bag, topics)
+    sync = bag_sync_config(artifact, node.bag, topics)
     lo, hi = node.played.first_stamp, node.played.last_stamp
-    expected = [t for t in offline.assemble_bag(node.bag, artifact, topics, sync)
+    expected = [t for t in assemble_bag(node.bag, artifact, topics, sync)
                 if lo <= t.stamp_ns <= hi]
     clean_tuples = None
     if clean_bag:
-        clean_tuples = [t for t in offline.assemble_bag(Path(clean_bag), artifact, topics, sync)
+        clean_tuples = [t for t in assemble_bag(Path(clean_bag), artifact, topics, sync)
                         if lo <= t.stamp_ns <= hi]
     intervals = [iv for iv in read_truth(node.bag, topics=topics)
                  if iv.end_ns > lo and iv.start_ns <= hi]

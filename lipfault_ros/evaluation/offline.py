@@ -26,7 +26,7 @@ import dataclasses
 import logging
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from lipfault_ros.anchor import DEFAULT_TAU_S
 from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import ArtifactError, BagError
 from lipfault_ros.evaluation import metrics as M
+from lipfault_ros.evaluation.bag_tuples import assemble_bag, bag_sync_config
 # re-exported: the live replay and older callers import these from here
 from lipfault_ros.evaluation.collect import Judgement, Outputs, TupleRecord, collect
 from lipfault_ros.evaluation.scoring import score_outputs, settle_spans
@@ -46,24 +47,6 @@ __all__ = ['Judgement', 'Outputs', 'TupleRecord', 'assemble_bag', 'check_compati
            'engine_judge', 'evaluate', 'lifecycle_block', 'score_outputs']
 
 _log = logging.getLogger(__name__)
-
-
-def _sync_config(engine: Any, bag: Path, topics: TopicConfig) -> Any:
-    """The synchroniser the live node would run, with the model's windows and the bag's rates."""
-    from lipfault_ros.bags.reader import BagReader
-    from lipfault_ros.sync import SyncConfig
-
-    with BagReader(bag, topics=topics) as reader:
-        info = reader.check()
-    span = max(info.duration_ns / 1e9, 1e-3)
-    rates = {}
-    for m, key in ((Modality.CAMERA, 'camera_rate'), (Modality.WRENCH, 'wrench_rate'),
-                   (Modality.JOINTS, 'joints_rate')):
-        n = info.counts.get(topics.of(m), 0)
-        if n > 1:
-            rates[key] = float(n - 1) / span
-    return SyncConfig(wrench_window=engine.wrench_window, joints_window=engine.joints_window,
-                      **rates)
 
 
 def check_compatible(engine: Any, bag: Path, topics: TopicConfig) -> dict[str, Any]:
@@ -101,16 +84,6 @@ def check_compatible(engine: Any, bag: Path, topics: TopicConfig) -> dict[str, A
                             f'would distort these beyond use')
     return {'image_hw': [h, w], 'joint_names': list(names), 'duration_s': info.duration_ns / 1e9,
             'counts': dict(info.counts)}
-
-
-def assemble_bag(bag: Path, engine: Any, topics: TopicConfig, sync: Any
-                 ) -> Iterator[SensorTuple]:
-    """The bag's tuples, in stamp order, as the live node would assemble them."""
-    from lipfault_ros.bags.reader import read_samples
-    from lipfault_ros.sync import assemble
-
-    return assemble(read_samples(bag, topics=topics), sync, engine.joint_names)
-
 
 
 def _inputs(bag: Path, clean_path: Path | None, artifact: str | Path,
@@ -172,7 +145,7 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
     alarm = alarm or AlarmConfig()
     scene = scene or SceneConfig()
     facts = check_compatible(engine, bag, topics)
-    sync = _sync_config(engine, bag, topics)
+    sync = bag_sync_config(engine, bag, topics)
     intervals = list(read_truth(bag, topics=topics))
     clean_path = _clean_reference(engine, clean_bag, topics)
     started = time.time()

@@ -12,20 +12,20 @@ from lipfault_ros.errors import InputError
 from lipfault_ros.faults.registry import SignalFault, check_fault, check_severity
 from lipfault_ros.tuples import Modality
 
-__all__ = ['corrupt_window']
+__all__ = ['corrupt_window', 'random_channels', 'random_gain', 'scale_vector']
 
 
-def _channels(rng: np.random.Generator, c: int) -> np.ndarray:
+def random_channels(rng: np.random.Generator, c: int) -> np.ndarray:
     """A random non-empty subset of channel indices."""
     return np.sort(rng.choice(c, int(rng.integers(1, c + 1)), replace=False))
 
 
-def _gain(rng: np.random.Generator, s: float) -> float:
+def random_gain(rng: np.random.Generator, s: float) -> float:
     up = 1.0 + 0.3 + 1.2 * s
     return up if rng.random() < 0.5 else 1.0 / up
 
 
-def _scale_vector(scale: np.ndarray | float, c: int) -> np.ndarray:
+def scale_vector(scale: np.ndarray | float, c: int) -> np.ndarray:
     sc = np.asarray(scale, np.float64)
     if sc.ndim == 0:
         return np.full(c, float(sc))
@@ -53,7 +53,7 @@ def corrupt_window(window: np.ndarray, kind: str, severity: float, rng: np.rando
     onset = int(onset)
     if not 0 <= onset < t_len:
         raise InputError(f'onset {onset} outside the window of {t_len} samples')
-    sc = _scale_vector(scale, c)
+    sc = scale_vector(scale, c)
     x = window.astype(np.float64)
     seg = slice(onset, t_len)
     n = t_len - onset
@@ -63,10 +63,10 @@ def corrupt_window(window: np.ndarray, kind: str, severity: float, rng: np.rando
     if kind is SignalFault.NOISE:
         x[seg] += rng.normal(0.0, 1.0, (n, c)) * (1.5 * s) * sc
     elif kind is SignalFault.BIAS:
-        ch = _channels(rng, c)
+        ch = random_channels(rng, c)
         x[seg, ch] += rng.choice([-1.0, 1.0], ch.size) * (0.5 + 2.5 * s) * sc[ch]
     elif kind is SignalFault.DRIFT:
-        ch = _channels(rng, c)
+        ch = random_channels(rng, c)
         ramp = np.arange(1, n + 1) / n * (1.0 + 3.0 * s)
         x[seg, ch] += ramp[:, None] * rng.choice([-1.0, 1.0], ch.size) * sc[ch]
     elif kind is SignalFault.SPIKE:
@@ -77,8 +77,8 @@ def corrupt_window(window: np.ndarray, kind: str, severity: float, rng: np.rando
         mask[:] = False
         mask[pos] = True
     elif kind is SignalFault.GAIN:
-        ch = _channels(rng, c)
-        x[seg, ch] *= _gain(rng, s)
+        ch = random_channels(rng, c)
+        x[seg, ch] *= random_gain(rng, s)
     elif kind is SignalFault.STUCK:
         ch = np.sort(rng.choice(c, max(1, math.ceil(s * c)), replace=False))
         held = x[max(onset - 1, 0), ch].copy()
@@ -96,7 +96,7 @@ def corrupt_window(window: np.ndarray, kind: str, severity: float, rng: np.rando
         mask[:] = False
         mask[pos] = True
     elif kind is SignalFault.SIGN_FLIP:
-        ch = _channels(rng, c)
+        ch = random_channels(rng, c)
         x[seg, ch] *= -1.0
     else:  # CUTOUT
         length = max(1, int(round((0.2 + 0.8 * s) * n)))

@@ -12,7 +12,7 @@ from lipfault_ros.errors import FaultError
 from lipfault_ros.faults.images import corrupt_image
 from lipfault_ros.faults.registry import (PERSISTENT_IMAGE_FAULTS, ImageFault, SignalFault,
                                           check_fault, check_severity)
-from lipfault_ros.faults.signals import _channels, _gain, _scale_vector
+from lipfault_ros.faults.signals import random_channels, random_gain, scale_vector
 from lipfault_ros.truth import END_OF_TIME_NS, FaultInterval
 from lipfault_ros.tuples import MODALITIES, Modality
 
@@ -108,10 +108,10 @@ class StreamFault:
         rng, s = self._rng, self.spec.severity
         state: dict = {'seed': int(rng.integers(0, 2 ** 63 - 1))}
         if c:
-            sc = _scale_vector(self._scale, c)
-            ch = _channels(rng, c)
+            sc = scale_vector(self._scale, c)
+            ch = random_channels(rng, c)
             state.update(sc=sc, ch=ch, sign=rng.choice([-1.0, 1.0], ch.size),
-                         gain=_gain(rng, s),
+                         gain=random_gain(rng, s),
                          stuck_ch=np.sort(rng.choice(c, max(1, math.ceil(s * c)),
                                                      replace=False)))
         return state

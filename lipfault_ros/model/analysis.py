@@ -237,7 +237,7 @@ def lemma31_check(*, m: int = 64, n: int = 128, s: float = 0.1, support: int = 8
 # -- the whole network ---------------------------------------------------------------------------
 
 def _example_inputs(cfg: ModelConfig, samples: int, seed: int) -> tuple[torch.Tensor, ...]:
-    from lipfault_ros.model.synthetic import synthetic_arrays
+    from lipfault_ros.synthetic import synthetic_arrays
     from lipfault_ros.normalise import NormStats
 
     arrays = synthetic_arrays(max(samples, 8), image_size=cfg.image_size,

@@ -12,7 +12,6 @@ section keys (``/**/lipfault_pipeline``, ``/arm1/lipfault_pipeline``, a bare nod
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import typing
 from typing import Any, Sequence, TypeVar
 
@@ -20,6 +19,7 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
                                 ParameterType)
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.param_files import file_parameters  # re-exported: the nodes' file reader
 
 __all__ = ['check', 'declare', 'file_parameters', 'param', 'parameter_names', 'read']
 
@@ -109,44 +109,3 @@ def read(node: Any, cls: type[T]) -> T:
     values = {f.name: _checked(f, kind, node.get_parameter(f.name).value)
               for f, kind in _fields(cls)}
     return cls(**values)
-
-
-def file_parameters(doc: Any, node_name: str, namespace: str = '/') -> dict[str, Any]:
-    """The ``ros__parameters`` a parameter file (``doc``, as ``yaml.safe_load`` returns it) gives
-    the node ``node_name`` in ``namespace``, matched as ROS matches section keys.
-
-    A key is a node name, absolute or not (a relative one is taken from the root, so a bare
-    ``lipfault_pipeline`` only matches in the root namespace); ``*`` matches within one name
-    token and ``**`` any number of tokens, none included (``/**/lipfault_pipeline`` matches the
-    node in every namespace, ``/**`` every node). Nested mappings above ``ros__parameters`` add
-    their keys as namespaces. Every matching section counts, later ones overriding earlier ones.
-    """
-    target = [t for t in f'{namespace}/{node_name}'.split('/') if t]
-    merged: dict[str, Any] = {}
-    for key, values in _sections(doc, ''):
-        if _matches([t for t in key.split('/') if t], target):
-            merged.update(values)
-    return merged
-
-
-def _sections(doc: Any, prefix: str) -> list[tuple[str, dict[str, Any]]]:
-    out: list[tuple[str, dict[str, Any]]] = []
-    if not isinstance(doc, dict):
-        return out
-    for key, value in doc.items():
-        if not isinstance(value, dict):
-            continue
-        name = f'{prefix}/{key}'
-        if isinstance(value.get('ros__parameters'), dict):
-            out.append((name, value['ros__parameters']))
-        out.extend(_sections({k: v for k, v in value.items() if k != 'ros__parameters'}, name))
-    return out
-
-
-def _matches(pattern: list[str], name: list[str]) -> bool:
-    if not pattern:
-        return not name
-    head, rest = pattern[0], pattern[1:]
-    if head == '**':
-        return any(_matches(rest, name[i:]) for i in range(len(name) + 1))
-    return bool(name) and fnmatch.fnmatchcase(name[0], head) and _matches(rest, name[1:])

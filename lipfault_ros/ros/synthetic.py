@@ -23,7 +23,7 @@ from geometry_msgs.msg import WrenchStamped
 from rclpy.node import Node
 from sensor_msgs.msg import Image, JointState
 
-from lipfault_ros.bench.pipeline import synthetic_samples
+from lipfault_ros.synthetic import synthetic_samples
 from lipfault_ros.ros import convert
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.tuples import ImageSample, Modality, WrenchSample

@@ -1,5 +1,6 @@
-"""A tiny model trained on synthetic tuples: a working artifact for tests and examples without
-a robot or a bag (the model itself is in :mod:`lipfault_ros.model`, which never imports training).
+"""Tiny models trained on synthetic data (:mod:`lipfault_ros.synthetic`): working artifacts for
+tests, examples and smoke runs without a robot or a bag (the model itself is in
+:mod:`lipfault_ros.model`, which never imports training).
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import tempfile
 from pathlib import Path
 
 from lipfault_ros.model.config import ModelConfig
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays, synthetic_tuples
 from lipfault_ros.training.config import TrainConfig, TrainResult
 from lipfault_ros.training.loop import fit
 
-__all__ = ['train_tiny_model']
+__all__ = ['train_synthetic_model', 'train_tiny_model']
 
 #: one training per (seed, n_train, n_val) and process
 _TRAINED: dict[tuple[int, int, int], TrainResult] = {}
@@ -38,3 +39,18 @@ def train_tiny_model(*, seed: int = 0, n_train: int = 400, n_val: int = 160) -> 
         _TRAINED[key] = fit(train, val, TrainConfig.tiny(seed=seed), mcfg,
                             out=root / 'artifact', progress=False)
     return _TRAINED[key]
+
+
+def train_synthetic_model(out: Path, *, seconds: float = 6.0, epochs: int = 2,
+                          seed: int = 0) -> Path:
+    """Train the tiny model preset on ``seconds`` of the synthetic stream into ``out`` (a few
+    seconds on one CPU core): a stand-in artifact for tests and smoke runs of the live path.
+    Returns ``out``; an existing artifact there is reused."""
+    out = Path(out)
+    if (out / 'config.json').is_file():
+        return out
+    train = synthetic_tuples(seconds, seed=seed)
+    val = synthetic_tuples(max(seconds / 2, 2.0), seed=seed + 1, start_ns=500 * 10**9)
+    fit(train, val, TrainConfig.tiny(stage1_epochs=epochs, stage2_epochs=epochs, seed=seed),
+        ModelConfig.tiny(), out=out, progress=False)
+    return out

@@ -11,7 +11,7 @@ import torch
 from lipfault_ros.errors import InputError
 from lipfault_ros.export import export_torchscript
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.tuples import Modality, SensorTuple
 

@@ -16,7 +16,7 @@ from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.model.residuals import N_ERROR_FEATURES, frame_change, spatial_detail
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.tuples import TupleArrays
 

@@ -9,7 +9,7 @@ from sklearn.metrics import roc_auc_score
 
 from lipfault_ros.artifact import load_artifact
 from lipfault_ros.model.residuals import N_ERROR_FEATURES
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 
 SELF, CROSS = slice(0, 3), slice(4, 6)  # residual features vs cross-modal features

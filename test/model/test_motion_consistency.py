@@ -7,7 +7,7 @@ import torch
 
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.training.calibrate import fit_motion
 

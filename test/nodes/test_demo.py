@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lipfault_ros.bench.pipeline import train_synthetic_model
+from lipfault_ros.training.tiny import train_synthetic_model
 
 
 @pytest.fixture(scope='session')

@@ -11,7 +11,7 @@ import torch
 from rclpy.parameter import Parameter
 
 from lipfault_ros.bags.reader import BagReader
-from lipfault_ros.bench.pipeline import train_synthetic_model
+from lipfault_ros.training.tiny import train_synthetic_model
 from lipfault_ros.nodes.replay import ReplayNode
 from lipfault_ros.tuples import ImageSample, JointSample, WrenchSample
 

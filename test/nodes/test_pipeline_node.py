@@ -17,7 +17,7 @@ from rclpy.parameter import Parameter
 from sensor_msgs.msg import Image, JointState
 from visualization_msgs.msg import MarkerArray
 
-from lipfault_ros.bench.pipeline import train_synthetic_model
+from lipfault_ros.training.tiny import train_synthetic_model
 from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
 from lipfault_ros.ros.synthetic import SyntheticSensors
 from lipfault_ros.tuples import Modality

@@ -163,29 +163,13 @@ def test_replay_refuses_missing_topics_and_an_absent_pipeline(sim_case, ros_cont
                context=ros_context)
 
 
-def test_ctrl_c_stops_lipfault_replay_without_a_traceback(sim_case):
+def test_ctrl_c_stops_lipfault_replay_without_a_traceback(sim_case, ctrl_c):
     """Ctrl-C while ``lipfault replay`` waits for its pipeline: a line saying so, exit code 130
     (an interrupted command, not a finished replay), no traceback."""
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    proc = subprocess.Popen(
-        [sys.executable, '-m', 'lipfault_ros.cli', 'replay', str(sim_case / 'clean'), '--model',
-         str(sim_case / 'model'), '--pipeline', '/nobody_here', '--wait', '120'],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(os.environ))
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if 'waiting up to 120 s for /nobody_here' in line:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=60)
-    text = ''.join(lines) + out
-    assert proc.returncode == 130, text
+    code, text = ctrl_c(['replay', str(sim_case / 'clean'), '--model', str(sim_case / 'model'),
+                         '--pipeline', '/nobody_here', '--wait', '120'],
+                        'waiting up to 120 s for /nobody_here')
+    assert code == 130, text
     assert 'interrupted: no report written' in text and 'Traceback' not in text, text
 
 

@@ -187,32 +187,8 @@ def test_view_yaml_mirrors_the_declarations_with_a_comment_per_parameter():
             assert lines[i - 1].strip().startswith('#'), f'no comment above {line!r}'
 
 
-def test_lipfault_view_serves_in_the_namespace_given_and_stops_on_ctrl_c():
-    import os
-    import signal
-    import subprocess
-    import sys
-
-    # faulthandler: a process that does not end is made to print where each thread is
-    proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', 'view', '--port', '0',
-                             '--namespace', 'arm1'], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True,
-                            env=dict(os.environ, PYTHONFAULTHANDLER='1'))
-    lines = []
-    try:
-        for line in proc.stdout:
-            lines.append(line)
-            if 'live view on ws://127.0.0.1:' in line:
-                break
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, _ = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGABRT)
-            out, _ = proc.communicate(timeout=30)
-            raise AssertionError('lipfault view did not end 30 s after Ctrl-C; its threads:\n'
-                                 + ''.join(lines) + out) from None
-    text = ''.join(lines) + out
+def test_lipfault_view_serves_in_the_namespace_given_and_stops_on_ctrl_c(ctrl_c):
+    code, text = ctrl_c(['view', '--port', '0', '--namespace', 'arm1'],
+                        'live view on ws://127.0.0.1:')
     assert '/fault_status <- /arm1/lipfault_pipeline/fault_status' in text, text
-    assert proc.returncode == 0, text
+    assert code == 0, text

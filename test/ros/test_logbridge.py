@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from lipfault_ros.inference import Engine
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.tuples import Modality, SensorTuple

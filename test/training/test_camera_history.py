@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from lipfault_ros.model.config import ModelConfig
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.training.corruption import camera_history
 from lipfault_ros.training.data import TrainingData

@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from lipfault_ros.artifact import WEIGHTS_FILE, load_artifact
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.model import ModelConfig
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
 from lipfault_ros.training import (CHECKPOINT_FILE, TrainConfig, fit, lr_at,
                                    supervised_contrastive)
@@ -149,7 +149,7 @@ import os, sys, torch
 torch.set_num_threads(1)
 from pathlib import Path
 from lipfault_ros.model import ModelConfig
-from lipfault_ros.model.synthetic import synthetic_arrays
+from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training import TrainConfig, fit
 out = Path(sys.argv[1])
 train = synthetic_arrays(64, image_size=32, window=16, seed=1)

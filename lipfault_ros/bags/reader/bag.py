@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from lipfault_ros.bags.reader.info import _DISTROS, BagInfo, _distro_of, _storage_of
+from lipfault_ros.bags.reader.info import DISTROS, BagInfo, distro_of, storage_of
 from lipfault_ros.bags.reader.reorder import StampReorder
 from lipfault_ros.errors import BagError, InputError
 from lipfault_ros.topics import MESSAGE_TYPES, TRUTH_TYPE, TopicConfig
@@ -84,7 +84,7 @@ class BagReader:
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
 
-        name = self.typestore_name or _DISTROS.get((_distro_of(self.path) or '').lower(),
+        name = self.typestore_name or DISTROS.get((distro_of(self.path) or '').lower(),
                                                    'LATEST')
         try:
             store = get_typestore(Stores[name])
@@ -132,7 +132,7 @@ class BagReader:
             types.setdefault(conn.topic, conn.msgtype)
         start = reader.start_time if reader.message_count else 0
         end = reader.end_time if reader.message_count else 0
-        return BagInfo(self.path, _storage_of(self.path), _distro_of(self.path), int(start),
+        return BagInfo(self.path, storage_of(self.path), distro_of(self.path), int(start),
                        int(end), counts, types)
 
     def _connections(self, topic: str, msgtype: str, *, required: bool) -> list[Any]:

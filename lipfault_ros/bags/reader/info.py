@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-__all__ = ['BagInfo']
+__all__ = ['DISTROS', 'BagInfo', 'distro_of', 'storage_of']
 
 
-_DISTROS = {'humble': 'ROS2_HUMBLE', 'jazzy': 'ROS2_JAZZY', 'kilted': 'ROS2_KILTED'}
+DISTROS = {'humble': 'ROS2_HUMBLE', 'jazzy': 'ROS2_JAZZY', 'kilted': 'ROS2_KILTED'}
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class BagInfo:
         return max(0, self.end_ns - self.start_ns)
 
 
-def _storage_of(path: Path) -> str:
+def storage_of(path: Path) -> str:
     if path.is_file():
         return {'.mcap': 'mcap', '.db3': 'sqlite3'}.get(path.suffix, path.suffix.lstrip('.'))
     meta = path / 'metadata.yaml'
@@ -45,7 +45,7 @@ def _storage_of(path: Path) -> str:
     return 'unknown'
 
 
-def _distro_of(path: Path) -> str | None:
+def distro_of(path: Path) -> str | None:
     meta = path / 'metadata.yaml' if path.is_dir() else None
     if meta is not None and meta.is_file():
         for line in meta.read_text(errors='replace').splitlines():

@@ -1,0 +1,148 @@
+"""The package's layering, read from its source: no import cycle, no core module that imports a
+ROS, node, benchmark or evaluation module, a model that never imports training, and no module
+that imports another's private names.
+
+Every import counts, at module level or inside a function, and so does an
+``importlib.import_module('lipfault_ros...')`` string: a lazy import still makes a cycle once
+both ends have run. A submodule's implicit import of its own package (``__init__``) is not an
+edge: re-exporting a package's modules from its ``__init__`` is how subpackages are written here.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = 'lipfault_ros'
+#: the layers above the core: they may import the core, never the other way round
+UPPER = tuple(f'{PACKAGE}.{name}' for name in (
+    'ros', 'nodes', 'bench', 'evaluation', 'view', 'blackbox', 'cli', 'train_cli'))
+
+
+def _under(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + '.') for p in packages)
+
+
+def _modules(package_dir: Path) -> dict[str, Path]:
+    out = {}
+    for path in package_dir.rglob('*.py'):
+        parts = list(path.relative_to(package_dir.parent).with_suffix('').parts)
+        if parts[-1] == '__init__':
+            parts.pop()
+        out['.'.join(parts)] = path
+    return out
+
+
+def import_graph(package_dir: Path) -> tuple[dict[str, set[str]], list[str]]:
+    """(module -> the package modules it imports, the private names imported across modules)."""
+    modules = _modules(package_dir)
+
+    def resolve(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition('.')[0]
+        return name or None
+
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    private: list[str] = []
+    for module, path in modules.items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            targets: list[str] = []
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                targets = [node.module] + [f'{node.module}.{a.name}' for a in node.names]
+                if node.module.startswith(PACKAGE):
+                    private += [f'{module} imports {node.module}.{a.name}' for a in node.names
+                                if a.name.startswith('_')]
+            elif (isinstance(node, ast.Call) and node.args
+                  and isinstance(node.args[0], ast.Constant)
+                  and getattr(node.func, 'attr', getattr(node.func, 'id', None)) == 'import_module'):
+                targets = [str(node.args[0].value)]
+            for target in targets:
+                found = resolve(target) if target.startswith(PACKAGE) else None
+                if found is not None and found != module:
+                    edges[module].add(found)
+    return edges, private
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(edges):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(edges[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, children = work[-1]
+            w = next(children, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(edges[w]))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = []
+                while True:
+                    w = stack.pop()
+                    on_stack.discard(w)
+                    component.append(w)
+                    if w == v:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+def forbidden_edges(edges: dict[str, set[str]]) -> list[str]:
+    bad = []
+    for module, targets in sorted(edges.items()):
+        for target in sorted(targets):
+            if not _under(module, UPPER) and _under(target, UPPER):
+                bad.append(f'core {module} imports {target}')
+            if _under(module, (f'{PACKAGE}.model',)) and _under(target, (f'{PACKAGE}.training',)):
+                bad.append(f'{module} (model) imports {target} (training)')
+    return bad
+
+
+def test_the_package_has_no_cycle_no_upward_edge_and_no_private_import():
+    edges, private = import_graph(ROOT / PACKAGE)
+    assert len(edges) > 100 and sum(map(len, edges.values())) > 300  # the graph was read
+    assert cycles(edges) == []
+    assert forbidden_edges(edges) == []
+    assert private == []
+
+
+def test_a_cycle_through_a_temporary_module_is_caught(tmp_path):
+    """The same checks on a copy of the package with one deliberate cycle, one lazy upward
+    import and one private import added: each is reported, by name."""
+    copy = tmp_path / PACKAGE
+    shutil.copytree(ROOT / PACKAGE, copy, ignore=shutil.ignore_patterns('__pycache__'))
+    (copy / 'cycle_probe.py').write_text(
+        'import importlib\n\nfrom lipfault_ros.errors import ConfigError\n\n\n'
+        'def later():\n    from lipfault_ros.nodes.pipeline import PipelineNode\n'
+        '    from lipfault_ros.alarm import _private\n'
+        "    return importlib.import_module('lipfault_ros.tuples')\n")
+    errors = copy / 'errors.py'
+    errors.write_text(errors.read_text() + '\n\ndef _probe():\n    import lipfault_ros.cycle_probe\n')
+    edges, private = import_graph(copy)
+    assert any({'lipfault_ros.cycle_probe', 'lipfault_ros.errors'} <= set(c) for c in cycles(edges))
+    assert 'lipfault_ros.tuples' in edges['lipfault_ros.cycle_probe']  # the importlib string
+    assert 'core lipfault_ros.cycle_probe imports lipfault_ros.nodes.pipeline' in \
+        forbidden_edges(edges)
+    assert private == ['lipfault_ros.cycle_probe imports lipfault_ros.alarm._private']
