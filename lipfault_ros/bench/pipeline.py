@@ -4,7 +4,7 @@
 (:func:`lipfault_ros.synthetic.synthetic_samples`) from a separate process over DDS into a
 pipeline node and reports latency percentiles (arrival of the last input of a tuple to
 publication of its outputs), sustained tuples/s, dropped tuples, the share of worker time spent
-in the model and the peak RSS. Its ROS side lives in :mod:`lipfault_ros.bench.ros_side`.
+in the model and the peak RSS. Its ROS side lives in :mod:`lipfault_ros.ros.pipeline_bench`.
 
 :func:`bench_pipeline` is the ``pipeline`` section of ``lipfault bench``: that live run, with the
 model forward of the same artifact on the same synthetic tuples timed right before and after it
@@ -40,10 +40,10 @@ def run_pipeline_bench(model: Path, duration_s: float, *, device: str = 'auto',
     ``latency_max_ms`` (arrival of a tuple's last input to publication), ``tuples_per_s``,
     ``camera_frames``, ``tuples_out``, ``dropped``, ``model_fraction``, ``rss_mb``.
 
-    Needs rclpy (the ROS side is :mod:`lipfault_ros.bench.ros_side`); the caller sets
+    Needs rclpy (the ROS side is :mod:`lipfault_ros.ros.pipeline_bench`); the caller sets
     ``ROS_DOMAIN_ID``/``ROS_AUTOMATIC_DISCOVERY_RANGE``.
     """
-    from lipfault_ros.bench import ros_side as runner
+    from lipfault_ros.ros import pipeline_bench as runner
     return runner.run(Path(model), float(duration_s), device=device, image_size=image_size,
                       half=half, warmup_s=warmup_s, num_threads=num_threads,
                       inference_thread=inference_thread)
