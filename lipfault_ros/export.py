@@ -23,7 +23,7 @@ from torch.nn.utils import parametrize
 
 from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.errors import ArtifactError
-from lipfault_ros.model.network import LipfaultNet
+from lipfault_ros.model.network import LipfaultNet, fault_decision
 
 __all__ = ['FORMATS', 'InferencePath', 'add_arguments', 'export_onnx', 'export_program',
            'export_torchscript', 'main', 'plain_network']
@@ -35,7 +35,9 @@ class InferencePath(nn.Module):
     """``forward(camera, wrench, joints, present, camera_change) -> (scores (B,3), faults
     (B,3) bool, bypassed (B,) bool, camera_out, wrench_out, joints_out)`` where the outputs are
     the reconstruction for bypassed rows and the correction otherwise. ``camera_change`` (B,) is
-    ``residuals.frame_change`` against the previous camera frame, -1 where there is none."""
+    ``residuals.frame_change`` against the previous camera frame, -1 where there is none. A
+    signal row holding NaN or Inf is read as zeros and its modality is faulty with score +inf,
+    exactly as :class:`~lipfault_ros.inference.Engine` treats it."""
 
     def __init__(self, net: LipfaultNet) -> None:
         super().__init__()
@@ -44,18 +46,24 @@ class InferencePath(nn.Module):
     def forward(self, camera: torch.Tensor, wrench: torch.Tensor, joints: torch.Tensor,
                 present: torch.Tensor, camera_change: torch.Tensor) -> tuple[torch.Tensor, ...]:
         net = self.net
+        # a NaN/Inf reading is zeroed and its modality forced faulty, as the engine does
+        bad_w = ~torch.isfinite(wrench).flatten(1).all(dim=1)
+        bad_j = ~torch.isfinite(joints).flatten(1).all(dim=1)
+        force = torch.stack([torch.zeros_like(bad_w), bad_w, bad_j], dim=1)
+        wrench = torch.where(torch.isfinite(wrench), wrench, torch.zeros_like(wrench))
+        joints = torch.where(torch.isfinite(joints), joints, torch.zeros_like(joints))
         inputs = (camera, wrench, joints)
         latents, z = net.encode(camera, wrench, joints, present)
         recon = net.decode(z)
         _, logits = net.detect(inputs, latents, z, recon, present, camera_change)
-        faults = (logits > net.thresholds) & (present > 0.5)
+        scores, faults = fault_decision(logits, net.thresholds, present, force)
         bypassed = ~faults.any(dim=1)
         corrected = net.decode(net.correct(latents, present, faults))
         outs = []
         for r, c in zip(recon, corrected):
             sel = bypassed.view(-1, *([1] * (r.dim() - 1)))
             outs.append(torch.where(sel, r, c))
-        return (logits, faults, bypassed, outs[0], outs[1], outs[2])
+        return (scores, faults, bypassed, outs[0], outs[1], outs[2])
 
 
 def plain_network(net: LipfaultNet) -> LipfaultNet:

@@ -83,6 +83,25 @@ def test_the_exported_graph_runs_in_onnxruntime_with_the_eager_outputs(engines, 
     with pytest.raises(FileExistsError):
         export_onnx(ref.artifact, path)
 
+    # a NaN or Inf reading: zeroed and forced faulty (score +inf) in the graph as in the engine
+    bad_w, bad_j = x[1].clone(), x[2].clone()
+    bad_w[1, 2, 5] = float('nan')
+    bad_j[3, 0, 0] = float('inf')
+    got = sess.run(None, {i.name: t.numpy() for i, t in
+                          zip(sess.get_inputs(), (x[0], bad_w, bad_j) + x[3:])})
+    force = torch.zeros(5, 3, dtype=torch.bool)
+    force[1, 1] = force[3, 2] = True
+    with torch.no_grad():
+        eager = ref.model(x[0], torch.nan_to_num(bad_w, nan=0.0, posinf=0.0),
+                          torch.nan_to_num(bad_j, nan=0.0, posinf=0.0), x[3],
+                          force_fault=force, camera_change=x[4])
+    assert np.isfinite(got[4]).all() and np.isfinite(got[5]).all()
+    assert got[0][1, 1] == np.inf and got[0][3, 2] == np.inf
+    assert np.array_equal(got[1], eager.faults.numpy()) and got[1][1, 1] and got[1][3, 2]
+    assert not got[2][1] and not got[2][3]  # those rows are corrected, not bypassed
+    finite = np.isfinite(eager.scores.numpy())
+    assert np.allclose(got[0][finite], eager.scores.numpy()[finite], atol=ONNX_ATOL)
+
 
 def test_an_unknown_runtime_is_refused():
     with pytest.raises(ConfigError, match='runtime'):

@@ -49,7 +49,7 @@ from lipfault_ros.export import export_torchscript, plain_network
 from lipfault_ros.device import resolve_device
 from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
-from lipfault_ros.model.network import LipfaultNet
+from lipfault_ros.model.network import LipfaultNet, fault_decision
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
@@ -206,7 +206,7 @@ class StagedForward:
             else:
                 a = self._stage_a()
             logits = a[0]
-            faults = (logits > self.thresholds) & (self.static[3] > 0.5)
+            faults = fault_decision(logits, self.thresholds, self.static[3])[1]
             host = torch.cat([logits[0].float(), faults[0].float()]).cpu().numpy()  # one copy
             scores_h, faults_h = host[:3], host[3:] > 0.5
             recon = a[4:]

@@ -21,6 +21,7 @@ from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.inference.results import BatchInference, Inference, ModalityResult
 from lipfault_ros.inference.stages import CompiledStages, Stages
+from lipfault_ros.model.network import fault_decision
 from lipfault_ros.model.residuals import frame_change
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
@@ -262,7 +263,8 @@ class Engine:
             if decide is not None:
                 margins = (scores.float() - thr.float().reshape(1, -1))[0].cpu().numpy()
                 want = np.asarray(decide(faults[0].cpu().numpy(), margins), bool).reshape(1, -1)
-                mask = (torch.from_numpy(want).to(faults.device) | force) & (present > 0.5)
+                mask = fault_decision(scores, thr, present, force,
+                                      raised=torch.from_numpy(want).to(faults.device))[1]
             if bool(mask.any()):
                 corrected = stages.correct(out[2], out[3], out[4], present, mask)
                 return scores, faults, torch.tensor([False]), corrected, mask

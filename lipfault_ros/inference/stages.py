@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from lipfault_ros.model.network import fault_decision
+
 __all__ = ['CompiledStages', 'Stages']
 
 
@@ -28,8 +30,7 @@ class Stages(torch.nn.Module):
         latents, z = self.model.encode(cam, wr, jo, present)
         recon = self.model.decode(z)
         _, logits = self.model.detect((cam, wr, jo), latents, z, recon, present, change)
-        scores = logits.masked_fill(force, float('inf'))
-        faults = ((logits > thresholds) | force) & (present > 0.5)
+        scores, faults = fault_decision(logits, thresholds, present, force)
         return (scores, faults) + tuple(latents) + tuple(recon)
 
     def correct(self, lat_c: torch.Tensor, lat_w: torch.Tensor, lat_j: torch.Tensor,

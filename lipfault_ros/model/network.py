@@ -40,7 +40,28 @@ __all__ = [
     'LipfaultOutput',
     'SignalDecoder',
     'SignalEncoder',
+    'fault_decision',
 ]
+
+
+def fault_decision(logits: torch.Tensor, thresholds: torch.Tensor, present: torch.Tensor,
+                   force: torch.Tensor | None = None, *, raised: torch.Tensor | None = None
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The one rule from fault logits to the modalities to correct; the network's forward,
+    the engine's stages, the exported graphs and the GPU benchmark all call it, so they cannot
+    drift apart.
+
+    A present modality is faulty when its logit is over its threshold (or, when ``raised``
+    (B,3) bool is given, the fault lifecycle's alarm says so instead) or when ``force`` (B,3)
+    bool marks it known bad (NaN/Inf input); a missing modality is never faulty (there is
+    nothing to correct, its decoder already fills it in). Returns ``scores`` (the logits, +inf
+    where forced) and ``faults`` (B,3) bool."""
+    over = logits > thresholds if raised is None else raised
+    scores = logits
+    if force is not None:
+        scores = logits.masked_fill(force, float('inf'))
+        over = over | force
+    return scores, over & (present > 0.5)
 class CameraEncoder(nn.Module):
     """Space-to-depth stem, strided 2-D CNN (k=3, s=2), then a linear map to the latent."""
 
@@ -359,13 +380,7 @@ class LipfaultNet(nn.Module):
         latents, z = self.encode(camera, wrench, joints, p)
         recon = self.decode(z)
         embedding, logits = self.detect(inputs, latents, z, recon, p, camera_change)
-        present_b = p > 0.5
-        scores = logits
-        faults = scores > self.thresholds
-        if force_fault is not None:
-            scores = logits.masked_fill(force_fault, float('inf'))
-            faults = faults | force_fault
-        faults = faults & present_b
+        scores, faults = fault_decision(logits, self.thresholds, p, force_fault)
         rows = faults.any(dim=1)
         if always_correct:
             rows = torch.ones_like(rows)
