@@ -34,6 +34,7 @@ import torch
 
 from lipfault_ros.errors import ArtifactError, ConfigError
 from lipfault_ros.fsutil import replace_dir
+from lipfault_ros.jsonable import jsonable
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.normalise import NormStats
@@ -103,30 +104,6 @@ class Artifact:
         return self.config.joints_window
 
 
-def _finite_or_none(value: Any) -> float | None:
-    v = float(value)
-    return v if np.isfinite(v) else None
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        v = float(value)
-        return v if np.isfinite(v) else str(v)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
                   summary: Mapping[str, Any] | None = None, overwrite: bool = False,
                   clean_levels: Mapping[str, float] | None = None,
@@ -165,16 +142,16 @@ def save_artifact(path: Path | str, model: LipfaultNet, *, stats: NormStats,
             'joints_window': cfg.joints_window,
             'modalities': [m.value for m in MODALITIES],
             'thresholds': {m.value: float(t) for m, t in zip(MODALITIES, thresholds)},
-            **{key: {m.value: _finite_or_none(value[m.value]) for m in MODALITIES}
+            **{key: {m.value: jsonable(float(value[m.value])) for m in MODALITIES}
                for key, value in (('clean_levels', clean_levels), ('hold_levels', hold_levels))
                if value is not None},
             'norm_stats': stats.to_dict(),
-            'training': _jsonable(dict(summary or {})),
+            'training': jsonable(dict(summary or {}), non_finite='text'),
             'weights_file': WEIGHTS_FILE,
             'weights_sha256': sha256_file(weights),
             'weights_bytes': weights.stat().st_size,
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(_jsonable(doc), indent=2) + '\n')
+        (tmp / CONFIG_FILE).write_text(json.dumps(jsonable(doc, non_finite='text'), indent=2) + '\n')
         replace_dir(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

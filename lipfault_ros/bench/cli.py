@@ -37,7 +37,7 @@ from typing import Any, Callable, Sequence
 
 from lipfault_ros.bench.report import TARGETS, format_results, headline, machine_info, targets
 from lipfault_ros.errors import ConfigError
-from lipfault_ros.evaluation.metrics import nan_to_none
+from lipfault_ros.jsonable import jsonable
 
 __all__ = ['SECTIONS', 'TARGETS', 'add_arguments', 'machine_info', 'main', 'run_benchmarks',
            'untrained_artifact']
@@ -255,6 +255,6 @@ def main(args: argparse.Namespace) -> int:
     if args.json is not None:
         doc = dict(results['headline'])
         doc.update({k: v for k, v in results.items() if k != 'headline'})
-        args.json.write_text(json.dumps(nan_to_none(doc), indent=2) + '\n')
+        args.json.write_text(json.dumps(jsonable(doc), indent=2) + '\n')
         print(f'wrote {args.json}')
     return 1 if results['errors'] else 0

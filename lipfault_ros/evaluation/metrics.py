@@ -32,7 +32,6 @@ Everything here is NumPy / scikit-learn; stamps are integer nanoseconds.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -58,7 +57,6 @@ __all__ = [
     'latency_summary',
     'median_filter_images',
     'median_filter_windows',
-    'nan_to_none',
     'per_tuple_image_mse',
     'per_tuple_signal_mse',
     'ranking_metrics',
@@ -320,24 +318,4 @@ def detection_block(scores: np.ndarray, flags: np.ndarray, labels: np.ndarray,
          'latency_ms': None if o.latency_ns is None else o.latency_ns / 1e6,
          'latency_tuples': o.latency_tuples} for o in outcomes]
     return block
-
-
-def nan_to_none(value: Any) -> Any:
-    """A JSON-safe copy: NaN/Inf floats become None, NumPy scalars and arrays plain Python."""
-    if isinstance(value, dict):
-        return {str(k): nan_to_none(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [nan_to_none(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return nan_to_none(value.tolist())
-    if isinstance(value, (np.bool_,)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if math.isfinite(v) else None
-    if value is None or isinstance(value, (str, int, bool)):
-        return value
-    return str(value)  # paths, enums, devices: their text
 

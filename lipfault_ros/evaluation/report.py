@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from lipfault_ros.fsutil import replace_dir
-from lipfault_ros.evaluation.metrics import nan_to_none
+from lipfault_ros.jsonable import jsonable
 from lipfault_ros.tuples import MODALITIES
 
 __all__ = ['REPORT_JSON', 'REPORT_MD', 'markdown', 'prepare_out_dir',
@@ -241,7 +241,7 @@ def write_report(report: dict[str, Any], out_dir: str | Path, *, overwrite: bool
             made = make_plots(report, tmp, snippets=snippets or {})
         report['plots'] = made
         report['complete'] = True
-        doc = nan_to_none(report)
+        doc = jsonable(report)
         (tmp / REPORT_JSON).write_text(json.dumps(doc, indent=1, allow_nan=False) + '\n')
         (tmp / REPORT_MD).write_text(markdown(doc, made))
         replace_dir(tmp, out_dir)

@@ -18,11 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping
 
 import rclpy
@@ -33,6 +31,7 @@ from rclpy.node import Node
 from std_msgs.msg import String
 
 from lipfault_ros.errors import ConfigError, LipfaultError
+from lipfault_ros.jsonable import jsonable
 from lipfault_ros.ros import convert, params
 from lipfault_ros.ros.params import param
 from lipfault_ros.ros.shutdown import run_node
@@ -173,7 +172,7 @@ class TrainingNode(Node):
                 checkpoint_dir=p.checkpoint_dir or None, progress=False,
                 on_event=self._on_event, stop=self._stop)
             self.result = result
-            self._update(state='done', summary=_jsonable(dict(result.summary)),
+            self._update(state='done', summary=jsonable(dict(result.summary)),
                          artifact=str(result.artifact))
             self._log('info', f'wrote model artifact {result.artifact}\n{result.format()}')
         except KeyboardInterrupt:
@@ -203,7 +202,7 @@ class TrainingNode(Node):
         """Publish ``~/progress`` and the ``/diagnostics`` status now."""
         state = self.progress()
         try:
-            self._progress_pub.publish(String(data=json.dumps(_jsonable(state))))
+            self._progress_pub.publish(String(data=json.dumps(jsonable(state))))
             self._diag_pub.publish(self._diagnostics(state))
         except Exception as exc:  # the context may be shutting down under the worker thread
             if rclpy.ok(context=self.context):
@@ -232,23 +231,6 @@ class TrainingNode(Node):
     def destroy_node(self) -> None:
         self.stop(timeout=120.0)
         super().destroy_node()
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    if isinstance(value, Path):
-        return str(value)
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)
 
 
 def main(args: list[str] | None = None) -> int:

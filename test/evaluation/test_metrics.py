@@ -163,9 +163,3 @@ def test_correction_block_compares_raw_corrected_and_clean_on_the_right_rows():
     assert b['error_corrected']['mse'] == pytest.approx(1.0)
     assert b['error_clean']['mse'] == pytest.approx(0.25 / 4)
     assert b['error_baselines']['hold']['mse'] == 0.0
-
-
-def test_nan_to_none_makes_strict_json():
-    doc = M.nan_to_none({'a': float('nan'), 'b': np.array([1.0, np.inf]), 'c': np.int64(3),
-                         'd': np.bool_(True)})
-    assert doc == {'a': None, 'b': [1.0, None], 'c': 3, 'd': True}
