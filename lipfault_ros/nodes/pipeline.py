@@ -395,6 +395,20 @@ class PipelineNode(LifecycleNode):
         """The loaded :class:`~lipfault_ros.inference.Engine` (None until configured)."""
         return self._engine
 
+    def set_slop(self, slop: float) -> None:
+        """The synchroniser's tolerance (s) from the next arrival on (live ``slop``); before
+        activation there is nothing to change, activate reads the parameter."""
+        if self._asm is not None:
+            self._asm.set_slop(slop)
+        if self._mf_sync is not None:
+            self._mf_sync.set_slop(slop)
+
+    def set_diagnostics_period(self, period: float) -> None:
+        """The /diagnostics summary every ``period`` s from now on (live
+        ``diagnostics_period``): the timer's period changes and its count starts again."""
+        self._diag_timer.timer_period_ns = int(round(period * 1e9))
+        self._diag_timer.reset()
+
     @property
     def assembler(self) -> Any:
         """The tuple assembler of the configured streams (its ``stats``: what arrived where)."""

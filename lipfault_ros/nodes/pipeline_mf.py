@@ -80,6 +80,14 @@ class MessageFiltersInputs:
         """The rclpy subscriptions (for the node to destroy)."""
         return [s.sub for s in self._subs]
 
+    def set_slop(self, slop: float) -> None:
+        """The synchroniser's tolerance (s) from its next search on; a rebuild after a jump
+        keeps it."""
+        from rclpy.duration import Duration
+
+        self._slop = float(slop)
+        self.sync.slop = Duration(seconds=self._slop)  # read by every search
+
     def _build(self) -> None:
         """A fresh chain: relays the node feeds, a Cache per signal, the synchroniser (options
         by keyword: the positional order differs between Humble/Jazzy and Kilted)."""

@@ -1,7 +1,8 @@
 """Every parameter of the pipeline node, declared once (``config/pipeline.yaml`` mirrors it).
 
-The ``alarm_*`` and ``threshold_offset_*`` settings apply live (``ros2 param set``); every
-other one is read on configure.
+The ``alarm_*`` and ``threshold_offset_*`` settings, ``slop`` and ``diagnostics_period`` apply
+live (``ros2 param set``); every other one is read on configure, and a change to one of those
+is refused while the node is active.
 """
 
 from __future__ import annotations
@@ -20,10 +21,18 @@ from lipfault_ros.scene import SceneConfig
 from lipfault_ros.sync import Headerless, SyncConfig
 from lipfault_ros.tuples import Modality
 
-__all__ = ['LIVE_PREFIXES', 'PipelineParams', 'apply_changes']
+__all__ = ['LIVE_NAMES', 'LIVE_PREFIXES', 'PipelineParams', 'apply_changes', 'is_live']
 
 #: parameters whose name starts with one of these apply while the node is active
 LIVE_PREFIXES = ('alarm_', 'threshold_offset_')
+#: and these, by their full name: the synchroniser's tolerance (the next pairing uses it) and
+#: the /diagnostics period (its timer is made again)
+LIVE_NAMES = ('slop', 'diagnostics_period')
+
+
+def is_live(name: str) -> bool:
+    """Whether parameter ``name`` takes effect while the node is active."""
+    return name.startswith(LIVE_PREFIXES) or name in LIVE_NAMES
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class PipelineParams:
                                       'auto (= builtin)',
                               choices=('auto', 'builtin', 'message_filters'))
     slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
-                              'nearest wrench/joint message', low=0.0, high=1.0)
+                              'nearest wrench/joint message (live)', low=0.0, high=1.0)
     queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
                                    'rates', low=0.01, high=10.0)
     camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
@@ -76,7 +85,7 @@ class PipelineParams:
                                     '(stamp with arrival time) or refuse',
                             choices=tuple(h.value for h in Headerless))
     watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
-    diagnostics_period: float = param(1.0, '/diagnostics summary period (s)', low=0.05,
+    diagnostics_period: float = param(1.0, '/diagnostics summary period (s; live)', low=0.05,
                                       high=60.0)
     no_tuple_timeout: float = param(2.0, 'no tuple for this long (s) while active is an ERROR',
                                     low=0.1, high=3600.0)
@@ -191,7 +200,7 @@ def apply_changes(current: PipelineParams, changes: Mapping[str, Any], *, active
         if name not in names:
             continue
         values[name] = check(PipelineParams, name, value)
-        if active and not name.startswith(LIVE_PREFIXES):
+        if active and not is_live(name):
             raise LipfaultError(f'{name} cannot change while active: deactivate, cleanup and '
                                 f'configure again (ros2 lifecycle set)')
     new = dataclasses.replace(current, **values)

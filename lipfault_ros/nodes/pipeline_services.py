@@ -41,8 +41,8 @@ def relearn_scene(node: Any, request: Any, response: Any) -> Any:
 
 
 def set_parameters(node: Any, changes: list[Any]) -> Any:
-    """Validated changes; lifecycle and threshold settings apply at once (see
-    :func:`~lipfault_ros.nodes.pipeline_params.apply_changes`)."""
+    """Validated changes; lifecycle, threshold, slop and diagnostics-period settings apply at
+    once (see :func:`~lipfault_ros.nodes.pipeline_params.apply_changes`)."""
     from rcl_interfaces.msg import SetParametersResult
 
     try:
@@ -55,6 +55,10 @@ def set_parameters(node: Any, changes: list[Any]) -> Any:
         node.alarms.reconfigure(new.alarm_config())
         if node._engine is not None:
             node._engine.set_threshold_offsets(new.threshold_offsets)
+        if new.slop != current.slop:
+            node.set_slop(new.slop)
+    if new.diagnostics_period != current.diagnostics_period:
+        node.set_diagnostics_period(new.diagnostics_period)
     if node.p is not None:
         node.p = new
     return SetParametersResult(successful=True)

@@ -269,6 +269,14 @@ class TupleAssembler:
                 return i
         return None
 
+    def set_slop(self, slop: float) -> None:
+        """Pair with a new tolerance (s) from the next arrival on; what is queued stays (a
+        live ``ros2 param set slop``)."""
+        if not slop >= 0.0:
+            raise ConfigError(f'slop must be >= 0 s, got {slop}')
+        self.config = replace(self.config, slop=float(slop))
+        self._slop_ns = self._sync.slop_ns = int(round(slop * NS))
+
     def _fallback_tuple(self, stamp: int) -> list[SensorTuple]:
         """A tuple while the camera is silent: one per camera period of the pivot stream."""
         if self._last_out is not None and stamp < self._last_out + self._period[0]:

@@ -341,7 +341,7 @@ def test_relearn_scene_forgets_the_scene_and_warms_up_again_over_dds(ros_context
         h.close()
 
 
-def test_parameter_changes_are_validated_and_lifecycle_settings_apply_live(harness):
+def test_parameter_changes_are_validated_and_live_settings_apply_live(harness):
     from rcl_interfaces.msg import Parameter as ParameterMsg
     from rcl_interfaces.srv import SetParameters
 
@@ -356,8 +356,10 @@ def test_parameter_changes_are_validated_and_lifecycle_settings_apply_live(harne
     bad = put('input_qos', 'bogus')
     assert not bad.successful and 'one of' in bad.reason
     assert h.pipeline.get_parameter('input_qos').value == 'sensor_data'
-    live = put('slop', 0.05)  # in range, but only read on configure
-    assert not live.successful and 'configure' in live.reason
+    later = put('queue_span', 1.0)  # in range, but only read on configure
+    assert not later.successful and 'configure' in later.reason
+    assert put('slop', 0.05).successful  # the synchroniser's tolerance applies live
+    assert h.pipeline.assembler.config.slop == 0.05
     assert not put('alarm_raise_k', 9).successful  # more than alarm_raise_n = 5
     assert not put('alarm_clear_n', 0).successful  # out of the declared range
     ok = put('alarm_raise_k', 1)

@@ -299,6 +299,24 @@ def test_frame_without_a_partner_within_slop_makes_a_tuple_with_that_modality_mi
     assert kept == [] and strict.stats.unmatched == 30  # message_filters: frames dropped
 
 
+def test_a_live_slop_change_applies_from_the_next_pairing():
+    # no wrench within 8 ms of any frame: unpaired at 5 ms, paired once the slop is 20 ms
+    stream = samples(make_stream(2.0))
+    cams = [s.stamp_ns for s in stream if isinstance(s, ImageSample)]
+    events = [s for s in stream if not (isinstance(s, WrenchSample) and min(
+        abs(s.stamp_ns - c) for c in cams) < 8_000_000)]
+    half = next(i for i, s in enumerate(events) if s.stamp_ns > cams[30])
+    asm = TupleAssembler(SyncConfig(slop=0.005), NAMES)
+    first = [t for s in events[:half] for t in asm.push(s)]
+    asm.set_slop(0.02)
+    second = [t for s in events[half:] for t in asm.push(s)] + asm.flush()
+    assert first and all(Modality.WRENCH in t.missing for t in first)
+    assert len(second) >= 25 and all(not t.missing for t in second[1:])
+    assert asm.config.slop == 0.02
+    with pytest.raises(ConfigError, match='slop'):
+        asm.set_slop(-1.0)
+
+
 def test_one_sensor_jumping_back_alone_does_not_stall_the_live_stream():
     asm = TupleAssembler(SyncConfig(), NAMES)
     out = []
