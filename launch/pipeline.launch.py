@@ -81,7 +81,8 @@ def nodes(context):
                 namespace.perform(context),
                 {name: LaunchConfiguration(arg).perform(context) for name, arg in
                  (('camera/image_raw', 'camera_topic'), ('wrench', 'wrench_topic'),
-                  ('joint_states', 'joints_topic'))})
+                  ('joint_states', 'joints_topic'))},
+                LaunchConfiguration('rviz_frame').perform(context))
             actions.append(Node(
                 package='rviz2', executable='rviz2', name='rviz2', output='screen',
                 arguments=['-d', str(config)], parameters=[sim_time]))
@@ -120,6 +121,11 @@ def generate_launch_description() -> LaunchDescription:
                               description='also start rviz2 with config/lipfault.rviz (its '
                                           'topics moved to the namespace and remaps) '
                                           '(skipped with a warning if rviz2 is not installed)'),
+        DeclareLaunchArgument('rviz_frame', default_value='panda_hand',
+                              description="rviz's fixed frame: the wrench's frame draws the "
+                                          'wrench and the fault texts without TF (the '
+                                          'simulated robot publishes none); on a robot with '
+                                          'robot_state_publisher, its base frame'),
         DeclareLaunchArgument('view', default_value='false',
                               description='also start the live view for Foxglove (view_node; '
                                           'open ws://127.0.0.1:8765 in the Foxglove app)'),

@@ -16,7 +16,7 @@ from lipfault_ros.ros.params import file_parameters
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'pipeline.launch.py'
 ARGUMENTS = {'params_file', 'model', 'device', 'namespace', 'use_sim_time', 'camera_topic',
-             'wrench_topic', 'joints_topic', 'sim', 'rviz', 'view', 'view_port'}
+             'wrench_topic', 'joints_topic', 'sim', 'rviz', 'rviz_frame', 'view', 'view_port'}
 
 
 def _setup() -> ast.Module:

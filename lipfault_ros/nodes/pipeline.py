@@ -371,7 +371,8 @@ class PipelineNode(LifecycleNode):
         states = tuple(markers.marker_state(alarms[m], missing[m]) for m in MODALITIES)
         if not self._marker_gate.due(states, time.monotonic_ns()):
             return
-        frame = self.p.marker_frame or self._frames.get(Modality.JOINTS, '')
+        frame = (self.p.marker_frame or self._frames.get(Modality.WRENCH)
+                 or self._frames.get(Modality.JOINTS, ''))
         self._pubs['markers'].publish(markers.fault_markers(t.stamp_ns, frame, alarms, missing))
 
     @property

@@ -91,7 +91,7 @@ class PipelineParams:
                                     low=0.1, high=3600.0)
     hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
     marker_frame: str = param('', 'frame of the ~/fault_markers texts for rviz (empty: the '
-                                  'joint states\' frame)')
+                                  'wrench\'s frame, where rviz draws the wrench too)')
     alarm_raise_k: int = param(AlarmConfig.raise_k, 'a fault alarm is raised when this many of '
                                'the last alarm_raise_n tuples are over threshold (live)',
                                low=1, high=1000)

@@ -152,7 +152,8 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     # rviz's markers follow the alarm: the wrench text turned red
     assert h.spin_until(lambda: any(m.markers[1].text.startswith('wrench: fault')
                                     for m in h.got['markers']), 5.0)
-    assert {m.header.frame_id for a in h.got['markers'] for m in a.markers} == {'panda_link0'}
+    # the texts are in the wrench's frame, where rviz (fixed to it, no TF) draws the wrench
+    assert {m.header.frame_id for a in h.got['markers'] for m in a.markers} == {'panda_hand'}
     # one tuple per camera frame: once the sensors stop, every frame has made its tuple (or
     # was counted: late after a watchdog tuple, or pushed out of a full queue)
     h.sensors.stop()

@@ -62,3 +62,11 @@ def test_the_written_copy_is_a_file_rviz_can_read(tmp_path):
         assert all(t.startswith('/arm2/') for t in _topics(path.read_text()))
     finally:
         path.unlink()
+
+
+def test_the_fixed_frame_given_replaces_the_files_and_none_keeps_it():
+    text = SHIPPED.read_text()
+    frame = lambda t: yaml.safe_load(t)['Visualization Manager']['Global Options']['Fixed Frame']
+    assert frame(text) == 'panda_hand'  # the wrench's frame: drawn without TF
+    assert frame(namespaced_rviz_config(text, fixed_frame='base_link')) == 'base_link'
+    assert frame(namespaced_rviz_config(text, 'arm1', fixed_frame='')) == 'panda_hand'
