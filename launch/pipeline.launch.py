@@ -28,7 +28,12 @@ from launch_ros.actions import Node
 from launch_ros.descriptions import ParameterValue
 from launch_ros.substitutions import FindPackageShare
 
+from lipfault_ros.topics import INPUT_NAMES, SIM_NODE
+from lipfault_ros.tuples import Modality
+
 SHARE = FindPackageShare('lipfault_ros')
+#: the launch argument that remaps each sensor input (the nodes' relative name -> the robot's)
+REMAP_ARGS = {INPUT_NAMES[m]: f'{m.value}_topic' for m in INPUT_NAMES}
 
 
 def overrides(context, names):
@@ -51,14 +56,13 @@ def nodes(context):
     params_file = LaunchConfiguration('params_file')
     namespace = LaunchConfiguration('namespace')
     sim_time = overrides(context, ['use_sim_time'])
+    remaps = [(name, LaunchConfiguration(arg)) for name, arg in REMAP_ARGS.items()]
     actions = [
         Node(package='lipfault_ros', executable='pipeline_node', name='lipfault_pipeline',
              namespace=namespace, output='screen',
              parameters=[params_file, overrides(context, ['model', 'device', 'use_sim_time'])],
-             remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
-                         ('wrench', LaunchConfiguration('wrench_topic')),
-                         ('joint_states', LaunchConfiguration('joints_topic'))]),
-        Node(package='lipfault_ros', executable='sim_node', name='lipfault_sim',
+             remappings=remaps),
+        Node(package='lipfault_ros', executable='sim_node', name=SIM_NODE,
              namespace=namespace, output='screen', parameters=[params_file, sim_time],
              condition=IfCondition(LaunchConfiguration('sim'))),
     ]
@@ -69,9 +73,7 @@ def nodes(context):
         parameters=[PathJoinSubstitution([SHARE, 'config', 'view.yaml']), params_file,
                     {'port': ParameterValue(view_port, value_type=int)}
                     if view_port.perform(context) else {}, sim_time],
-        remappings=[('camera/image_raw', LaunchConfiguration('camera_topic')),
-                    ('wrench', LaunchConfiguration('wrench_topic')),
-                    ('joint_states', LaunchConfiguration('joints_topic'))],
+        remappings=remaps,
         condition=IfCondition(LaunchConfiguration('view'))))
     if IfCondition(LaunchConfiguration('rviz')).evaluate(context):
         if rviz2_installed():
@@ -79,9 +81,8 @@ def nodes(context):
             config = write_rviz_config(
                 PathJoinSubstitution([SHARE, 'config', 'lipfault.rviz']).perform(context),
                 namespace.perform(context),
-                {name: LaunchConfiguration(arg).perform(context) for name, arg in
-                 (('camera/image_raw', 'camera_topic'), ('wrench', 'wrench_topic'),
-                  ('joint_states', 'joints_topic'))},
+                {name: LaunchConfiguration(arg).perform(context)
+                 for name, arg in REMAP_ARGS.items()},
                 LaunchConfiguration('rviz_frame').perform(context))
             actions.append(Node(
                 package='rviz2', executable='rviz2', name='rviz2', output='screen',
@@ -109,11 +110,11 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument('use_sim_time', default_value='',
                               description='true: use /clock (bag replay, simulation); '
                                           'empty: the params_file value'),
-        DeclareLaunchArgument('camera_topic', default_value='camera/image_raw',
+        DeclareLaunchArgument('camera_topic', default_value=INPUT_NAMES[Modality.CAMERA],
                               description='input image topic (remap)'),
-        DeclareLaunchArgument('wrench_topic', default_value='wrench',
+        DeclareLaunchArgument('wrench_topic', default_value=INPUT_NAMES[Modality.WRENCH],
                               description='input wrench topic (remap)'),
-        DeclareLaunchArgument('joints_topic', default_value='joint_states',
+        DeclareLaunchArgument('joints_topic', default_value=INPUT_NAMES[Modality.JOINTS],
                               description='input joint states topic (remap)'),
         DeclareLaunchArgument('sim', default_value='false',
                               description='also start the simulated robot (sim_node)'),

@@ -20,7 +20,21 @@ from typing import Any, Mapping
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.tuples import Modality
 
-__all__ = ['MESSAGE_TYPES', 'PIPELINE_OUTPUTS', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
+__all__ = ['INPUT_NAMES', 'MESSAGE_TYPES', 'PIPELINE_OUTPUTS', 'SIM_NODE', 'TRUTH_NAME',
+           'TRUTH_TOPIC', 'TRUTH_TYPE', 'TopicConfig', 'default_config_path']
+
+#: Each sensor's node-relative topic name, before remapping: what the simulator publishes and
+#: the pipeline, the view and rviz read (the launch file's ``*_topic:=`` remaps these).
+INPUT_NAMES: dict[Modality, str] = {
+    Modality.CAMERA: 'camera/image_raw',
+    Modality.WRENCH: 'wrench',
+    Modality.JOINTS: 'joint_states',
+}
+#: The simulator's node name, and the private topic it publishes the fault truth on.
+SIM_NODE = 'lipfault_sim'
+TRUTH_NAME = 'fault_truth'
+#: Where the truth lands for a simulator in the root namespace, and so in its recordings.
+TRUTH_TOPIC = f'/{SIM_NODE}/{TRUTH_NAME}'
 
 #: The rosbag2 type name each modality's topic must carry.
 MESSAGE_TYPES: dict[Modality, str] = {
@@ -67,10 +81,10 @@ class TopicConfig:
     topics are required for training.
     """
 
-    camera: str = '/camera/image_raw'
-    wrench: str = '/wrench'
-    joints: str = '/joint_states'
-    truth: str = '/lipfault_sim/fault_truth'
+    camera: str = '/' + INPUT_NAMES[Modality.CAMERA]
+    wrench: str = '/' + INPUT_NAMES[Modality.WRENCH]
+    joints: str = '/' + INPUT_NAMES[Modality.JOINTS]
+    truth: str = TRUTH_TOPIC
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -19,6 +19,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from lipfault_ros import topics
 from lipfault_ros.errors import FaultError
 from lipfault_ros.tuples import MODALITIES, Modality
 
@@ -34,8 +35,8 @@ __all__ = [
     'truth_status_fields',
 ]
 
-#: Topic the sim publishes the truth on and the recorder writes it to.
-TRUTH_TOPIC = '/lipfault_sim/fault_truth'
+#: Topic the sim publishes the truth on and the recorder writes it to (re-exported).
+TRUTH_TOPIC = topics.TRUTH_TOPIC
 #: End stamp of a fault that never ends (int64 max).
 END_OF_TIME_NS = 2 ** 63 - 1
 #: diagnostic_msgs/DiagnosticStatus levels used by the truth.

@@ -12,6 +12,8 @@ from pathlib import Path
 import yaml
 
 from lipfault_ros.ros.params import file_parameters
+from lipfault_ros.topics import INPUT_NAMES
+from lipfault_ros.tuples import Modality
 
 ROOT = Path(__file__).resolve().parents[1]
 LAUNCH = ROOT / 'launch' / 'pipeline.launch.py'
@@ -91,8 +93,12 @@ def test_launch_defaults_agree_with_the_parameter_file():
                 for c in _calls(tree, 'DeclareLaunchArgument')}
     params = file_parameters(yaml.safe_load((ROOT / 'config' / 'pipeline.yaml').read_text()),
                              'lipfault_pipeline')
-    for name in ('camera_topic', 'wrench_topic', 'joints_topic'):
-        assert ast.literal_eval(defaults[name]) == params[name], name
+    # the remap arguments default to the nodes' own input names (topics.INPUT_NAMES), which
+    # the file's topics equal
+    for name, modality in (('camera_topic', 'CAMERA'), ('wrench_topic', 'WRENCH'),
+                           ('joints_topic', 'JOINTS')):
+        assert ast.unparse(defaults[name]) == f'INPUT_NAMES[Modality.{modality}]', name
+        assert INPUT_NAMES[Modality[modality]] == params[name], name
     # empty: not passed on, so that params_file's value stands
     for name in ('model', 'device', 'use_sim_time', 'view_port'):
         assert ast.literal_eval(defaults[name]) == '', name

@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lipfault_ros.topics import PIPELINE_OUTPUTS, TRUTH_TOPIC
+
 __all__ = ['add_arguments', 'default_model_path', 'main', 'prepare_model']
 
 DEFAULT_FAULT = 'wrench:bias:0.8:5:6'
@@ -214,9 +216,9 @@ def main(args: argparse.Namespace) -> int:
         sim = subprocess.Popen(_sim_command(spec, args.seed))
         view = _View()
         monitor = rclpy.create_node('lipfault_demo_view', context=context)
-        monitor.create_subscription(DiagnosticArray, f'/{node.get_name()}/fault_status',
+        monitor.create_subscription(DiagnosticArray, f'/{node.get_name()}/{PIPELINE_OUTPUTS["status"]}',
                                     view.on_status, 50)
-        monitor.create_subscription(DiagnosticArray, '/lipfault_sim/fault_truth',
+        monitor.create_subscription(DiagnosticArray, TRUTH_TOPIC,
                                     view.on_truth, 10)
         executor = pipeline_executor(context)
         executor.add_node(node)

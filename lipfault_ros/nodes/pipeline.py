@@ -56,6 +56,7 @@ from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.sync import Headerless, TupleAssembler
+from lipfault_ros.topics import PIPELINE_OUTPUTS
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 from lipfault_ros.worker import LatestWorker
 
@@ -142,11 +143,14 @@ class PipelineNode(LifecycleNode):
         self.p, self._artifact, self._error = p, artifact, ''
         out = qos_profile(p.output_qos, 10)
         self._pubs = {
-            'image': self.create_lifecycle_publisher(Image, '~/camera/image_corrected', out),
-            'wrench': self.create_lifecycle_publisher(WrenchStamped, '~/wrench_corrected', out),
-            'joints': self.create_lifecycle_publisher(JointState, '~/joint_states_corrected',
-                                                      out),
-            'status': self.create_lifecycle_publisher(DiagnosticArray, '~/fault_status', out),
+            'image': self.create_lifecycle_publisher(
+                Image, f'~/{PIPELINE_OUTPUTS["camera"]}', out),
+            'wrench': self.create_lifecycle_publisher(
+                WrenchStamped, f'~/{PIPELINE_OUTPUTS["wrench"]}', out),
+            'joints': self.create_lifecycle_publisher(
+                JointState, f'~/{PIPELINE_OUTPUTS["joints"]}', out),
+            'status': self.create_lifecycle_publisher(
+                DiagnosticArray, f'~/{PIPELINE_OUTPUTS["status"]}', out),
             'markers': self.create_lifecycle_publisher(MarkerArray, '~/fault_markers', out),
         }
         self._state = 'inactive'

@@ -19,6 +19,7 @@ from lipfault_ros.ros.params import check, param, parameter_names
 from lipfault_ros.ros.qos import QOS_NAMES
 from lipfault_ros.scene import SceneConfig
 from lipfault_ros.sync import Headerless, SyncConfig
+from lipfault_ros.topics import INPUT_NAMES
 from lipfault_ros.tuples import Modality
 
 __all__ = ['LIVE_NAMES', 'LIVE_PREFIXES', 'PipelineParams', 'apply_changes', 'is_live']
@@ -55,9 +56,11 @@ class PipelineParams:
                         low=0, high=100)
     inference_thread: bool = param(False, 'run inference on a thread of its own (latest tuple '
                                           'first) instead of between the executor callbacks')
-    camera_topic: str = param('camera/image_raw', 'input sensor_msgs/Image topic')
-    wrench_topic: str = param('wrench', 'input geometry_msgs/WrenchStamped topic')
-    joints_topic: str = param('joint_states', 'input sensor_msgs/JointState topic')
+    camera_topic: str = param(INPUT_NAMES[Modality.CAMERA], 'input sensor_msgs/Image topic')
+    wrench_topic: str = param(INPUT_NAMES[Modality.WRENCH],
+                              'input geometry_msgs/WrenchStamped topic')
+    joints_topic: str = param(INPUT_NAMES[Modality.JOINTS],
+                              'input sensor_msgs/JointState topic')
     input_qos: str = param('sensor_data', 'QoS of the input subscriptions', choices=QOS_NAMES)
     input_depth: int = param(50, 'history depth of each input subscription', low=1, high=10000)
     output_qos: str = param('reliable', 'QoS of the corrected outputs and fault status',

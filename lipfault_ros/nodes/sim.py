@@ -41,12 +41,13 @@ from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.sim.config import VISUAL_MESHES, WRENCH_SOURCES, SimConfig
 from lipfault_ros.sim.robot import SimRobot
+from lipfault_ros.topics import INPUT_NAMES, SIM_NODE, TRUTH_NAME
 from lipfault_ros.truth import truth_status_fields
-from lipfault_ros.tuples import ImageSample, JointSample, WrenchSample
+from lipfault_ros.tuples import ImageSample, JointSample, Modality, WrenchSample
 
 __all__ = ['FAULT_PARAMETERS', 'NODE_NAME', 'SimNode', 'SimNodeParams', 'fault_spec', 'main']
 
-NODE_NAME = 'lipfault_sim'
+NODE_NAME = SIM_NODE
 #: The parameters that may change while the node runs; all others are read at start-up.
 FAULT_PARAMETERS: tuple[str, ...] = ('fault_modality', 'fault_type', 'fault_severity',
                                      'fault_start_s', 'fault_duration_s')
@@ -56,9 +57,12 @@ FAULT_PARAMETERS: tuple[str, ...] = ('fault_modality', 'fault_type', 'fault_seve
 class SimNodeParams:
     """Every parameter of ``lipfault_sim`` (declared once, from here)."""
 
-    camera_topic: str = param('camera/image_raw', 'camera image topic (sensor_msgs/Image)')
-    wrench_topic: str = param('wrench', 'wrist force/torque topic (geometry_msgs/WrenchStamped)')
-    joints_topic: str = param('joint_states', 'joint state topic (sensor_msgs/JointState)')
+    camera_topic: str = param(INPUT_NAMES[Modality.CAMERA],
+                              'camera image topic (sensor_msgs/Image)')
+    wrench_topic: str = param(INPUT_NAMES[Modality.WRENCH],
+                              'wrist force/torque topic (geometry_msgs/WrenchStamped)')
+    joints_topic: str = param(INPUT_NAMES[Modality.JOINTS],
+                              'joint state topic (sensor_msgs/JointState)')
     qos: str = param('sensor_data', 'QoS profile of the three sensor topics',
                      choices=QOS_NAMES)
     camera_rate_hz: float = param(30.0, 'camera frame rate (Hz)', low=0.1, high=240.0)
@@ -188,7 +192,7 @@ class SimNode(Node):
         self._image_pub = self.create_publisher(Image, p.camera_topic, sensor_qos)
         self._wrench_pub = self.create_publisher(WrenchStamped, p.wrench_topic, sensor_qos)
         self._joints_pub = self.create_publisher(JointState, p.joints_topic, sensor_qos)
-        self._truth_pub = self.create_publisher(DiagnosticArray, '~/fault_truth',
+        self._truth_pub = self.create_publisher(DiagnosticArray, f'~/{TRUTH_NAME}',
                                                 qos_profile('reliable', depth=10))
         clock_source = p.publish_clock or self._sim_time
         if self._sim_time and not p.publish_clock:

@@ -32,7 +32,8 @@ from lipfault_ros.errors import InputError, LipfaultError
 from lipfault_ros.ros.params import declare, param, read
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.ros.shutdown import run_node
-from lipfault_ros.topics import PIPELINE_OUTPUTS
+from lipfault_ros.topics import INPUT_NAMES, PIPELINE_OUTPUTS
+from lipfault_ros.tuples import Modality
 from lipfault_ros.view import (Channel, Kind, LiveView, RateGate, image_frame, joints_payload,
                                status_payload, wrench_payload)
 
@@ -54,10 +55,12 @@ class ViewParams:
                                    'this machine only)')
     port: int = param(8765, 'port of the Foxglove WebSocket (0: any free port, logged)',
                       low=0, high=65535)
-    camera_topic: str = param('camera/image_raw', 'raw sensor_msgs/Image topic (the '
+    camera_topic: str = param(INPUT_NAMES[Modality.CAMERA], 'raw sensor_msgs/Image topic (the '
                                                   'pipeline\'s input)')
-    wrench_topic: str = param('wrench', 'raw geometry_msgs/WrenchStamped topic')
-    joints_topic: str = param('joint_states', 'raw sensor_msgs/JointState topic')
+    wrench_topic: str = param(INPUT_NAMES[Modality.WRENCH],
+                              'raw geometry_msgs/WrenchStamped topic')
+    joints_topic: str = param(INPUT_NAMES[Modality.JOINTS],
+                              'raw sensor_msgs/JointState topic')
     pipeline: str = param('lipfault_pipeline', 'name of the pipeline node whose corrected '
                                                'streams and ~/fault_status are shown (relative: '
                                                'in this node\'s namespace)')

@@ -18,10 +18,12 @@ from typing import Any, Mapping
 
 import yaml
 
+from lipfault_ros import topics
+
 __all__ = ['INPUT_NAMES', 'namespaced_rviz_config', 'resolve_topic', 'write_rviz_config']
 
 #: The pipeline's input names (relative, before remapping) as the rviz file shows them.
-INPUT_NAMES: tuple[str, ...] = ('camera/image_raw', 'wrench', 'joint_states')
+INPUT_NAMES: tuple[str, ...] = tuple(topics.INPUT_NAMES.values())
 
 
 def resolve_topic(name: str, namespace: str = '') -> str:

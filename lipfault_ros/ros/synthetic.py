@@ -26,6 +26,7 @@ from sensor_msgs.msg import Image, JointState
 from lipfault_ros.synthetic import synthetic_samples
 from lipfault_ros.ros import convert
 from lipfault_ros.ros.qos import qos_profile
+from lipfault_ros.topics import INPUT_NAMES
 from lipfault_ros.tuples import ImageSample, Modality, WrenchSample
 
 __all__ = ['SyntheticSensors']
@@ -39,10 +40,9 @@ class SyntheticSensors(Node):
                  chunk_s: float = 1.0, **kwargs: Any) -> None:
         super().__init__(node_name, **kwargs)
         profile = qos_profile(qos, 50)
-        self.pubs = {Modality.CAMERA: self.create_publisher(Image, 'camera/image_raw', profile),
-                     Modality.WRENCH: self.create_publisher(WrenchStamped, 'wrench', profile),
-                     Modality.JOINTS: self.create_publisher(JointState, 'joint_states',
-                                                            profile)}
+        self.pubs = {m: self.create_publisher(kind, INPUT_NAMES[m], profile) for m, kind in
+                     ((Modality.CAMERA, Image), (Modality.WRENCH, WrenchStamped),
+                      (Modality.JOINTS, JointState))}
         self.image_size = image_size
         self.encoding = encoding
         self.seed = seed

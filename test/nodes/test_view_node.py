@@ -166,12 +166,6 @@ def test_a_taken_port_ends_the_console_script_with_an_error(view_node, capsys):
     assert f'127.0.0.1:{view_node.view.port}' in capsys.readouterr().err
 
 
-def test_the_pipeline_publishes_the_outputs_the_view_reads():
-    source = (ROOT / 'lipfault_ros' / 'nodes' / 'pipeline.py').read_text()
-    for suffix in PIPELINE_OUTPUTS.values():
-        assert f"'~/{suffix}'" in source, suffix
-
-
 def test_view_yaml_mirrors_the_declarations_with_a_comment_per_parameter():
     from lipfault_ros.nodes.view import NODE_NAME, ViewParams
 
