@@ -12,9 +12,15 @@ from lipfault_ros.cli import COMMANDS, main
 
 
 @pytest.mark.parametrize('name', sorted(COMMANDS))
-def test_every_subcommand_module_defines_arguments_and_main(name):
+def test_every_subcommand_builds_its_parser_and_prints_its_help(name, capsys):
+    # add_arguments runs for real: a duplicate option or a bad default fails here
     module = importlib.import_module(COMMANDS[name][0])
-    assert callable(module.add_arguments) and callable(module.main)
+    assert callable(module.main)
+    with pytest.raises(SystemExit) as info:
+        main([name, '--help'])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f'usage: lipfault {name}') and 'options:' in out, out
 
 
 def test_unknown_subcommand_is_a_usage_error():

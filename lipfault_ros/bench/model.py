@@ -273,13 +273,12 @@ def _bench_size(size: int, dev: torch.device, rng: np.random.Generator, *, itera
     clean, faulty = _engine(cfg, np.inf, str(dev)), _engine(cfg, -np.inf, str(dev))
     t = random_tuple(cfg, rng)
     paths = (clean.infer(t).bypassed, faulty.infer(t).bypassed)
-    tensors = clean._prepare(t.image[None], t.wrench[None], t.joints[None],
-                             np.zeros((1, 3), bool))
+    tensors = clean.model_inputs(t)
     variants: dict[str, Callable[[], Any]] = {
         'infer_clean': lambda: clean.infer(t),
         'infer_faulty': lambda: faulty.infer(t),
-        'forward_clean': lambda: clean._run(*tensors),
-        'forward_faulty': lambda: faulty._run(*tensors),
+        'forward_clean': lambda: clean.forward(tensors),
+        'forward_faulty': lambda: faulty.forward(tensors),
     }
     row: dict[str, Any] = {
         'image_size': size, 'device': str(clean.device),
@@ -331,7 +330,7 @@ def _add_compiled(row: dict[str, Any], variants: dict[str, Callable[[], Any]], c
             variants['compiled_clean'] = lambda: st_c(*host)
             variants['compiled_faulty'] = lambda: st_f(*host)
             row['compiled'] = 'cuda-graphs'
-            ref = faulty._run(*tensors)
+            ref = faulty.forward(tensors)
             got = st_f(*host)
             row['compiled_max_diff'] = _max_diff(ref.corrected, got[2])
         else:
@@ -345,7 +344,7 @@ def _add_compiled(row: dict[str, Any], variants: dict[str, Callable[[], Any]], c
             variants['compiled_clean'] = lambda: run_traced(tr_c)
             variants['compiled_faulty'] = lambda: run_traced(tr_f)
             row['compiled'] = 'torchscript-freeze'
-            ref = faulty._run(*tensors)
+            ref = faulty.forward(tensors)
             row['compiled_max_diff'] = _max_diff(ref.corrected, run_traced(tr_f)[2:])
     except Exception as exc:  # noqa: BLE001 - an optional path; report why it is absent
         log.warning('compiled path unavailable at %dx%d: %s', size, size, exc)
@@ -370,7 +369,7 @@ def _add_exported(row: dict[str, Any], variants: dict[str, Callable[[], Any]], c
                 return scripted(cam, wr, jo, present, change)
 
         variants['exported'] = run_exported
-        ref = clean._run(*tensors)
+        ref = clean.forward(tensors)
         row['exported_max_diff'] = _max_diff(ref.corrected, run_exported()[3:])
     except Exception as exc:  # noqa: BLE001 - optional; report why it is absent
         log.warning('TorchScript export unavailable at %dx%d: %s', size, size, exc)

@@ -27,7 +27,6 @@ import numpy as np
 
 from lipfault_ros.sync import SyncConfig, assemble
 from lipfault_ros.synthetic import synthetic_samples
-from lipfault_ros.tuples import MODALITIES
 
 __all__ = ['bench_pipeline', 'bench_pipeline_in_child', 'run_pipeline_bench']
 
@@ -80,22 +79,15 @@ def _artifact_forward(engine: Any, tuples: Sequence[Any]) -> tuple[list[float], 
     """Model forward (ms: the network call the engine makes for one tuple, on ready tensors)
     and ``Engine.infer`` (ms) on each tuple; bypassed count."""
     # the forward ``infer`` itself uses (compiled once the engine has switched), else eager
-    forward_one = getattr(engine, '_forward_one', None)
-    if forward_one is None:
-        def forward_one(tensors: Any) -> Any:
-            return engine._run(*tensors)
-    s = engine.image_size
     forward, infer, bypassed = [], [], 0
     for t in tuples:
         t0 = time.perf_counter()
         r = engine.infer(t)
         infer.append((time.perf_counter() - t0) * 1e3)
         bypassed += bool(r.bypassed)
-        image = engine._resize(t.image, s, s, engine._cv2.INTER_AREA)
-        missing = np.array([[m in t.missing for m in MODALITIES]])
-        tensors = engine._prepare(image[None], t.wrench[None], t.joints[None], missing)
+        tensors = engine.model_inputs(t)
         t0 = time.perf_counter()
-        forward_one(tensors)
+        engine.forward_one(tensors)
         forward.append((time.perf_counter() - t0) * 1e3)
     return forward, infer, bypassed
 

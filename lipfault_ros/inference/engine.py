@@ -218,6 +218,24 @@ class Engine:
             self._history = (stamp, cam[i:i + 1].clone())
         return tensors[:5] + (change,)
 
+    def model_inputs(self, t: SensorTuple) -> tuple[torch.Tensor, ...]:
+        """One tuple checked and turned into the network's inputs as :meth:`infer` makes
+        them (camera, wrench, joints, present, force_fault, camera_change), without touching
+        the frame history: what a benchmark times :meth:`forward_one` or :meth:`forward` on."""
+        one = self._one_inputs(t)  # plain tensors (not inference-mode ones): they may be traced
+        return self._prepare(one.small[None], one.wrench[None], one.joints[None], one.missing)
+
+    def forward_one(self, tensors: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
+        """The network call :meth:`infer` makes for one tuple of :meth:`model_inputs` (the
+        compiled stages once the engine has switched to them, else the eager ones), with no
+        lifecycle and no evidence."""
+        return self._forward_one(tensors)
+
+    def forward(self, tensors: tuple[torch.Tensor, ...]) -> Any:
+        """The whole network's forward (:class:`~lipfault_ros.model.network.LipfaultOutput`)
+        on tensors of :meth:`model_inputs` or :meth:`infer_arrays`' shape."""
+        return self._run(*tensors)
+
     def forget_history(self) -> None:
         """Drop the remembered camera frame (a new episode starts)."""
         self._history = None

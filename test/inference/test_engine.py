@@ -162,3 +162,21 @@ def test_torch_export_program_matches_eager(engine, tmp_path):
         out = program(*x)
         eager = engine.model(*x[:3], x[3], camera_change=x[4])
     assert torch.allclose(out[0], eager.scores, atol=1e-5)
+
+
+def test_the_benchmark_surface_times_the_forward_infer_makes(engine, held_out):
+    # model_inputs + forward_one: the scores and flags infer reports for a first frame (no
+    # history), and model_inputs leaves the frame history alone
+    engine.forget_history()
+    t = _tuple(held_out, 3)
+    tensors = engine.model_inputs(t)
+    assert [tuple(x.shape) for x in tensors[:3]] == [(1, 3, 32, 32), (1, 6, 16), (1, 21, 16)]
+    scores, faults = engine.forward_one(tensors)[:2]
+    full = engine.forward(tensors)
+    assert torch.equal(full.scores, scores) and torch.equal(full.faults, faults)
+    r = engine.infer(t)  # the first frame since forget_history: no frame change either
+    for i, m in enumerate(Modality):
+        assert r.results[m].score == pytest.approx(float(scores[0, i]), abs=1e-5)
+        assert r.results[m].fault == bool(faults[0, i])
+    with pytest.raises(InputError):
+        engine.model_inputs(_tuple(held_out, 3, wrench=np.zeros((5, 6), np.float32)))
