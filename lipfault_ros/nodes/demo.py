@@ -60,6 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'clean run, whose closing line counts the false alarms')
     parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
     parser.add_argument('--seed', type=int, default=0, help='seed of the simulated robot')
+    parser.add_argument('--view', action='store_true',
+                        help='also serve the live view to Foxglove (lipfault view: raw next to '
+                             'corrected, scores, thresholds, alarms; ws://127.0.0.1:PORT)')
+    parser.add_argument('--view-port', type=int, default=None, metavar='PORT',
+                        help='port of the live view (default 8765; 0: any free port)')
 
 
 def prepare_model(path: Path) -> Path:
@@ -122,6 +127,13 @@ def _sim_command(spec: Any, seed: int) -> list[str]:
                   '-p', f'fault_start_s:={float(spec.start_s)}',
                   # the node reads a duration of 0 as "until changed"
                   '-p', f'fault_duration_s:={_finite_or_zero(spec.duration_s)}']
+
+
+def _view_command(port: int | None) -> list[str]:
+    """The live view's command line (``lipfault view``, its own process: the Foxglove server
+    and its conversions stay off the pipeline's executor)."""
+    cmd = [sys.executable, '-m', 'lipfault_ros.cli', 'view']
+    return cmd if port is None else cmd + ['--port', str(port)]
 
 
 def _stop(proc: subprocess.Popen | None) -> None:
@@ -205,7 +217,7 @@ def main(args: argparse.Namespace) -> int:
 
     context = Context()
     rclpy.init(context=context)
-    node = monitor = executor = sim = view = start = None
+    node = monitor = executor = sim = view = live_view = start = None
     try:
         # the model is loaded and warm before the robot starts, so the fault's start time
         # counts from when the status lines begin
@@ -214,12 +226,14 @@ def main(args: argparse.Namespace) -> int:
         if node.lifecycle_state != 'active':
             raise LipfaultError(f'the pipeline did not start: {node.last_error}')
         sim = subprocess.Popen(_sim_command(spec, args.seed))
+        if args.view:
+            live_view = subprocess.Popen(_view_command(args.view_port))
         view = _View()
         monitor = rclpy.create_node('lipfault_demo_view', context=context)
-        monitor.create_subscription(DiagnosticArray, f'/{node.get_name()}/{PIPELINE_OUTPUTS["status"]}',
+        monitor.create_subscription(DiagnosticArray,
+                                    f'/{node.get_name()}/{PIPELINE_OUTPUTS["status"]}',
                                     view.on_status, 50)
-        monitor.create_subscription(DiagnosticArray, TRUTH_TOPIC,
-                                    view.on_truth, 10)
+        monitor.create_subscription(DiagnosticArray, TRUTH_TOPIC, view.on_truth, 10)
         executor = pipeline_executor(context)
         executor.add_node(node)
         executor.add_node(monitor)
@@ -232,6 +246,7 @@ def main(args: argparse.Namespace) -> int:
     finally:
         if view is not None and start is not None:
             print(view.summary(time.monotonic() - start), flush=True)
+        _stop(live_view)
         _stop(sim)
         if executor is not None:
             executor.shutdown()

@@ -56,3 +56,52 @@ def test_a_clean_demo_run_injects_nothing(tiny_artifact):
     assert len(lines) >= 3 and all(line.endswith('injected: none') for line in lines), \
         stdout[-2000:]
     assert 'alarms raised: camera' in stdout
+
+
+def test_demo_with_view_serves_the_pipeline_to_a_foxglove_client(tiny_artifact):
+    import threading
+
+    from view.wsclient import FoxgloveClient
+
+    proc = subprocess.Popen(
+        [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
+         '--duration', '20', '--device', 'cpu', '--fault', 'wrench:bias:0.8:2:4', '--view',
+         '--view-port', '0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    url = threading.Event()
+    found: list[str] = []
+
+    def read() -> None:
+        for line in proc.stdout:
+            lines.append(line)
+            hit = re.search(r'live view on (ws://127\.0\.0\.1:\d+)', line)
+            if hit and not found:
+                found.append(hit.group(1))
+                url.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert url.wait(60), ''.join(lines)[-3000:]
+        with FoxgloveClient(found[0]) as client:
+            # the pipeline's verdicts and its corrected wrench reach the view while it runs
+            assert client.wait_for(lambda: {'/fault_status', '/wrench/corrected'}
+                                   <= set(client.messages), 15.0), sorted(client.messages)
+            status = client.last('/fault_status')
+            assert {'camera', 'wrench', 'joints'} <= set(status), status
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(timeout=5)
+    text = ''.join(lines)
+    assert code == 0 and 'Traceback' not in text, text[-3000:]
+    assert 'alarms raised: camera' in text
+
+
+def test_ctrl_c_stops_the_demo_and_its_view_cleanly(tiny_artifact, ctrl_c):
+    code, text = ctrl_c(['demo', '--model', str(tiny_artifact), '--device', 'cpu', '--view',
+                         '--view-port', '0'], 'live view on ws://127.0.0.1:')
+    assert code == 0 and 'Traceback' not in text, text[-3000:]
+    assert 'lipfault demo: stopped' in text and 'alarms raised: camera' in text, text[-3000:]
