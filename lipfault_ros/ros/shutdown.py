@@ -63,7 +63,14 @@ class GracefulStop:
         return not rclpy.ok()
 
     def close(self, executor: Any, node: Any) -> None:
-        """Stop the executor (its queued callbacks first), destroy the node, shut rclpy down."""
+        """Stop the executor (its queued callbacks first), destroy the node, shut rclpy down.
+
+        From here on the process is ending, and a further SIGINT or SIGTERM (an operator's
+        second Ctrl-C, launch's SIGTERM after its SIGINT) is ignored: Python resets a Python
+        SIGINT handler to the default while it finalises and rclpy's shutdown gives SIGTERM
+        back its default, so a late signal would otherwise kill the process (exit -2 or -15)
+        after a clean stop. A clean-up that hangs is still ended by SIGKILL."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if executor is not None:
             # rclpy's MultiThreadedExecutor.shutdown destroys its guard condition before it
             # joins its worker threads, and a callback still queued then fails on it ("cannot
@@ -75,6 +82,7 @@ class GracefulStop:
         if node is not None:
             node.destroy_node()
         rclpy.try_shutdown()
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # after rclpy has given it back
 
 
 def run_node(make_node: Callable[[], Any], make_executor: Callable[[], Any],
