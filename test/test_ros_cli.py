@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from procs import processes_under
+
 NODE = '/lipfault_pipeline'
 START_TIMEOUT_S = 60.0  # torch and pybullet start on two busy cores
 CLI_TIMEOUT_S = 60.0
@@ -107,18 +109,6 @@ def _ros2(env, verb: str, command: str, *args: str) -> tuple[int, str]:
     return result.returncode, text
 
 
-def _ours(prefix: Path) -> list[psutil.Process]:
-    out = []
-    for proc in psutil.process_iter(['cmdline', 'status']):
-        try:
-            if (proc.info['status'] != psutil.STATUS_ZOMBIE
-                    and any(str(prefix) in part for part in proc.info['cmdline'] or ())):
-                out.append(proc)
-        except psutil.Error:
-            continue
-    return out
-
-
 def test_ros2_param_and_lifecycle_on_the_running_pipeline(
         launch_env, colcon_install, model, ros_context, tmp_path):
     log = tmp_path / 'launch.log'
@@ -195,7 +185,7 @@ def test_ros2_param_and_lifecycle_on_the_running_pipeline(
             os.killpg(launch.pid, signal.SIGKILL)
             launch.wait()
             code = None
-        _, left = psutil.wait_procs(_ours(colcon_install), timeout=5)
+        _, left = psutil.wait_procs(processes_under(colcon_install), timeout=5)
         for p in left:
             p.kill()
     output = log.read_text()

@@ -21,6 +21,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from procs import processes_under
+
 LAUNCH_TIMEOUT_S = 45.0  # torch and pybullet start on two busy cores
 HARDWARE_ID = 'from_params_file'
 
@@ -76,19 +78,6 @@ def _first_status(context, topic: str, timeout_s: float):
     return got[0] if got else None
 
 
-def _ours(prefix: Path) -> list[psutil.Process]:
-    """Running processes started from the colcon install (the nodes' cmdline names it)."""
-    out = []
-    for proc in psutil.process_iter(['cmdline', 'status']):
-        try:
-            if (proc.info['status'] != psutil.STATUS_ZOMBIE
-                    and any(str(prefix) in part for part in proc.info['cmdline'] or ())):
-                out.append(proc)
-        except psutil.Error:
-            continue
-    return out
-
-
 def _launch(env, prefix, log: Path, context, topic: str, *args: str):
     """Run ``ros2 launch`` with ``args`` until ``topic`` has a status, then SIGINT it.
 
@@ -102,7 +91,7 @@ def _launch(env, prefix, log: Path, context, topic: str, *args: str):
                                 preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         status = _first_status(context, topic, LAUNCH_TIMEOUT_S)
-        nodes = [p for p in _ours(prefix)
+        nodes = [p for p in processes_under(prefix)
                  if any(n in ' '.join(p.info['cmdline']) for n in ('pipeline_node', 'sim_node'))]
         proc.send_signal(signal.SIGINT)
         code = proc.wait(timeout=30)
@@ -110,7 +99,7 @@ def _launch(env, prefix, log: Path, context, topic: str, *args: str):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-    _, left = psutil.wait_procs(_ours(prefix), timeout=5)
+    _, left = psutil.wait_procs(processes_under(prefix), timeout=5)
     for p in left:  # do not leave them to the next test
         p.kill()
     return status, code, log.read_text(), nodes, left
