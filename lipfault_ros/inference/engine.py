@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -19,6 +19,7 @@ from lipfault_ros.artifact import Artifact, load_artifact
 from lipfault_ros.background import with_evidence
 from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
+from lipfault_ros.inference.inputs import OneInputs, checked_evidence
 from lipfault_ros.inference.results import BatchInference, Inference, ModalityResult
 from lipfault_ros.inference.stages import CompiledStages, Stages
 from lipfault_ros.model.network import fault_decision
@@ -35,27 +36,6 @@ log = logging.getLogger(__name__)
 
 #: Per-tuple fault flags (3,) bool and score - threshold (3,) -> the modalities to correct (3,)
 Decide = Callable[[np.ndarray, np.ndarray], np.ndarray]
-
-
-class _OneInputs(NamedTuple):
-    """One tuple's checked inputs (see :meth:`Engine._one_inputs`)."""
-
-    missing: np.ndarray          # (1, 3) bool
-    image: np.ndarray | None     # the input frame (None when missing)
-    in_hw: tuple[int, int]       # the size outputs are given at
-    small: np.ndarray            # (S, S, 3) uint8 at the model's size
-    wrench: np.ndarray           # (T_w, 6)
-    joints: np.ndarray           # (T_j, J, 3)
-
-
-def _checked_evidence(evidence: np.ndarray | None) -> np.ndarray | None:
-    """(3,) float evidence, or None when there is none (None, or all NaN)."""
-    if evidence is None:
-        return None
-    ev = np.asarray(evidence, np.float64).reshape(-1)
-    if ev.shape != (3,):
-        raise InputError(f'evidence must be 3 numbers, got {evidence!r}')
-    return None if np.isnan(ev).all() else ev
 
 
 #: The ``Engine.infer`` call that compiles the batch-1 CPU forward (a few hundred ms, once; the
@@ -219,21 +199,17 @@ class Engine:
         return tensors[:5] + (change,)
 
     def model_inputs(self, t: SensorTuple) -> tuple[torch.Tensor, ...]:
-        """One tuple checked and turned into the network's inputs as :meth:`infer` makes
-        them (camera, wrench, joints, present, force_fault, camera_change), without touching
-        the frame history: what a benchmark times :meth:`forward_one` or :meth:`forward` on."""
-        one = self._one_inputs(t)  # plain tensors (not inference-mode ones): they may be traced
+        """One tuple as the network's inputs, as :meth:`infer` makes them but without the frame
+        history (plain tensors: a benchmark may trace them)."""
+        one = self._one_inputs(t)
         return self._prepare(one.small[None], one.wrench[None], one.joints[None], one.missing)
 
     def forward_one(self, tensors: tuple[torch.Tensor, ...]) -> tuple[Any, ...]:
-        """The network call :meth:`infer` makes for one tuple of :meth:`model_inputs` (the
-        compiled stages once the engine has switched to them, else the eager ones), with no
-        lifecycle and no evidence."""
+        """The network call :meth:`infer` makes (compiled or eager stages), no lifecycle."""
         return self._forward_one(tensors)
 
     def forward(self, tensors: tuple[torch.Tensor, ...]) -> Any:
-        """The whole network's forward (:class:`~lipfault_ros.model.network.LipfaultOutput`)
-        on tensors of :meth:`model_inputs` or :meth:`infer_arrays`' shape."""
+        """The whole network's forward (``LipfaultOutput``) on :meth:`model_inputs`."""
         return self._run(*tensors)
 
     def forget_history(self) -> None:
@@ -305,7 +281,7 @@ class Engine:
             return image
         return self._cv2.resize(image, (w, h), interpolation=interp)
 
-    def _one_inputs(self, t: SensorTuple) -> _OneInputs:
+    def _one_inputs(self, t: SensorTuple) -> OneInputs:
         """The checked inputs of one tuple, zeros where a modality is missing (InputError for
         a wrong shape, dtype or joint names)."""
         cfg = self.artifact.config
@@ -331,9 +307,9 @@ class Engine:
             joints = self._check_signal('joints', t.joints, (cfg.joints_window, j, 3))
         else:
             joints = np.zeros((cfg.joints_window, j, 3), np.float32)
-        return _OneInputs(missing, image, tuple(in_hw), small, wrench, joints)
+        return OneInputs(missing, image, tuple(in_hw), small, wrench, joints)
 
-    def _one_outputs(self, one: _OneInputs, corrected: list[np.ndarray], replace: np.ndarray
+    def _one_outputs(self, one: OneInputs, corrected: list[np.ndarray], replace: np.ndarray
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Image, wrench and joints out: the input passed through for a clean modality, the
         model's estimate (at the input's size and units) for a replaced one."""
@@ -379,7 +355,7 @@ class Engine:
         if offsets.any():
             thr_t = self.model.thresholds + torch.as_tensor(
                 offsets, dtype=self.model.thresholds.dtype, device=self.model.thresholds.device)
-        ev = _checked_evidence(evidence)
+        ev = checked_evidence(evidence)
         scores_t, faults_t, bypassed_t, corrected_t, mask_t = self._forward_one(
             tensors, decide, thr_t, ev)
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
