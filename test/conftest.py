@@ -127,31 +127,64 @@ def rviz2_installed(launch_env) -> bool:
 def ctrl_c():
     """``ctrl_c(args, ready)``: run ``python -m lipfault_ros.cli *args``, send SIGINT once a line
     of its output contains ``ready``, and return (exit code, everything it printed). A process
-    still running 30 s after the signal fails the test with every thread's stack (faulthandler)."""
+    still running 30 s after the signal fails the test with every thread's stack (faulthandler).
+
+    The command runs in a process group of its own, and whatever is left of that group when the
+    test ends is killed: a command that hangs must not leave its child nodes (a simulator, a
+    view) publishing into the DDS domain of the tests that follow."""
     import os
     import signal
     import subprocess
     import sys
 
+    def kill_group(proc: subprocess.Popen) -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass  # the group is gone already
+
+    def group_alive(pgid: int) -> list[str]:
+        """The command lines of the group's processes still running (zombies do not count)."""
+        import psutil
+        alive = []
+        for p in psutil.process_iter(['cmdline', 'status']):
+            try:
+                if os.getpgid(p.pid) == pgid and p.info['status'] != psutil.STATUS_ZOMBIE:
+                    alive.append(' '.join(p.info['cmdline'] or [])[:120])
+            except (ProcessLookupError, psutil.Error):
+                pass
+        return alive
+
     def run(args: list[str], ready: str) -> tuple[int, str]:
         proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                env=dict(os.environ, PYTHONFAULTHANDLER='1'))
+                                env=dict(os.environ, PYTHONFAULTHANDLER='1'),
+                                start_new_session=True)
         lines = []
         try:
             for line in proc.stdout:
                 lines.append(line)
                 if ready in line:
                     break
-        finally:
             proc.send_signal(signal.SIGINT)
             try:
-                out, _ = proc.communicate(timeout=30)
+                proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGABRT)
+                proc.send_signal(signal.SIGABRT)  # faulthandler prints every thread's stack
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    pass
+                kill_group(proc)  # its children hold the output pipe open
                 out, _ = proc.communicate(timeout=30)
                 raise AssertionError(f'lipfault {args[0]} did not end 30 s after Ctrl-C; its '
                                      'threads:\n' + ''.join(lines) + out) from None
+            left = group_alive(proc.pid)
+            kill_group(proc)  # a child left behind would hold the output pipe open
+            out, _ = proc.communicate(timeout=30)
+            assert not left, f'lipfault {args[0]} ended but left {left} running'
+        finally:
+            kill_group(proc)
         return proc.returncode, ''.join(lines) + out
 
     return run

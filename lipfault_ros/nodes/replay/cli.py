@@ -15,6 +15,7 @@ from pathlib import Path
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.replay.params import ReplayParams
@@ -64,16 +65,26 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         remap=args.remap, clock=args.clock, restamp=not args.no_restamp,
         pipeline=args.pipeline, start_pipeline=args.start_pipeline,
         wait_for_pipeline=args.wait)
-    rclpy.init()
+    # Ctrl-C stays Python's KeyboardInterrupt, so the context is still valid while the replay
+    # stops (rclpy's own handler closed it under a running call: an RCLError, not a clean stop)
+    rclpy.init(signal_handler_options=SignalHandlerOptions.SIGTERM)
     try:
         report = replay(settings, plots=not args.no_plots)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        # Ctrl-C: a stopped replay has no report to print; 130 (128 + SIGINT), as a shell
-        # reports an interrupted command, so a script can tell it from a finished one
-        print(f'replay of {args.bag} interrupted: no report written', file=sys.stderr)
-        return 130
+    except Exception as exc:
+        if not isinstance(exc, ExternalShutdownException) and rclpy.ok():
+            raise
+        interrupted = True  # SIGTERM: rclpy closed the context, perhaps under a running call
+    except KeyboardInterrupt:
+        interrupted = True
+    else:
+        interrupted = False
     finally:
         rclpy.try_shutdown()
+    if interrupted:
+        # a stopped replay has no report to print; 130 (128 + SIGINT), as a shell reports an
+        # interrupted command, so a script can tell it from a finished one
+        print(f'replay of {args.bag} interrupted: no report written', file=sys.stderr)
+        return 130
     live = report['live']
     print(f'replayed {args.bag}: {live["tuples_received"]}/{live["tuples_expected"]} tuples '
           f'answered ({live["tuples_dropped"]} dropped), end-to-end p50 '
@@ -108,6 +119,9 @@ def _node_main(argv: list[str] | None) -> int:
     except (LipfaultError, FileNotFoundError, FileExistsError) as exc:
         logging.getLogger(NODE_NAME).error(str(exc))
         return 2
+    except Exception:
+        if rclpy.ok():
+            raise  # a real failure; otherwise a stop signal closed the context under a call
     finally:
         rclpy.try_shutdown()
     return 0
