@@ -15,7 +15,7 @@ from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.anchor import DEFAULT_TAU_S
 from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
-from lipfault_ros.ros.params import check, param, parameter_names
+from lipfault_ros.ros.params import check, param, parameter_names, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES
 from lipfault_ros.scene import SceneConfig
 from lipfault_ros.sync import Headerless, SyncConfig
@@ -69,22 +69,32 @@ class PipelineParams:
                                       'output, counters), message_filters (when installed), or '
                                       'auto (= builtin)',
                               choices=('auto', 'builtin', 'message_filters'))
-    slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
+    slop: float = param(SyncConfig.slop,
+                        'largest stamp difference (s) between a camera frame and the '
                               'nearest wrench/joint message (live)', low=0.0, high=1.0)
-    queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
+    queue_span: float = param(SyncConfig.queue_span,
+                              'time (s) each input queue covers; queue sizes follow the '
                                    'rates', low=0.01, high=10.0)
-    camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
-    wrench_rate: float = param(500.0, 'nominal wrench rate (Hz)', low=0.1, high=100000.0)
-    joints_rate: float = param(250.0, 'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
-    settle: float = param(0.0, 'extra wait (s) past a frame stamp for out-of-order messages',
+    camera_rate: float = param(SyncConfig.camera_rate,
+                               'nominal camera rate (Hz)', low=0.1, high=10000.0)
+    wrench_rate: float = param(SyncConfig.wrench_rate,
+                               'nominal wrench rate (Hz)', low=0.1, high=100000.0)
+    joints_rate: float = param(SyncConfig.joints_rate,
+                               'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
+    settle: float = param(SyncConfig.settle,
+                          'extra wait (s) past a frame stamp for out-of-order messages',
                           low=0.0, high=1.0)
-    silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
+    silent_periods: float = param(SyncConfig.silent_periods,
+                                  'a modality silent for this many of its periods is '
                                         'marked missing', low=1.0, high=100000.0)
-    silent_min: float = param(0.3, 'but never before this many seconds (executor hiccups are '
+    silent_min: float = param(SyncConfig.silent_min,
+                              'but never before this many seconds (executor hiccups are '
                                    'not a dead sensor)', low=0.0, high=3600.0)
-    jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
+    jump_back: float = param(SyncConfig.jump_back,
+                             'a stamp this far (s) behind its input resets the '
                                   'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
-    headerless: str = param('drop', 'messages with a zero stamp: drop (counted), arrival '
+    headerless: str = param(SyncConfig.headerless.value,
+                            'messages with a zero stamp: drop (counted), arrival '
                                     '(stamp with arrival time) or refuse',
                             choices=tuple(h.value for h in Headerless))
     watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
@@ -178,13 +188,10 @@ class PipelineParams:
                 self.threshold_offset_joints)
 
     def sync_config(self, wrench_window: int, joints_window: int) -> SyncConfig:
-        return SyncConfig(camera_rate=self.camera_rate, wrench_rate=self.wrench_rate,
-                          joints_rate=self.joints_rate, slop=self.slop,
-                          queue_span=self.queue_span, wrench_window=wrench_window,
-                          joints_window=joints_window, silent_periods=self.silent_periods,
-                          silent_min=self.silent_min,
-                          settle=self.settle, jump_back=self.jump_back,
-                          headerless=Headerless(self.headerless))
+        """The synchroniser's settings: every parameter named like a ``SyncConfig`` field, and
+        the model's windows."""
+        return SyncConfig(**shared_values(self, SyncConfig), wrench_window=wrench_window,
+                          joints_window=joints_window)
 
     def topic(self, modality: Modality) -> str:
         return {Modality.CAMERA: self.camera_topic, Modality.WRENCH: self.wrench_topic,

@@ -36,7 +36,7 @@ from sensor_msgs.msg import Image, JointState
 from lipfault_ros.errors import FaultError, LipfaultError
 from lipfault_ros.faults import FaultSpec
 from lipfault_ros.ros import convert
-from lipfault_ros.ros.params import declare, param, read
+from lipfault_ros.ros.params import declare, param, read, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.ros.shutdown import run_node
 from lipfault_ros.sim.config import VISUAL_MESHES, WRENCH_SOURCES, SimConfig
@@ -65,55 +65,83 @@ class SimNodeParams:
                               'joint state topic (sensor_msgs/JointState)')
     qos: str = param('sensor_data', 'QoS profile of the three sensor topics',
                      choices=QOS_NAMES)
-    camera_rate_hz: float = param(30.0, 'camera frame rate (Hz)', low=0.1, high=240.0)
-    wrench_rate_hz: float = param(500.0, 'force/torque rate (Hz)', low=1.0, high=5000.0)
-    joints_rate_hz: float = param(250.0, 'joint state rate (Hz)', low=1.0, high=5000.0)
-    physics_rate_hz: float = param(500.0, 'physics step rate (Hz); at least the fastest stream',
+    camera_rate_hz: float = param(SimConfig.camera_rate_hz,
+                                  'camera frame rate (Hz)', low=0.1, high=240.0)
+    wrench_rate_hz: float = param(SimConfig.wrench_rate_hz,
+                                  'force/torque rate (Hz)', low=1.0, high=5000.0)
+    joints_rate_hz: float = param(SimConfig.joints_rate_hz,
+                                  'joint state rate (Hz)', low=1.0, high=5000.0)
+    physics_rate_hz: float = param(SimConfig.physics_rate_hz,
+                                   'physics step rate (Hz); at least the fastest stream',
                                    low=10.0, high=10000.0)
-    control_rate_hz: float = param(100.0, 'arm controller rate (Hz)', low=1.0, high=1000.0)
+    control_rate_hz: float = param(SimConfig.control_rate_hz,
+                                   'arm controller rate (Hz)', low=1.0, high=1000.0)
     tick_rate_hz: float = param(100.0, 'rate of the timer that steps the physics in batches and '
                                 'publishes wrench and joint samples (Hz)', low=5.0, high=1000.0)
-    image_width: int = param(128, 'camera image width (pixels)', low=8, high=1024)
-    image_height: int = param(128, 'camera image height (pixels)', low=8, high=1024)
-    visual_meshes: str = param('collision', 'Panda meshes the camera renders: light collision '
+    image_width: int = param(SimConfig.image_width,
+                             'camera image width (pixels)', low=8, high=1024)
+    image_height: int = param(SimConfig.image_height,
+                              'camera image height (pixels)', low=8, high=1024)
+    visual_meshes: str = param(SimConfig.visual_meshes,
+                               'Panda meshes the camera renders: light collision '
                                'meshes (fast) or detailed visual meshes', choices=VISUAL_MESHES)
-    wrench_source: str = param('ft_sensor', 'force/torque model: a real wrist sensor (tool '
+    wrench_source: str = param(SimConfig.wrench_source,
+                               'force/torque model: a real wrist sensor (tool '
                                'weight, contact, offset, noise), the ideal tared contact forces, '
                                "or pybullet's joint sensor", choices=WRENCH_SOURCES)
-    tool_mass_kg: float = param(0.73, 'ft_sensor: tool mass on the sensor (kg)', low=0.0,
+    tool_mass_kg: float = param(SimConfig.tool_mass_kg,
+                                'ft_sensor: tool mass on the sensor (kg)', low=0.0,
                                 high=20.0)
-    tool_com_offset_m: float = param(0.03, "ft_sensor: tool's centre of mass along the tool "
+    tool_com_offset_m: float = param(SimConfig.tool_com_offset_m,
+                                     "ft_sensor: tool's centre of mass along the tool "
                                      'axis (m)', low=-0.5, high=0.5)
-    force_bias_n: float = param(0.5, 'ft_sensor: per-episode force offset, standard deviation '
+    force_bias_n: float = param(SimConfig.force_bias_n,
+                                'ft_sensor: per-episode force offset, standard deviation '
                                 'per axis (N)', low=0.0, high=100.0)
-    torque_bias_nm: float = param(0.02, 'ft_sensor: per-episode torque offset (Nm)', low=0.0,
+    torque_bias_nm: float = param(SimConfig.torque_bias_nm,
+                                  'ft_sensor: per-episode torque offset (Nm)', low=0.0,
                                   high=10.0)
-    force_drift_n_per_min: float = param(0.0, 'ft_sensor: thermal drift rate of the force '
+    force_drift_n_per_min: float = param(SimConfig.force_drift_n_per_min,
+                                         'ft_sensor: thermal drift rate of the force '
                                          'offset, standard deviation (N/min)', low=0.0,
                                          high=100.0)
-    torque_drift_nm_per_min: float = param(0.0, 'ft_sensor: thermal drift rate of the torque '
+    torque_drift_nm_per_min: float = param(SimConfig.torque_drift_nm_per_min,
+                                           'ft_sensor: thermal drift rate of the torque '
                                            'offset (Nm/min)', low=0.0, high=10.0)
-    camera_offset_s: float = param(0.004, 'camera clock offset: stamp minus true time (s)',
+    camera_offset_s: float = param(SimConfig.camera_offset_s,
+                                   'camera clock offset: stamp minus true time (s)',
                                    low=-1.0, high=1.0)
-    wrench_offset_s: float = param(-0.001, 'force/torque clock offset (s)', low=-1.0, high=1.0)
-    joints_offset_s: float = param(0.0015, 'joint state clock offset (s)', low=-1.0, high=1.0)
-    camera_jitter_s: float = param(0.001, 'camera stamp jitter, standard deviation (s)',
+    wrench_offset_s: float = param(SimConfig.wrench_offset_s,
+                                   'force/torque clock offset (s)', low=-1.0, high=1.0)
+    joints_offset_s: float = param(SimConfig.joints_offset_s,
+                                   'joint state clock offset (s)', low=-1.0, high=1.0)
+    camera_jitter_s: float = param(SimConfig.camera_jitter_s,
+                                   'camera stamp jitter, standard deviation (s)',
                                    low=0.0, high=0.1)
-    wrench_jitter_s: float = param(0.0001, 'force/torque stamp jitter (s)', low=0.0, high=0.1)
-    joints_jitter_s: float = param(0.0002, 'joint state stamp jitter (s)', low=0.0, high=0.1)
-    image_noise: float = param(2.0, 'camera pixel noise, standard deviation (grey levels)',
+    wrench_jitter_s: float = param(SimConfig.wrench_jitter_s,
+                                   'force/torque stamp jitter (s)', low=0.0, high=0.1)
+    joints_jitter_s: float = param(SimConfig.joints_jitter_s,
+                                   'joint state stamp jitter (s)', low=0.0, high=0.1)
+    image_noise: float = param(SimConfig.image_noise,
+                               'camera pixel noise, standard deviation (grey levels)',
                                low=0.0, high=100.0)
-    force_noise_n: float = param(0.05, 'force noise, standard deviation (N)', low=0.0, high=100.0)
-    torque_noise_nm: float = param(0.002, 'torque noise, standard deviation (Nm)', low=0.0,
+    force_noise_n: float = param(SimConfig.force_noise_n,
+                                 'force noise, standard deviation (N)', low=0.0, high=100.0)
+    torque_noise_nm: float = param(SimConfig.torque_noise_nm,
+                                   'torque noise, standard deviation (Nm)', low=0.0,
                                    high=10.0)
-    position_noise_rad: float = param(1e-4, 'joint position noise (rad)', low=0.0, high=1.0)
-    velocity_noise_rad_s: float = param(1e-3, 'joint velocity noise (rad/s)', low=0.0, high=10.0)
-    effort_noise_nm: float = param(0.02, 'joint effort noise (Nm)', low=0.0, high=100.0)
-    seed: int = param(0, 'seed of task variation, noise, jitter and faults', low=0,
+    position_noise_rad: float = param(SimConfig.position_noise_rad,
+                                      'joint position noise (rad)', low=0.0, high=1.0)
+    velocity_noise_rad_s: float = param(SimConfig.velocity_noise_rad_s,
+                                        'joint velocity noise (rad/s)', low=0.0, high=10.0)
+    effort_noise_nm: float = param(SimConfig.effort_noise_nm,
+                                   'joint effort noise (Nm)', low=0.0, high=100.0)
+    seed: int = param(SimConfig.seed, 'seed of task variation, noise, jitter and faults', low=0,
                       high=2**31 - 1)
-    camera_frame_id: str = param('sim_camera', 'frame id of the camera images')
-    wrench_frame_id: str = param('panda_hand', 'frame id of the force/torque readings')
-    joints_frame_id: str = param('panda_link0', 'frame id of the joint states')
+    camera_frame_id: str = param(SimConfig.camera_frame_id, 'frame id of the camera images')
+    wrench_frame_id: str = param(SimConfig.wrench_frame_id,
+                                 'frame id of the force/torque readings')
+    joints_frame_id: str = param(SimConfig.joints_frame_id, 'frame id of the joint states')
     publish_clock: bool = param(False, 'publish /clock (for nodes with use_sim_time)')
     truth_rate_hz: float = param(10.0, 'rate of ~/fault_truth (also sent on every change) (Hz)',
                                  low=0.1, high=100.0)
@@ -127,17 +155,9 @@ class SimNodeParams:
                                     high=1e6)
 
     def sim_config(self) -> SimConfig:
-        """The simulation part of the parameters."""
-        names = ('camera_rate_hz', 'wrench_rate_hz', 'joints_rate_hz', 'physics_rate_hz',
-                 'control_rate_hz', 'image_width', 'image_height', 'visual_meshes',
-                 'wrench_source', 'tool_mass_kg', 'tool_com_offset_m', 'force_bias_n',
-                 'torque_bias_nm', 'force_drift_n_per_min', 'torque_drift_nm_per_min',
-                 'camera_offset_s', 'wrench_offset_s', 'joints_offset_s',
-                 'camera_jitter_s', 'wrench_jitter_s', 'joints_jitter_s', 'image_noise',
-                 'force_noise_n', 'torque_noise_nm', 'position_noise_rad',
-                 'velocity_noise_rad_s', 'effort_noise_nm', 'seed', 'camera_frame_id',
-                 'wrench_frame_id', 'joints_frame_id')
-        return SimConfig(**{n: getattr(self, n) for n in names})
+        """The simulation part of the parameters: every one named like a ``SimConfig`` field
+        (whose default it takes from there)."""
+        return SimConfig(**shared_values(self, SimConfig))
 
 
 def fault_spec(values: dict[str, Any], now_s: float) -> FaultSpec | None:

@@ -21,7 +21,8 @@ from rcl_interfaces.msg import (FloatingPointRange, IntegerRange, ParameterDescr
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.param_files import file_parameters  # re-exported: the nodes' file reader
 
-__all__ = ['check', 'declare', 'file_parameters', 'param', 'parameter_names', 'read']
+__all__ = ['check', 'declare', 'file_parameters', 'param', 'parameter_names', 'read',
+           'shared_values']
 
 T = TypeVar('T')
 
@@ -109,3 +110,12 @@ def read(node: Any, cls: type[T]) -> T:
     values = {f.name: _checked(f, kind, node.get_parameter(f.name).value)
               for f, kind in _fields(cls)}
     return cls(**values)
+
+
+def shared_values(params: Any, config_cls: type) -> dict[str, Any]:
+    """The values of the parameter dataclass ``params`` for every field that the core config
+    dataclass ``config_cls`` has too, by name: a node's parameters that mirror a core setting
+    (and take its default from there) build that config without a hand-kept list of names."""
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
+            if f.name in names}
