@@ -46,7 +46,7 @@ __all__ = ['FORMAT_VERSION', 'MIN_FORMAT_VERSION', 'WEIGHTS_FILE', 'CONFIG_FILE'
 log = logging.getLogger(__name__)
 
 #: Version of the artifact layout written by this package; newer ones are refused.
-FORMAT_VERSION = 7
+FORMAT_VERSION = 8
 #: Oldest layout this package still reads. Version 2 added the per-channel error scales of the
 #: detection head, version 3 the cross-modal residual features and their scales, version 4 the
 #: camera's frame-to-frame change and spatial detail (``frame_scale_camera``,
@@ -59,6 +59,9 @@ FORMAT_VERSION = 7
 #: version 7 the ``clean_levels`` the scene reference compares a scene with (an older
 #: artifact runs with calibrated thresholds only); the optional ``hold_levels`` a raised alarm
 #: holds over came later within version 7 (an artifact without them holds at the threshold).
+#: Version 8 takes the signals' reconstruction errors without the other signal
+#: (``ModelConfig.isolated_signal_residuals``); an older network reads with it off, the
+#: features its head was trained on.
 MIN_FORMAT_VERSION = 4
 WEIGHTS_FILE = 'model.safetensors'
 CONFIG_FILE = 'config.json'
@@ -173,7 +176,10 @@ def load_artifact(path: Path | str) -> Artifact:
     path = Path(path)
     cfg_path, doc, version = _read_config(path)
     try:
-        cfg = ModelConfig.from_dict(doc['model'])
+        model_doc = dict(doc['model'])
+        if version < 8:  # see FORMAT_VERSION: the all-modality residuals its head learned
+            model_doc.setdefault('isolated_signal_residuals', False)
+        cfg = ModelConfig.from_dict(model_doc)
         stats = NormStats.from_dict(doc['norm_stats'])
     except ConfigError as exc:
         raise ArtifactError(f'{cfg_path}: {exc}') from exc

@@ -121,6 +121,18 @@ def test_format_4_reads_with_the_camera_detail_ceiling_off(artifact_dir):
                        fresh.model.residuals.space_scale_camera)
 
 
+def test_format_7_reads_with_the_all_modality_residuals_its_head_was_trained_on(artifact_dir):
+    cfg = artifact_dir / CONFIG_FILE
+    doc = json.loads(cfg.read_text())
+    assert doc['model'].pop('isolated_signal_residuals') is True
+    doc['format_version'] = 7
+    cfg.write_text(json.dumps(doc))
+    assert load_artifact(artifact_dir).config.isolated_signal_residuals is False
+    doc['format_version'] = 8  # a version-8 config without the key takes today's default
+    cfg.write_text(json.dumps(doc))
+    assert load_artifact(artifact_dir).config.isolated_signal_residuals is True
+
+
 def test_config_that_does_not_fit_the_weights_is_refused(artifact_dir):
     cfg = artifact_dir / CONFIG_FILE
     doc = json.loads(cfg.read_text())

@@ -333,7 +333,7 @@ def analyze(model: LipfaultNet, *, inputs: tuple[torch.Tensor, ...] | None = Non
     gen = np.random.default_rng(seed)  # one stream for every mask, drawn in module order
     with torch.no_grad(), parametrize.cached():
         latents, z = model.encode(cam, wr, jo, present)
-        recon = model.decode(z)
+        recon = model.residual_reconstruction(latents, present, model.decode(z))
         errors = model.residuals((cam, model.squash(wr), model.squash(jo)), recon,
                                  present, model.cross_reconstruction(latents, present))
         feats = model.detector.features(latents, z, errors, present)

@@ -97,6 +97,13 @@ class ModelConfig:
     # residuals.frame_change) when that one is at most this old; after a longer gap (a dropped
     # stream, a new episode) there is nothing to compare with.
     camera_history_s: float = 0.25
+    # The signals' reconstruction-error features are taken against a reconstruction fused
+    # without the *other* signal (camera + the signal itself; stage 1's modality dropout trains
+    # exactly these two-of-three fusions). Fused from all three, a fault on the joints leaks into
+    # the wrench's reconstruction (and back), so the head learns to distrust large errors and a
+    # plain sign flip or offset scores low; isolated, one signal's fault leaves the other's
+    # features where they were. False: the all-modality reconstruction (format 7 and older).
+    isolated_signal_residuals: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'joint_names', tuple(str(n) for n in self.joint_names))

@@ -344,6 +344,21 @@ class LipfaultNet(nn.Module):
             out.append(self.decoders[name](self.fusion(latents, keep)))
         return tuple(out)
 
+    def residual_reconstruction(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor,
+                                recon: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The reconstructions the residual features compare the inputs with: ``recon`` (the
+        all-modality decode) for the camera, and with ``ModelConfig.isolated_signal_residuals``
+        each signal decoded from a fusion without the other signal, so that one signal's fault
+        does not raise the other's reconstruction error."""
+        if not self.cfg.isolated_signal_residuals:
+            return recon
+        out = [recon[0]]
+        for i, other, name in ((1, 2, 'wrench'), (2, 1, 'joints')):
+            keep = present.clone()
+            keep[:, other] = 0.0
+            out.append(self.decoders[name](self.fusion(latents, keep)))
+        return tuple(out)
+
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],
                z: torch.Tensor, recon: tuple[torch.Tensor, ...], present: torch.Tensor,
                camera_change: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -351,6 +366,7 @@ class LipfaultNet(nn.Module):
         soft-clipped signal inputs, the targets the decoders learn. ``camera_change`` (B,) is
         :func:`~lipfault_ros.model.residuals.frame_change` of the camera input (None: no temporal context)."""
         inputs = (inputs[0], self.squash(inputs[1]), self.squash(inputs[2]))
+        recon = self.residual_reconstruction(latents, present, recon)
         errors = self.residuals(inputs, recon, present,
                                 self.cross_reconstruction(latents, present), camera_change)
         return self.detector(self.detector.features(latents, z, errors, present))

@@ -164,7 +164,7 @@ def _clean_rows(net: LipfaultNet, data: TrainingData, cfg: TrainConfig, rows: np
         add('motion_vel', vel)
         add('detail', spatial_detail(cam))
         latents, z = net.encode(*inputs, present)
-        recon = net.decode(z)
+        recon = net.residual_reconstruction(latents, present, net.decode(z))
         cross = net.cross_reconstruction(latents, present)
         for i, m in ((1, 'wrench'), (2, 'joints')):
             keep = present[:, i] > 0.5
