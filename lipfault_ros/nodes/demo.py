@@ -222,6 +222,10 @@ def main(args: argparse.Namespace) -> int:
     # context stays valid until the children are stopped and the nodes destroyed: with rclpy's
     # own SIGINT handler the context could close under a running call and the clean-up then
     # publish into a dead context
+    # (installed here, not inherited: a parent that ignores SIGINT, as a shell does for a
+    # background job, would otherwise leave Ctrl-C without effect; rclpy's handler, before,
+    # overrode that too)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.SIGTERM)
     node = monitor = executor = sim = view = live_view = start = None
     try:

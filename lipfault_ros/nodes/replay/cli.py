@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -67,6 +68,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         wait_for_pipeline=args.wait)
     # Ctrl-C stays Python's KeyboardInterrupt, so the context is still valid while the replay
     # stops (rclpy's own handler closed it under a running call: an RCLError, not a clean stop)
+    # (installed, not inherited: a parent that ignores SIGINT would leave Ctrl-C without effect)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     rclpy.init(signal_handler_options=SignalHandlerOptions.SIGTERM)
     try:
         report = replay(settings, plots=not args.no_plots)
