@@ -210,23 +210,13 @@ def main(args: argparse.Namespace) -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.context import Context
-    from rclpy.executors import ExternalShutdownException
     from rclpy.parameter import Parameter
-    from rclpy.signals import SignalHandlerOptions
 
     from lipfault_ros.errors import LipfaultError
     from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
 
     context = Context()
-    # Ctrl-C stays Python's KeyboardInterrupt (raised between two bounded spins) and the
-    # context stays valid until the children are stopped and the nodes destroyed: with rclpy's
-    # own SIGINT handler the context could close under a running call and the clean-up then
-    # publish into a dead context
-    # (installed here, not inherited: a parent that ignores SIGINT, as a shell does for a
-    # background job, would otherwise leave Ctrl-C without effect; rclpy's handler, before,
-    # overrode that too)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    rclpy.init(context=context, signal_handler_options=SignalHandlerOptions.SIGTERM)
+    rclpy.init(context=context)
     node = monitor = executor = sim = view = live_view = start = None
     try:
         # the model is loaded and warm before the robot starts, so the fault's start time
@@ -251,10 +241,9 @@ def main(args: argparse.Namespace) -> int:
               f'start_s:duration_s); Ctrl-C to stop', flush=True)
         start = time.monotonic()
         _status_lines(executor, node, sim, view, start, args.duration)
-    except (KeyboardInterrupt, ExternalShutdownException):  # Ctrl-C, or SIGTERM through rclpy
+    except KeyboardInterrupt:
         print('\nlipfault demo: stopped', flush=True)
     finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut the clean-up
         if view is not None and start is not None:
             print(view.summary(time.monotonic() - start), flush=True)
         _stop(live_view)

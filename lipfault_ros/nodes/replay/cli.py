@@ -9,14 +9,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import signal
 import sys
 from pathlib import Path
 
 import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
-from rclpy.signals import SignalHandlerOptions
 
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.replay.params import ReplayParams
@@ -66,17 +64,15 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         remap=args.remap, clock=args.clock, restamp=not args.no_restamp,
         pipeline=args.pipeline, start_pipeline=args.start_pipeline,
         wait_for_pipeline=args.wait)
-    # Ctrl-C stays Python's KeyboardInterrupt, so the context is still valid while the replay
-    # stops (rclpy's own handler closed it under a running call: an RCLError, not a clean stop)
-    # (installed, not inherited: a parent that ignores SIGINT would leave Ctrl-C without effect)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    rclpy.init(signal_handler_options=SignalHandlerOptions.SIGTERM)
+    rclpy.init()
     try:
         report = replay(settings, plots=not args.no_plots)
     except Exception as exc:
         if not isinstance(exc, ExternalShutdownException) and rclpy.ok():
             raise
-        interrupted = True  # SIGTERM: rclpy closed the context, perhaps under a running call
+        # a stop signal: rclpy's handler closes the context, perhaps under a running call
+        # (then that call fails with an RCLError before the KeyboardInterrupt arrives)
+        interrupted = True
     except KeyboardInterrupt:
         interrupted = True
     else:
