@@ -159,7 +159,10 @@ def ctrl_c():
         proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=dict(os.environ, PYTHONFAULTHANDLER='1'),
-                                start_new_session=True)
+                                start_new_session=True,
+                                # as from a terminal: an in-process node test can leave this
+                                # process ignoring SIGINT, and a child would inherit that
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         lines = []
         try:
             for line in proc.stdout:
