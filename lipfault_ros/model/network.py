@@ -337,12 +337,15 @@ class LipfaultNet(nn.Module):
         reconstructed well from its own latent, but it disagrees with what the camera and the
         other sensor imply. The camera is left out (its faults show in its own residual, and
         its decoder is the costly one)."""
-        out: list[torch.Tensor | None] = [None]
-        for i, name in ((1, 'wrench'), (2, 'joints')):
-            keep = present.clone()
-            keep[:, i] = 0.0
-            out.append(self.decoders[name](self.fusion(latents, keep)))
-        return tuple(out)
+        return (None, self._decode_without(latents, present, 1, 'wrench'),
+                self._decode_without(latents, present, 2, 'joints'))
+
+    def _decode_without(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor,
+                        drop: int, name: str) -> torch.Tensor:
+        """Signal ``name`` decoded from a fusion that leaves modality ``drop`` out."""
+        keep = present.clone()
+        keep[:, drop] = 0.0
+        return self.decoders[name](self.fusion(latents, keep))
 
     def residual_reconstruction(self, latents: tuple[torch.Tensor, ...], present: torch.Tensor,
                                 recon: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
@@ -352,12 +355,8 @@ class LipfaultNet(nn.Module):
         does not raise the other's reconstruction error."""
         if not self.cfg.isolated_signal_residuals:
             return recon
-        out = [recon[0]]
-        for i, other, name in ((1, 2, 'wrench'), (2, 1, 'joints')):
-            keep = present.clone()
-            keep[:, other] = 0.0
-            out.append(self.decoders[name](self.fusion(latents, keep)))
-        return tuple(out)
+        return (recon[0], self._decode_without(latents, present, 2, 'wrench'),
+                self._decode_without(latents, present, 1, 'joints'))
 
     def detect(self, inputs: tuple[torch.Tensor, ...], latents: tuple[torch.Tensor, ...],
                z: torch.Tensor, recon: tuple[torch.Tensor, ...], present: torch.Tensor,
