@@ -44,14 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     chosen = next((a for a in argv if not a.startswith('-')), None)
     for name, (module, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
-        p.set_defaults(_module=module)
+        p.set_defaults(command_module=module)
         if name == chosen:
             importlib.import_module(module).add_arguments(p)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')
     try:
-        return int(importlib.import_module(args._module).main(args) or 0)
+        return int(importlib.import_module(args.command_module).main(args) or 0)
     except LipfaultError as exc:
         print(f'lipfault {args.command}: error: {exc}', file=sys.stderr)
         return 2

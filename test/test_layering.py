@@ -1,6 +1,7 @@
 """The package's layering, read from its source: no import cycle, no core module that imports a
 ROS, node, benchmark or evaluation module, a model that never imports training, and no module
-that imports another's private names.
+that imports another's private names or reads another object's private attributes (the
+package's and the tests' code alike: what a module or a test needs of another object is public).
 
 Every import counts, at module level or inside a function, and so does an
 ``importlib.import_module('lipfault_ros...')`` string: a lazy import still makes a cycle once
@@ -67,6 +68,19 @@ def import_graph(package_dir: Path) -> tuple[dict[str, set[str]], list[str]]:
     return edges, private
 
 
+def foreign_private_attributes(paths: list[Path]) -> list[str]:
+    """``obj._name`` where ``obj`` is not ``self`` or ``cls``: one object reading another's
+    private state (dunder names excepted)."""
+    found = []
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if (isinstance(node, ast.Attribute) and node.attr.startswith('_')
+                    and not node.attr.startswith('__')
+                    and not (isinstance(node.value, ast.Name) and node.value.id in ('self', 'cls'))):
+                found.append(f'{path.name}:{node.lineno} reads .{node.attr}')
+    return found
+
+
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
     """The strongly connected components of more than one module (Tarjan, iterative)."""
     index: dict[str, int] = {}
@@ -126,6 +140,20 @@ def test_the_package_has_no_cycle_no_upward_edge_and_no_private_import():
     assert cycles(edges) == []
     assert forbidden_edges(edges) == []
     assert private == []
+
+
+def test_no_code_reads_another_objects_private_attributes():
+    paths = sorted((ROOT / PACKAGE).rglob('*.py')) + sorted((ROOT / 'test').rglob('*.py'))
+    assert len(paths) > 150
+    assert foreign_private_attributes(paths) == []
+
+
+def test_a_private_attribute_read_is_caught(tmp_path):
+    probe = tmp_path / 'probe.py'
+    probe.write_text('class A:\n    def f(self, other):\n        self._mine = 1\n'
+                     '        return other._theirs, other.__class__, type(self)._count\n')
+    assert foreign_private_attributes([probe]) == ['probe.py:4 reads ._theirs',
+                                                    'probe.py:4 reads ._count']
 
 
 def test_a_cycle_through_a_temporary_module_is_caught(tmp_path):

@@ -212,10 +212,7 @@ def score_live(node: ReplayNode, *, model: str | Path, clean_bag: str | Path | N
         raise BagError(f'nothing was played from {node.bag}')
     loops, shift, restamp = max(played.loops_done, 1), played.shift_ns, node.p.restamp
     sync, expected, clean_tuples, intervals = _played_tuples(node, artifact, clean_bag)
-    with node._lock:
-        status = list(node.status)
-        corrected = {k: list(v) for k, v in node.corrected.items()}
-        camera_wall = {k: list(v) for k, v in played.camera_wall.items()}
+    status, corrected, camera_wall = node.recorded()
     answers, duplicates = _answers(status, camera_wall, played, loops, restamp)
     names = tuple(artifact.joint_names)
     known = alarm is not None

@@ -73,34 +73,37 @@ class PipelineNode(LifecycleNode):
         super().__init__(node_name, **kwargs)
         params.declare(self, PipelineParams)
         self._log_bridge = RosLogBridge(self.get_logger()).attach()
-        self._lock = threading.Lock()
-        self._input_group = MutuallyExclusiveCallbackGroup()
+        # State shared with the node's companion modules (pipeline_inputs, pipeline_mf,
+        # pipeline_diagnostics, pipeline_services) and the benchmark, hence public:
+        self.lock = threading.Lock()  # guards counters and the latest-only slot
+        # the fault decisions are used by inference and changed by services and parameters
+        self.decide_lock = threading.Lock()
+        self.counters = Counters()
+        self.input_group = MutuallyExclusiveCallbackGroup()  # every input subscription
+        self.input_topics: dict[Modality, str] = {}  # resolved names, while active
+        self.input_frames: dict[Modality, str] = {}  # last frame_id seen per input
+        self.input_encoding = 'rgb8'  # of the last camera image (outputs keep it)
+        self.mf_inputs: MessageFiltersInputs | None = None  # sync_backend message_filters
+        self.blackbox_tap: BlackBoxTap | None = None  # the black box while active (blackbox_dir)
+        # the previous /diagnostics snapshot (rates are per period) and the activation time
+        self.diag_snapshot: tuple[int, int, int, dict[Modality, int]] | None = None
+        self.activated_mono = time.monotonic_ns()
+        self.p: PipelineParams | None = None
         self._infer_group = MutuallyExclusiveCallbackGroup()
         self._diag_group = MutuallyExclusiveCallbackGroup()
-        self.counters = Counters()
-        self.p: PipelineParams | None = None
         self._artifact = None
         self._engine = None
         self._asm: TupleAssembler | None = None
         self._subs: list[Any] = []
-        self._mf_sync = None
         self._watchdog = None
         self._pubs: dict[str, Any] = {}
         self._slot: tuple[SensorTuple, int] | None = None
         self._marker_gate = markers.MarkerGate()
-        self._bb: BlackBoxTap | None = None  # the black box while active (blackbox_dir set)
-        self._in_topics: dict[Modality, str] = {}
         # inference_thread: the worker that runs _infer_one; None: the executor runs it
         self._worker: LatestWorker[tuple[SensorTuple, int]] | None = None
-        # the fault decisions are used by inference and changed by services and parameters
-        self._decide_lock = threading.Lock()
-        self._encoding = 'rgb8'
-        self._frames: dict[Modality, str] = {}
         self._said: set[str] = set()
         self._error = ''
         self._state = 'unconfigured'
-        self._activated_mono = time.monotonic_ns()
-        self._prev_diag: tuple[int, int, int, dict[Modality, int]] | None = None
         self._gc = self.create_guard_condition(self._on_tuple, self._infer_group)
         self.decisions = FaultDecisions()
         self._trigger_services = [  # the fault lifecycle's services (pipeline_services)
@@ -181,22 +184,22 @@ class PipelineNode(LifecycleNode):
         self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
                                    engine.joint_names)
         self._slot = None
-        self._bb = BlackBoxTap(bb).open() if bb is not None else None
+        self.blackbox_tap = BlackBoxTap(bb).open() if bb is not None else None
         qos = qos_profile(p.input_qos, p.input_depth)
         if p.sync_backend == 'message_filters':
-            self._mf_sync = MessageFiltersInputs(self, qos)
-            self._subs = self._mf_sync.subscriptions
+            self.mf_inputs = MessageFiltersInputs(self, qos)
+            self._subs = self.mf_inputs.subscriptions
         else:
             self._subs = [self.create_subscription(
                 _TYPES[m], p.topic(m), lambda msg, m=m: self._on_input(m, msg), qos,
-                callback_group=self._input_group) for m in MODALITIES]
-        self._in_topics = {m: sub.topic_name for m, sub in zip(MODALITIES, self._subs)}
+                callback_group=self.input_group) for m in MODALITIES]
+        self.input_topics = {m: sub.topic_name for m, sub in zip(MODALITIES, self._subs)}
         self._watchdog = self.create_timer(p.watchdog_period, self._on_watchdog,
-                                           callback_group=self._input_group, clock=self._steady)
+                                           callback_group=self.input_group, clock=self._steady)
         if p.inference_thread:
             self._worker = LatestWorker(self._infer_one, name='lipfault-infer')
             self._worker.start()
-        self._activated_mono = time.monotonic_ns()
+        self.activated_mono = time.monotonic_ns()
         self._state = 'active'
         self._error = ''
         self.get_logger().info(f'active on {engine.device} ({p.sync_backend} sync); inputs '
@@ -207,7 +210,7 @@ class PipelineNode(LifecycleNode):
         self._unsubscribe()
         self._stop_worker()
         self._close_blackbox()
-        with self._lock:
+        with self.lock:
             self._slot = None
         self._engine = None
         self._state = 'inactive'
@@ -237,7 +240,7 @@ class PipelineNode(LifecycleNode):
 
     def _close_blackbox(self) -> None:
         """Write the captures still recording and stop the black box's writer."""
-        bb, self._bb = self._bb, None
+        bb, self.blackbox_tap = self.blackbox_tap, None
         if bb is not None:
             bb.close()
 
@@ -251,22 +254,22 @@ class PipelineNode(LifecycleNode):
         for sub in self._subs:
             self.destroy_subscription(sub)
         self._subs = []
-        self._mf_sync = None
+        self.mf_inputs = None
         if self._watchdog is not None:
             self.destroy_timer(self._watchdog)
             self._watchdog = None
 
     # -- input --
-    def _say_once(self, key: str, text: str) -> None:
+    def say_once(self, key: str, text: str) -> None:
         if key not in self._said:
             self._said.add(key)
             self.get_logger().warning(text)
 
     def _on_input(self, modality: Modality, msg: Any) -> None:
         """A subscription's message: into the black box (when on), then :meth:`_on_msg`."""
-        bb = self._bb
+        bb = self.blackbox_tap
         if bb is not None:
-            bb.input(self._in_topics[modality], msg)
+            bb.input(self.input_topics[modality], msg)
         self._on_msg(modality, msg)
 
     def _on_msg(self, modality: Modality, msg: Any) -> None:
@@ -280,12 +283,12 @@ class PipelineNode(LifecycleNode):
         try:
             tuples = self._asm.push(sample, arrival_ns=arrival)
         except LipfaultError as exc:  # headerless=refuse
-            with self._lock:
+            with self.lock:
                 self.counters.bad_input[modality] += 1
                 self.counters.problems[modality] = str(exc)
             return
         if tuples:
-            self._hand_over(tuples, arrival)
+            self.hand_over(tuples, arrival)
 
     def _on_watchdog(self) -> None:
         if self._asm is None:
@@ -293,12 +296,12 @@ class PipelineNode(LifecycleNode):
         now = time.monotonic_ns()
         tuples = self._asm.poll(now)
         if tuples:
-            self._hand_over(tuples, now)
+            self.hand_over(tuples, now)
 
-    def _hand_over(self, tuples: list[SensorTuple], arrival: int) -> None:
+    def hand_over(self, tuples: list[SensorTuple], arrival: int) -> None:
         """Latest-only: the newest tuple waits for inference, older ones are dropped (counted)."""
         worker = self._worker
-        with self._lock:
+        with self.lock:
             c = self.counters
             c.tuples_in += len(tuples)
             c.dropped += len(tuples) - 1
@@ -308,13 +311,13 @@ class PipelineNode(LifecycleNode):
         if worker is None:
             self._gc.trigger()
         elif not worker.offer((tuples[-1], arrival)):
-            with self._lock:
+            with self.lock:
                 c.dropped += 1
 
     # -- inference and output --
     def _on_tuple(self) -> None:
         """The executor's turn (``inference_thread`` off): the tuple waiting in the slot."""
-        with self._lock:
+        with self.lock:
             item, self._slot = self._slot, None
         if item is not None:
             self._infer_one(item)
@@ -325,22 +328,22 @@ class PipelineNode(LifecycleNode):
             return
         t, arrival = item
         start = time.monotonic_ns()
-        with self._decide_lock:
+        with self.decide_lock:
             try:
                 result, alarms = self.decisions.infer(engine, t)
             except LipfaultError as exc:
-                with self._lock:
+                with self.lock:
                     self.counters.infer_errors += 1
                     self.counters.model_problem = (f'model refused the tuple at {t.stamp_ns}: '
                                                    f'{exc}')
-                self._say_once(f'infer:{str(exc)[:40]}',
+                self.say_once(f'infer:{str(exc)[:40]}',
                                f'tuple at {t.stamp_ns} not inferred: {exc}')
                 return
             self._publish(t, result, alarms)
-            if (bb := self._bb) is not None:
+            if (bb := self.blackbox_tap) is not None:
                 bb.alarms(alarms)
         done = time.monotonic_ns()
-        with self._lock:
+        with self.lock:
             c = self.counters
             c.tuples_out += 1
             c.latency_ms.append((done - arrival) / 1e6)
@@ -353,14 +356,14 @@ class PipelineNode(LifecycleNode):
 
     def _hdr(self, t: SensorTuple, m: Modality) -> Any:
         return convert.header(t.stamps_ns.get(m, t.stamp_ns),
-                              t.frame_ids.get(m, self._frames.get(m, '')))
+                              t.frame_ids.get(m, self.input_frames.get(m, '')))
 
     def _publish(self, t: SensorTuple, r: Any, alarms: Any) -> None:
         names = self._engine.joint_names if self._engine is not None else t.joint_names
-        bb = self._bb
+        bb = self.blackbox_tap
         out = (bb.publish if bb is not None else lambda pub, msg: pub.publish(msg))
         out(self._pubs['image'], convert.image_msg(r.image, self._hdr(t, Modality.CAMERA),
-                                                   self._encoding))
+                                                   self.input_encoding))
         out(self._pubs['wrench'], convert.wrench_msg(r.wrench, self._hdr(t, Modality.WRENCH)))
         out(self._pubs['joints'], convert.joint_state_msg(
             names, r.joint_position, r.joint_velocity, r.joint_effort,
@@ -375,8 +378,8 @@ class PipelineNode(LifecycleNode):
         states = tuple(markers.marker_state(alarms[m], missing[m]) for m in MODALITIES)
         if not self._marker_gate.due(states, time.monotonic_ns()):
             return
-        frame = (self.p.marker_frame or self._frames.get(Modality.WRENCH)
-                 or self._frames.get(Modality.JOINTS, ''))
+        frame = (self.p.marker_frame or self.input_frames.get(Modality.WRENCH)
+                 or self.input_frames.get(Modality.JOINTS, ''))
         self._pubs['markers'].publish(markers.fault_markers(t.stamp_ns, frame, alarms, missing))
 
     @property
@@ -405,8 +408,8 @@ class PipelineNode(LifecycleNode):
         activation there is nothing to change, activate reads the parameter."""
         if self._asm is not None:
             self._asm.set_slop(slop)
-        if self._mf_sync is not None:
-            self._mf_sync.set_slop(slop)
+        if self.mf_inputs is not None:
+            self.mf_inputs.set_slop(slop)
 
     def set_diagnostics_period(self, period: float) -> None:
         """The /diagnostics summary every ``period`` s from now on (live
@@ -425,8 +428,8 @@ class PipelineNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         out = pipeline_statuses(self, time.monotonic_ns())
-        if self._bb is not None:
-            out.append(blackbox_diagnostic(f'{self.get_name()}: blackbox', self._bb.box.status,
+        if self.blackbox_tap is not None:
+            out.append(blackbox_diagnostic(f'{self.get_name()}: blackbox', self.blackbox_tap.box.status,
                                            hardware_id=self.get_parameter('hardware_id').value))
         self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds,
                                                         out))

@@ -38,7 +38,7 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
     (monotonic ns); advances the node's per-period snapshot."""
     name = node.get_name()
     hw = node.get_parameter('hardware_id').value
-    with node._lock:
+    with node.lock:
         c = node.counters
         tuples_out, dropped, tuples_in = c.tuples_out, c.dropped, c.tuples_in
         last = c.last_tuple_mono
@@ -49,23 +49,23 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
         results = dict(c.last_results)
         model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
         infer_errors, model_problem = c.infer_errors, c.model_problem
-    prev = node._prev_diag or (now, tuples_out, dropped, flagged)
+    prev = node.diag_snapshot or (now, tuples_out, dropped, flagged)
     dt = max((now - prev[0]) / 1e9, 1e-9)
-    node._prev_diag = (now, tuples_out, dropped, flagged)
-    sync_stats = node._asm.stats if node._asm is not None else None
+    node.diag_snapshot = (now, tuples_out, dropped, flagged)
+    sync_stats = node.assembler.stats if node.assembler is not None else None
     out = [statuses.model_diagnostic(
-        f'{name}: model', state=node._state, error=node._error, model_problem=model_problem,
+        f'{name}: model', state=node.lifecycle_state, error=node.last_error, model_problem=model_problem,
         artifact=node.p.model if node.p else '',
-        device=str(node._engine.device) if node._engine is not None else '',
+        device=str(node.engine.device) if node.engine is not None else '',
         latency_ms=lat, model_fraction=model_frac, refused=infer_errors, hardware_id=hw)]
-    if node._state == 'active':
+    if node.lifecycle_state == 'active':
         out.append(statuses.sync_diagnostic(
             f'{name}: sync', rate=(tuples_out - prev[1]) / dt,
-            idle_s=(now - (last or node._activated_mono)) / 1e9,
+            idle_s=(now - (last or node.activated_mono)) / 1e9,
             no_tuple_timeout=node.p.no_tuple_timeout, published=tuples_out,
             synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
             sync_stats=sync_stats, hardware_id=hw))
-        with node._decide_lock:
+        with node.decide_lock:
             alarms = node.alarms.status
         for m in MODALITIES:
             silent = sync_stats is not None and m in sync_stats.silent
@@ -84,7 +84,7 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
 def pipeline_stats(node: Any) -> dict[str, Any]:
     """Figures for benchmarks and tests: tuples in/out, dropped, latency percentiles (ms,
     arrival of the last input to publication), share of worker time in the model."""
-    with node._lock:
+    with node.lock:
         c = node.counters
         lat = np.array(c.latency_ms) if c.latency_ms else np.array([np.nan])
         return {'tuples_in': c.tuples_in, 'tuples_out': c.tuples_out,
@@ -95,6 +95,6 @@ def pipeline_stats(node: Any) -> dict[str, Any]:
                 'model_fraction': (c.model_ms_total / c.worker_ms_total
                                    if c.worker_ms_total else float('nan')),
                 'bad_input': {m.value: n for m, n in c.bad_input.items()},
-                'sync': node._asm.stats if node._asm is not None else None,
+                'sync': node.assembler.stats if node.assembler is not None else None,
                 # backwards jumps the message_filters backend recovered from (this activation)
-                'mf_resets': mf.resets if (mf := node._mf_sync) is not None else 0}
+                'mf_resets': mf.resets if (mf := node.mf_inputs) is not None else 0}

@@ -26,18 +26,18 @@ def decode(node: Any, modality: Modality, msg: Any) -> Any:
     try:
         sample = convert.sample_from_msg(modality, msg)
     except LipfaultError as exc:
-        with node._lock:
+        with node.lock:
             node.counters.bad_input[modality] += 1
             node.counters.problems[modality] = str(exc)
-        node._say_once(f'bad:{modality}:{type(exc).__name__}:{str(exc)[:40]}',
+        node.say_once(f'bad:{modality}:{type(exc).__name__}:{str(exc)[:40]}',
                        f'{modality} input on {node.p.topic(modality)} refused: {exc}')
         return None
-    node._frames[modality] = sample.frame_id
+    node.input_frames[modality] = sample.frame_id
     if modality is Modality.CAMERA:
-        node._encoding = msg.encoding
-        s = node._engine.image_size if node._engine is not None else None
+        node.input_encoding = msg.encoding
+        s = node.engine.image_size if node.engine is not None else None
         if s is not None and sample.image.shape[:2] != (s, s):
-            node._say_once(f'size:{sample.image.shape[:2]}',
+            node.say_once(f'size:{sample.image.shape[:2]}',
                            f'camera images are {sample.image.shape[1]}x'
                            f'{sample.image.shape[0]}, the model works at {s}x{s}: resizing '
                            f'(outputs keep the input size)')

@@ -47,7 +47,9 @@ class MessageFiltersInputs:
     """Subscriptions, Caches and synchroniser of one activation of a pipeline node.
 
     ``node`` is the :class:`~lipfault_ros.nodes.pipeline.PipelineNode` (its parameters ``p``,
-    assembler ``_asm``, black box and ``_hand_over``); ``qos`` the input profile.
+    ``assembler``, ``blackbox_tap`` and ``hand_over``); ``qos`` the input profile.
+    ``subscribers`` are the message_filters Subscribers, one per modality in
+    :data:`~lipfault_ros.tuples.MODALITIES` order (a caller may register more callbacks).
     """
 
     def __init__(self, node: Any, qos: Any) -> None:
@@ -56,17 +58,17 @@ class MessageFiltersInputs:
         self._mf = message_filters
         self._node = node
         p = node.p
-        cfg = p.sync_config(node._engine.wrench_window, node._engine.joints_window)
+        cfg = p.sync_config(node.engine.wrench_window, node.engine.joints_window)
         self._queue = max(cfg.queue_size(m) for m in MODALITIES)
         self._window = {Modality.WRENCH: cfg.wrench_window, Modality.JOINTS: cfg.joints_window}
         self._slop = p.slop
         self._jumps = JumpWatch(int(round(p.jump_back * NS)))
         self._arrival = 0
-        self._subs = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m),
+        self.subscribers = [message_filters.Subscriber(node, INPUT_TYPES[m], p.topic(m),
                                                  qos_profile=qos,
-                                                 callback_group=node._input_group)
+                                                 callback_group=node.input_group)
                       for m in MODALITIES]
-        for m, sub in zip(MODALITIES, self._subs):
+        for m, sub in zip(MODALITIES, self.subscribers):
             sub.registerCallback(lambda msg, m=m: self._on_msg(m, msg))
         self._build()
 
@@ -78,7 +80,7 @@ class MessageFiltersInputs:
     @property
     def subscriptions(self) -> list[Any]:
         """The rclpy subscriptions (for the node to destroy)."""
-        return [s.sub for s in self._subs]
+        return [s.sub for s in self.subscribers]
 
     def set_slop(self, slop: float) -> None:
         """The synchroniser's tolerance (s) from its next search on; a rebuild after a jump
@@ -103,8 +105,8 @@ class MessageFiltersInputs:
 
     def _on_msg(self, modality: Modality, msg: Any) -> None:
         node = self._node
-        if (bb := node._bb) is not None:
-            bb.input(node._in_topics[modality], msg)
+        if (bb := node.blackbox_tap) is not None:
+            bb.input(node.input_topics[modality], msg)
         sample = decode(node, modality, msg)
         if sample is None:
             return
@@ -143,9 +145,9 @@ class MessageFiltersInputs:
 
     def _on_triple(self, image: Decoded, wrench: Decoded, joints: Decoded) -> None:
         node = self._node
-        if node._asm is None:
+        if node.assembler is None:
             return
-        t = node._asm.build(image.sample, self.window(Modality.WRENCH, wrench),
+        t = node.assembler.build(image.sample, self.window(Modality.WRENCH, wrench),
                             self.window(Modality.JOINTS, joints))
-        node._hand_over([t], self._arrival)
+        node.hand_over([t], self._arrival)
 

@@ -20,7 +20,7 @@ __all__ = ['relearn_scene', 'reset_faults', 'set_parameters']
 def reset_faults(node: Any, request: Any, response: Any) -> Any:
     """``~/reset_faults``: drop every alarm (latched or raised) and its evidence; a fault that
     persists is raised again after alarm_raise_k tuples."""
-    with node._decide_lock:
+    with node.decide_lock:
         was = node.alarms.reset()
     response.success = True
     response.message = (f'reset {", ".join(m.value for m in was)}' if was
@@ -33,7 +33,7 @@ def relearn_scene(node: Any, request: Any, response: Any) -> Any:
     """``~/relearn_scene``: forget the scene the thresholds follow and the camera background
     (the robot moved, the light changed); the next tuples are a warm-up again
     (:mod:`lipfault_ros.scene`, :mod:`lipfault_ros.background`)."""
-    with node._decide_lock:
+    with node.decide_lock:
         response.message = node.decisions.relearn_scene()
     response.success = True
     node.get_logger().info(f'~/relearn_scene: {response.message}')
@@ -48,13 +48,13 @@ def set_parameters(node: Any, changes: list[Any]) -> Any:
     try:
         current = node.p or params.read(node, PipelineParams)
         new = apply_changes(current, {c.name: c.value for c in changes},
-                            active=node._state == 'active')
+                            active=node.lifecycle_state == 'active')
     except LipfaultError as exc:
         return SetParametersResult(successful=False, reason=str(exc))
-    with node._decide_lock:
+    with node.decide_lock:
         node.alarms.reconfigure(new.alarm_config())
-        if node._engine is not None:
-            node._engine.set_threshold_offsets(new.threshold_offsets)
+        if node.engine is not None:
+            node.engine.set_threshold_offsets(new.threshold_offsets)
         if new.slop != current.slop:
             node.set_slop(new.slop)
     if new.diagnostics_period != current.diagnostics_period:

@@ -65,8 +65,8 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
             Parameter('model', value=str(model)), Parameter('device', value=device),
             Parameter('half', value=bool(half)), Parameter('num_threads', value=num_threads),
             Parameter('inference_thread', value=bool(inference_thread))])
-        if node._state != 'active':
-            raise LipfaultError(f'the pipeline did not start: {node._error}')
+        if node.lifecycle_state != 'active':
+            raise LipfaultError(f'the pipeline did not start: {node.last_error}')
         executor = pipeline_executor(context)
         executor.add_node(node)
         ready.set()
@@ -77,14 +77,14 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
                 executor.spin_once(timeout_sec=0.05)
 
         spin(warmup_s)
-        with node._lock:
+        with node.lock:
             node.counters = Counters()
-        frames0 = node._asm.stats.received
+        frames0 = node.assembler.stats.received
         start = time.monotonic()
         spin(duration_s)
         elapsed = time.monotonic() - start
         stats = node.stats()
-        frames = node._asm.stats.received
+        frames = node.assembler.stats.received
         executor.shutdown()
     finally:
         if node is not None:

@@ -407,16 +407,16 @@ def test_message_filters_backend_partners_windows_and_recovery_from_a_jump(
         # keep-last reader may drop samples, differently for every reader, so another
         # subscriber's copy is no reference for the node's windows)
         received: dict[str, dict[int, np.ndarray]] = {'wrench': {}, 'joints': {}}
-        inputs = h.pipeline._mf_sync
-        inputs._subs[MODALITIES.index(Modality.WRENCH)].registerCallback(
+        inputs = h.pipeline.mf_inputs
+        inputs.subscribers[MODALITIES.index(Modality.WRENCH)].registerCallback(
             lambda m: received['wrench'].__setitem__(stamp(m), np.array(
                 [m.wrench.force.x, m.wrench.force.y, m.wrench.force.z, m.wrench.torque.x,
                  m.wrench.torque.y, m.wrench.torque.z], np.float32)))
-        inputs._subs[MODALITIES.index(Modality.JOINTS)].registerCallback(
+        inputs.subscribers[MODALITIES.index(Modality.JOINTS)].registerCallback(
             lambda m: received['joints'].__setitem__(stamp(m), dict(zip(m.name, m.position))))
         tuples = []
-        hand_over = h.pipeline._hand_over
-        h.pipeline._hand_over = lambda ts, arrival: (tuples.extend(ts), hand_over(ts, arrival))
+        hand_over = h.pipeline.hand_over
+        h.pipeline.hand_over = lambda ts, arrival: (tuples.extend(ts), hand_over(ts, arrival))
         assert h.pipeline.lifecycle_state == 'active'
         assert isinstance(inputs.sync, message_filters.ApproximateTimeSynchronizer)
         triples = []  # what the synchroniser itself signals

@@ -8,7 +8,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.executors import SingleThreadedExecutor

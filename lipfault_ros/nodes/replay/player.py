@@ -102,11 +102,31 @@ class ReplayNode(Node):
             self._reader = None
         super().destroy_node()
 
+    @property
+    def bag_duration_s(self) -> float:
+        """The bag's span, first to last message stamp (s)."""
+        if self._reader is None:
+            raise BagError(f'bag {self.bag} is closed')
+        return (self._reader.end_time - self._reader.start_time) / 1e9
+
     # -- recording ----------------------------------------------------------------------------
     def _keep(self, store: list[tuple[int, Any]], msg: Any) -> None:
         now = time.monotonic_ns()
         with self._lock:
             store.append((now, msg))
+
+    def answers(self) -> int:
+        """How many fault statuses have arrived so far."""
+        with self._lock:
+            return len(self.status)
+
+    def recorded(self) -> tuple[list[tuple[int, Any]], dict[str, list[tuple[int, Any]]],
+                                dict[int, list[tuple[int, int]]]]:
+        """Copies, taken together: the fault statuses and corrected outputs received (receive
+        monotonic ns, message) and the wall time each camera stamp was played at."""
+        with self._lock:
+            return (list(self.status), {k: list(v) for k, v in self.corrected.items()},
+                    {k: list(v) for k, v in self.played.camera_wall.items()})
 
     def _diagnostics(self, msg: Any, name: str) -> None:
         for st in msg.status:

@@ -57,7 +57,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
         try:
             node.wait_for_pipeline(settings.wait_for_pipeline)
             node.start()
-            bag_s = (node._reader.end_time - node._reader.start_time) / 1e9
+            bag_s = node.bag_duration_s
             span = bag_s - settings.start_offset if settings.duration <= 0 else settings.duration
             limit = timeout_s if timeout_s is not None else \
                 max(1, settings.loops) * span / settings.rate + 30.0
@@ -71,8 +71,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
             end = time.monotonic() + settings.drain
             seen, changed = -1, time.monotonic()
             while time.monotonic() < end:
-                with node._lock:
-                    n = len(node.status)
+                n = node.answers()
                 if n != seen:
                     seen, changed = n, time.monotonic()
                 elif time.monotonic() - changed > 0.5:
