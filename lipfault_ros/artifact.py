@@ -13,7 +13,7 @@ the config first and the weights are loaded into it after every key, shape and d
 Writing goes to a temporary directory beside the target that is renamed into place, so a crash
 never leaves a partial artifact. ``thresholds`` in ``config.json`` may be edited by hand (e.g. to
 trade false alarms for misses); they override the copy in the weights. ``clean_levels`` (the
-calibration episodes' median clean score per modality, see :mod:`lipfault_ros.scene`) is
+calibration episodes' median clean score per modality, see :mod:`lipfault_ros.scene_thresholds`) is
 optional: an artifact without it runs with calibrated thresholds only.
 """
 

@@ -3,8 +3,8 @@
 A fixed camera sees mostly the same room from frame to frame; what moves is the robot and what
 it handles. Dirt, scratches, water drops or a smear on the lens lie *over* the whole view and
 stay there, and the autoencoder hardly sees them on a scene it was not trained on: its
-reconstruction error is already high there (see :mod:`lipfault_ros.scene`), and a few dark
-spots change a frame's error less than the scene does. Against the scene's own recent frames
+reconstruction error is already high there (see :mod:`lipfault_ros.scene_thresholds`), and a few
+dark spots change a frame's error less than the scene does. Against the scene's own recent frames
 they are plain: on simulated episodes not trained on, the frame-to-background deviation of a
 quarter of the image blocks rose 10-70 robust spreads for dust, Perlin smudges, scratches, water
 drops and blur, where clean frames stayed under 1.

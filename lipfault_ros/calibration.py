@@ -24,7 +24,7 @@ threshold is the larger of the two:
 
 The recipe is stored with the thresholds (``recipe``) so a report can say how they were made,
 and beside them the clean level (:func:`clean_level`) that a scene-relative threshold
-(:mod:`lipfault_ros.scene`) measures a new scene against, and the hold level
+(:mod:`lipfault_ros.scene_thresholds`) measures a new scene against, and the hold level
 (:func:`hold_level`) a raised alarm holds over (:mod:`lipfault_ros.alarm`).
 """
 

@@ -1,12 +1,12 @@
 """One tuple from the engine's verdict to what is published: scene, fault lifecycle, anchoring.
 
 The live node and the offline evaluation must decide exactly alike, or a report would describe
-a node nobody runs. This is that decision, once: the scene reference (:mod:`lipfault_ros.scene`)
-raises the thresholds by how far this scene's clean data reads above the calibration's, the
-camera background (:mod:`lipfault_ros.background`) says how far the frame departs from this
-scene's own view, the engine scores the tuple against both, the per-modality alarms (:mod:`lipfault_ros.alarm`) say
-which modalities to correct, and corrected signals are anchored to the last trusted value
-(:mod:`lipfault_ros.anchor`).
+a node nobody runs. This is that decision, once: the scene reference
+(:mod:`lipfault_ros.scene_thresholds`) raises the thresholds by how far this scene's clean data
+reads above the calibration's, the camera background (:mod:`lipfault_ros.background`) says how
+far the frame departs from this scene's own view, the engine scores the tuple against both, the
+per-modality alarms (:mod:`lipfault_ros.alarm`) say which modalities to correct, and corrected
+signals are anchored to the last trusted value (:mod:`lipfault_ros.anchor`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from lipfault_ros.alarm import AlarmConfig, AlarmStatus, FaultAlarms
 from lipfault_ros.anchor import DEFAULT_TAU_S, OutputAnchor, trusted
 from lipfault_ros.background import CameraBackground
-from lipfault_ros.scene import SceneConfig, SceneReference
+from lipfault_ros.scene_thresholds import SceneConfig, SceneReference
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
 __all__ = ['FaultDecisions']

@@ -9,7 +9,7 @@ from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.inference import Engine
 from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.training.tiny import train_tiny_model
-from lipfault_ros.scene import SceneConfig
+from lipfault_ros.scene_thresholds import SceneConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple
 
 

@@ -148,6 +148,21 @@ def test_no_code_reads_another_objects_private_attributes():
     assert foreign_private_attributes(paths) == []
 
 
+#: module names every concept may have, each holding the same kind of thing for its package
+SHARED_NAMES = {'__init__', '__main__', 'cli', 'config'}
+
+
+def test_no_two_modules_share_a_name_for_different_things():
+    """Outside the per-package conventions (a package's ``cli`` and ``config``), a module's
+    name is unique in the package, so a name alone says which module is meant."""
+    seen: dict[str, list[str]] = {}
+    for path in sorted((ROOT / PACKAGE).rglob('*.py')):
+        seen.setdefault(path.stem, []).append(str(path.relative_to(ROOT)))
+    shared = {name: where for name, where in seen.items()
+              if len(where) > 1 and name not in SHARED_NAMES}
+    assert shared == {}
+
+
 def test_a_private_attribute_read_is_caught(tmp_path):
     probe = tmp_path / 'probe.py'
     probe.write_text('class A:\n    def f(self, other):\n        self._mine = 1\n'

@@ -4,22 +4,22 @@ Benchmarks (``--only`` picks some; all by default):
 
 - ``model``: batch-1 forward latency of the default model config at 64, 128 and 256 pixels, clean
   (bypass) and faulty (correction) paths, through ``Engine.infer``, bare eager and compiled;
-  parameters and memory (:mod:`lipfault_ros.bench.model`).
+  parameters and memory (:mod:`lipfault_ros.bench.model_latency`).
 - ``pipeline``: the live node over DDS, sensors at 30/500/250 Hz from a separate process: latency
   from the arrival of a tuple's last input to publication of its outputs, tuples/s, dropped
   tuples, node CPU and RSS sampled over the run; the model forward of the same artifact on the
   same synthetic tuples is timed right before and after in the same process, and the overhead
-  ratio is end-to-end p50 over that model p50 (:mod:`lipfault_ros.bench.pipeline`).
+  ratio is end-to-end p50 over that model p50 (:mod:`lipfault_ros.bench.pipeline_latency`).
 - ``sync``: messages/s through the builtin synchroniser on a jittered 30/500/250 Hz stream,
-  offline, beside a bare loop over the same samples (:mod:`lipfault_ros.bench.sync`).
+  offline, beside a bare loop over the same samples (:mod:`lipfault_ros.bench.sync_throughput`).
 - ``bag``: tuples/s building training tuples from an mcap bag, and the ratio to a bare rosbags
-  read of the same messages timed in the same run (:mod:`lipfault_ros.bench.data`).
-- ``training``: tuples/s of each training stage (:mod:`lipfault_ros.bench.data`).
+  read of the same messages timed in the same run (:mod:`lipfault_ros.bench.data_path`).
+- ``training``: tuples/s of each training stage (:mod:`lipfault_ros.bench.data_path`).
 
 Figures are medians and percentiles over repeated runs, each paired with a baseline measured in
 the same run, because a shared machine is noisy. ``--json FILE`` writes every figure, the
 headline ones at the top level, the machine they came from and the targets, met or not
-(:mod:`lipfault_ros.bench.report`).
+(:mod:`lipfault_ros.bench.summary`).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from lipfault_ros.bench.report import TARGETS, format_results, headline, machine_info, targets
+from lipfault_ros.bench.summary import TARGETS, format_results, headline, machine_info, targets
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.jsonable import jsonable
 
@@ -134,7 +134,7 @@ def _pick_artifact(tmp: Path) -> tuple[Path, str]:
 # -- sections -----------------------------------------------------------------------------------
 
 def _model(quick: bool, device: str, threads: int) -> dict[str, Any]:
-    from lipfault_ros.bench.model import bench_model
+    from lipfault_ros.bench.model_latency import bench_model
 
     rows = bench_model(sizes=(64, 128, 256), iterations=40 if quick else 300,
                        warmup=5 if quick else 20, device=device, threads=threads or None,
@@ -143,14 +143,15 @@ def _model(quick: bool, device: str, threads: int) -> dict[str, Any]:
 
 
 def _sync(quick: bool) -> dict[str, Any]:
-    from lipfault_ros.bench.sync import bench_sync
+    from lipfault_ros.bench.sync_throughput import bench_sync
 
     return bench_sync(duration_s=20.0 if quick else 60.0, repeats=3 if quick else 7)
 
 
 def _bag_and_training(sections: Sequence[str], quick: bool, device: str, threads: int,
                       tmp: Path) -> dict[str, dict[str, Any]]:
-    from lipfault_ros.bench.data import bench_bag_to_tuples, bench_training, write_synthetic_bag
+    from lipfault_ros.bench.data_path import (bench_bag_to_tuples, bench_training,
+                                              write_synthetic_bag)
 
     bag = write_synthetic_bag(tmp / 'bench_bag', 4.0 if quick else 60.0, image_size=128)
     out: dict[str, dict[str, Any]] = {}
@@ -166,7 +167,7 @@ def _bag_and_training(sections: Sequence[str], quick: bool, device: str, threads
 
 def _memory(quick: bool) -> dict[str, Any]:
     """Peak RSS while streaming a bag larger than the memory the build is allowed."""
-    from lipfault_ros.bench.data import bench_streaming_memory
+    from lipfault_ros.bench.data_path import bench_streaming_memory
 
     if quick:
         return bench_streaming_memory(budget_mb=200.0, bag_mb=260.0)
@@ -217,7 +218,8 @@ def run_benchmarks(sections: Sequence[str], *, quick: bool = False, model: Path 
                 elif name in ('bag', 'training'):
                     results.update(_bag_and_training(sections, quick, dev, threads, tmp))
                 elif name == 'pipeline':
-                    from lipfault_ros.bench.pipeline import bench_pipeline, bench_pipeline_in_child
+                    from lipfault_ros.bench.pipeline_latency import (bench_pipeline,
+                                                                     bench_pipeline_in_child)
 
                     path, results['model_note'] = (model, '') if model is not None \
                         else _pick_artifact(tmp)

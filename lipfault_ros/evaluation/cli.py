@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from lipfault_ros.alarm import AlarmConfig
-from lipfault_ros.scene import SceneConfig
+from lipfault_ros.scene_thresholds import SceneConfig
 from lipfault_ros.errors import ConfigError, InputError
 
 __all__ = ['add_arguments', 'main', 'summary_lines']

@@ -6,8 +6,8 @@ simple features (:mod:`lipfault_ros.evaluation.baselines`). Every baseline's per
 (score over its threshold) go through the same fault lifecycle as the model
 (:func:`lipfault_ros.alarm.alarm_series`, the same :class:`AlarmConfig`) before the threshold
 metrics and latencies, so all detectors are compared under one decision rule. Where the model's
-thresholds follow the scene (:mod:`lipfault_ros.scene`), every baseline's do too, by the same
-rule against its own clean calibration level (:func:`scene_relative`), and where the camera
+thresholds follow the scene (:mod:`lipfault_ros.scene_thresholds`), every baseline's do too, by the
+same rule against its own clean calibration level (:func:`scene_relative`), and where the camera
 background gives evidence (:mod:`lipfault_ros.background`) it judges every baseline's camera
 as it judges the model's (:func:`with_evidence`); AUROC / AUPR are on the
 scores that decision judges (scene-relative, or raw when nothing follows the scene). Each baseline block has the same ``interval`` / ``effective`` split as the
@@ -34,7 +34,7 @@ from lipfault_ros.evaluation import metrics as M
 from lipfault_ros.evaluation.corrections import add_baseline_corrections
 from lipfault_ros.evaluation.labels import LabelSet
 from lipfault_ros.evaluation.scoring import split_detection
-from lipfault_ros.scene import SceneConfig, scene_series
+from lipfault_ros.scene_thresholds import SceneConfig, scene_series
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 
@@ -77,9 +77,9 @@ def scene_relative(scores: np.ndarray, missing: np.ndarray, thresholds: np.ndarr
                    levels: np.ndarray | None, scene: SceneConfig | None, *, log_domain: bool
                    ) -> np.ndarray:
     """(N, 3) ``scores`` against the scene's own clean level, by the model's rule
-    (:func:`~lipfault_ros.scene.scene_series`); unchanged where nothing follows the scene.
-    ``log_domain``: the scores are errors (> 0) whose scene shift is a factor, so the rule runs
-    on their logarithm (as the model's scores, logits of log errors, already are)."""
+    (:func:`~lipfault_ros.scene_thresholds.scene_series`); unchanged where nothing follows the
+    scene. ``log_domain``: the scores are errors (> 0) whose scene shift is a factor, so the rule
+    runs on their logarithm (as the model's scores, logits of log errors, already are)."""
     s = np.asarray(scores, np.float64)
     if scene is None or levels is None or thresholds is None:
         return s

@@ -271,7 +271,7 @@ def _lifecycle(alarm: Any, thresholds: np.ndarray, offsets: Sequence[float], sce
     """``report['lifecycle']``: the pipeline's settings (its defaults when not ``known``) and
     which of its keys the flags were read from."""
     from lipfault_ros.evaluation import offline
-    from lipfault_ros.scene import SceneConfig
+    from lipfault_ros.scene_thresholds import SceneConfig
 
     block = offline.lifecycle_block(
         alarm, thresholds, offsets, scene=scene or SceneConfig(),

@@ -39,7 +39,7 @@ from lipfault_ros.evaluation.bag_tuples import assemble_bag, bag_sync_config
 # re-exported: the live replay and older callers import these from here
 from lipfault_ros.evaluation.collect import Judgement, Outputs, TupleRecord, collect
 from lipfault_ros.evaluation.scoring import score_outputs, settle_spans
-from lipfault_ros.scene import SceneConfig, SceneReference
+from lipfault_ros.scene_thresholds import SceneConfig, SceneReference
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
 
@@ -125,8 +125,8 @@ def evaluate(bag: str | Path, artifact: str | Path, *, out_dir: str | Path,
     ``alarm`` is the fault lifecycle the decisions (the model's and every baseline's) go
     through (the node's defaults when None), ``threshold_offsets`` are added to the stored
     thresholds, as the node's ``threshold_offset_*`` parameters do, and ``scene`` is how the
-    thresholds follow the scene (:mod:`lipfault_ros.scene`; the node's default when None); all
-    are recorded in the report's ``lifecycle`` block.
+    thresholds follow the scene (:mod:`lipfault_ros.scene_thresholds`; the node's default when
+    None); all are recorded in the report's ``lifecycle`` block.
 
     Returns the report as a dict (the content of ``report.json``). See the module docstring
     for what is compared with what, and :mod:`lipfault_ros.evaluation.metrics` for every
@@ -203,8 +203,9 @@ def engine_judge(engine: Any, alarm: AlarmConfig | None = None,
     """A judge that runs each tuple through :class:`~lipfault_ros.decisions.FaultDecisions`,
     as the live node does: ``flags`` are the raised alarms (or missing), and the outputs are
     corrected and anchored exactly where the node would have. ``alarm=None`` uses the defaults
-    the node ships with, and ``scene=None`` its scene reference (:mod:`lipfault_ros.scene`);
-    the scores are the scene-relative ones, what the calibrated threshold judges."""
+    the node ships with, and ``scene=None`` its scene reference
+    (:mod:`lipfault_ros.scene_thresholds`); the scores are the scene-relative ones, what the
+    calibrated threshold judges."""
     decisions = FaultDecisions(alarm, anchor_tau_s, scene, engine.artifact.clean_levels)
 
     def judge(t: SensorTuple) -> Judgement:

@@ -338,7 +338,7 @@ class Engine:
         lifecycle: an alarm that is up keeps correcting on a tuple under threshold, a lone
         flag before the alarm is raised passes the raw signal). Missing modalities and NaN/Inf
         inputs are replaced whatever it returns. ``scene_offsets`` (3,), when given, raise this
-        tuple's thresholds (:mod:`lipfault_ros.scene`); each result reports the raised
+        tuple's thresholds (:mod:`lipfault_ros.scene_thresholds`); each result reports the raised
         threshold and its offset. ``evidence`` (3,), when given, is what detectors outside the
         network say in logit units over the threshold (:mod:`lipfault_ros.background`; NaN:
         nothing): a modality with evidence over 0 is faulty on this tuple, and its score is at

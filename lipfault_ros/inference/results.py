@@ -22,8 +22,8 @@ class ModalityResult:
     """Verdict on one modality of one tuple. ``score`` is the fault logit (NaN when missing,
     +inf when the input held NaN/Inf); ``corrected`` means the output is the model's estimate.
     ``threshold`` is the one this tuple was judged by: the calibrated one (plus any tuning
-    offset) raised by ``scene_offset`` (:mod:`lipfault_ros.scene`; 0 when it does not follow
-    the scene). ``evidence`` is what a detector outside the network said, in logit units over
+    offset) raised by ``scene_offset`` (:mod:`lipfault_ros.scene_thresholds`; 0 when it does not
+    follow the scene). ``evidence`` is what a detector outside the network said, in logit units over
     the threshold (the camera background, :mod:`lipfault_ros.background`): over 0 it made the
     tuple faulty and raised ``score`` to at least ``threshold + evidence``; under 0 it changed
     nothing; NaN: none."""

@@ -17,7 +17,7 @@ from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES
-from lipfault_ros.scene import SceneConfig
+from lipfault_ros.scene_thresholds import SceneConfig
 from lipfault_ros.sync import Headerless, SyncConfig
 from lipfault_ros.topics import INPUT_NAMES
 from lipfault_ros.tuples import Modality

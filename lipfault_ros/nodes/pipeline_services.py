@@ -32,7 +32,7 @@ def reset_faults(node: Any, request: Any, response: Any) -> Any:
 def relearn_scene(node: Any, request: Any, response: Any) -> Any:
     """``~/relearn_scene``: forget the scene the thresholds follow and the camera background
     (the robot moved, the light changed); the next tuples are a warm-up again
-    (:mod:`lipfault_ros.scene`, :mod:`lipfault_ros.background`)."""
+    (:mod:`lipfault_ros.scene_thresholds`, :mod:`lipfault_ros.background`)."""
     with node.decide_lock:
         response.message = node.decisions.relearn_scene()
     response.success = True

@@ -1,4 +1,4 @@
-"""The ROS side of :func:`lipfault_ros.bench.pipeline.run_pipeline_bench`.
+"""The ROS side of :func:`lipfault_ros.bench.pipeline_latency.run_pipeline_bench`.
 
 A separate process publishes the synthetic sensor stream; this process runs the pipeline node
 on the executor ``pipeline_node`` uses, and measures it. Both inherit the
@@ -21,7 +21,7 @@ def _publish(seconds: float, image_size: int, ready: Any) -> None:
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
 
-    from lipfault_ros.ros.synthetic import SyntheticSensors
+    from lipfault_ros.ros.synthetic_sensors import SyntheticSensors
 
     context = Context()
     rclpy.init(context=context)
@@ -43,7 +43,7 @@ def _publish(seconds: float, image_size: int, ready: Any) -> None:
 def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int = 128,
         half: bool = False, warmup_s: float = 2.0, num_threads: int = 0,
         inference_thread: bool = False) -> dict[str, Any]:
-    """See :func:`lipfault_ros.bench.pipeline.run_pipeline_bench`."""
+    """See :func:`lipfault_ros.bench.pipeline_latency.run_pipeline_bench`."""
     import rclpy
     from rclpy.context import Context
     from rclpy.parameter import Parameter

@@ -6,8 +6,8 @@ one place. Keys of a modality's status:
 
 - ``score``, ``threshold``, ``fault``: the raw per-tuple verdict (``fault``: score over the
   threshold on this tuple alone); ``scene_offset``: how far the threshold was raised to follow
-  the scene (:mod:`lipfault_ros.scene`; the calibrated threshold is ``threshold - scene_offset``);
-  ``evidence``: the camera background's verdict in logit units over the threshold
+  the scene (:mod:`lipfault_ros.scene_thresholds`; the calibrated threshold is ``threshold -
+  scene_offset``); ``evidence``: the camera background's verdict in logit units over the threshold
   (:mod:`lipfault_ros.background`; > 0 made the camera faulty; ``nan`` while it warms up, when
   it is off, and for the signals);
 - ``alarm`` (``clear``/``raised``/``latched``), ``active``: the lifecycle output, which decides

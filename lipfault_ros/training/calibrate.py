@@ -14,7 +14,7 @@ from lipfault_ros.model.network import LipfaultNet
 from lipfault_ros.model.residuals import frame_change, roughness, spatial_detail
 from lipfault_ros.training.config import TrainConfig
 from lipfault_ros.training.corruption import corrupt_with_history, seed_int
-from lipfault_ros.training.data import TrainingData
+from lipfault_ros.training.batches import TrainingData
 from lipfault_ros.tuples import MODALITIES
 
 __all__ = ['calibrate_error_scale', 'evaluate', 'fit_motion', 'rough_ceiling']

@@ -26,7 +26,7 @@ from lipfault_ros.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, s
 from lipfault_ros.training.config import TrainConfig, TrainResult
 from lipfault_ros.training.corruption import (corrupt_with_history, draw_faults, dropout_keep,
                                               fault_table, seed_int)
-from lipfault_ros.training.data import TrainingData
+from lipfault_ros.training.batches import TrainingData
 from lipfault_ros.training.objectives import Stage1Objective, Stage2Objective, lr_at
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays
 

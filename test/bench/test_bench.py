@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from lipfault_ros.bench import cli as bench_cli
-from lipfault_ros.bench.model import StagedForward, bench_model, random_tuple, traced_paths
-from lipfault_ros.bench.pipeline import bench_pipeline
-from lipfault_ros.bench.report import format_results, headline, machine_info, targets
-from lipfault_ros.bench.sync import bench_sync
+from lipfault_ros.bench.model_latency import StagedForward, bench_model, random_tuple, traced_paths
+from lipfault_ros.bench.pipeline_latency import bench_pipeline
+from lipfault_ros.bench.summary import format_results, headline, machine_info, targets
+from lipfault_ros.bench.sync_throughput import bench_sync
 from lipfault_ros.cli import main as lipfault_main
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet

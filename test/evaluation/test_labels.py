@@ -170,7 +170,7 @@ def test_baselines_go_through_the_lifecycle():
 
 
 def test_baselines_follow_the_scene_by_the_models_rule():
-    from lipfault_ros.scene import SceneConfig
+    from lipfault_ros.scene_thresholds import SceneConfig
 
     n = 200
     stamps = np.arange(n, dtype=np.int64) * 33_000_000

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from lipfault_ros.artifact import Artifact
-from lipfault_ros.bench.model import random_tuple
+from lipfault_ros.bench.model_latency import random_tuple
 from lipfault_ros.inference import Engine
 from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.model.network import LipfaultNet

@@ -19,7 +19,7 @@ from visualization_msgs.msg import MarkerArray
 
 from lipfault_ros.training.tiny import train_synthetic_model
 from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
-from lipfault_ros.ros.synthetic import SyntheticSensors
+from lipfault_ros.ros.synthetic_sensors import SyntheticSensors
 from lipfault_ros.tuples import MODALITIES, Modality
 
 NS = '/lipfault_pipeline'

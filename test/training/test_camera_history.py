@@ -9,7 +9,7 @@ from lipfault_ros.model.config import ModelConfig
 from lipfault_ros.synthetic import synthetic_arrays
 from lipfault_ros.normalise import NormStats
 from lipfault_ros.training.corruption import camera_history
-from lipfault_ros.training.data import TrainingData
+from lipfault_ros.training.batches import TrainingData
 from lipfault_ros.tuples import TupleArrays
 
 

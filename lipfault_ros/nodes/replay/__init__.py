@@ -32,7 +32,7 @@ is read from the bag by the ROS-free :mod:`lipfault_ros.bags.playback`.
 
 from lipfault_ros.evaluation.live import score_live
 from lipfault_ros.nodes.replay.cli import add_arguments, main
-from lipfault_ros.nodes.replay.params import ReplayParams
+from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.nodes.replay.player import NODE_NAME, ReplayNode
 from lipfault_ros.nodes.replay.session import replay
 

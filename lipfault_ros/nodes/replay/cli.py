@@ -1,6 +1,6 @@
 """The two ways in: ``lipfault replay BAG --model ARTIFACT`` (settings as options) and the
 ``replay_node`` console script (settings as ROS parameters); both build a
-:class:`~lipfault_ros.nodes.replay.params.ReplayParams` and run
+:class:`~lipfault_ros.nodes.replay.replay_params.ReplayParams` and run
 :func:`~lipfault_ros.nodes.replay.session.replay`.
 """
 
@@ -17,7 +17,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from lipfault_ros.errors import LipfaultError
-from lipfault_ros.nodes.replay.params import ReplayParams
+from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.nodes.replay.player import NODE_NAME
 from lipfault_ros.nodes.replay.session import replay
 

@@ -23,7 +23,7 @@ from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.bags.playback import Played, open_playback, playback_messages
 from lipfault_ros.errors import BagError, ConfigError
-from lipfault_ros.nodes.replay.params import ReplayParams
+from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.ros import params
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.topics import TopicConfig

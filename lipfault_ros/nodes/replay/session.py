@@ -17,7 +17,7 @@ from rclpy.executors import ExternalShutdownException
 
 from lipfault_ros.errors import ConfigError, LipfaultError
 from lipfault_ros.evaluation.live import score_live
-from lipfault_ros.nodes.replay.params import ReplayParams
+from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.nodes.replay.player import ReplayNode
 from lipfault_ros.tuples import Modality
 

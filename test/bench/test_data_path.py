@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lipfault_ros.bench.data import (bench_bag_to_tuples, bench_streaming_memory,
-                                     write_synthetic_bag)
+from lipfault_ros.bench.data_path import (bench_bag_to_tuples, bench_streaming_memory,
+                                          write_synthetic_bag)
 from lipfault_ros.bags.reader import BagReader
 
 

@@ -58,7 +58,7 @@ class _RssSampler:
         self._thread = threading.Thread(target=self._run, name='rss-sampler', daemon=True)
 
     def _run(self) -> None:
-        from lipfault_ros.bench.model import rss_mb
+        from lipfault_ros.bench.model_latency import rss_mb
 
         t0 = time.monotonic()
         while not self._stop.is_set():
@@ -94,7 +94,7 @@ def _artifact_forward(engine: Any, tuples: Sequence[Any]) -> tuple[list[float], 
 
 def bench_pipeline(model: Path, quick: bool, duration: float | None, device: str,
               threads: int, inference_thread: bool = False) -> dict[str, Any]:
-    from lipfault_ros.bench.model import percentiles
+    from lipfault_ros.bench.model_latency import percentiles
     from lipfault_ros.inference import Engine
 
     duration = float(duration if duration is not None else (15.0 if quick else 120.0))

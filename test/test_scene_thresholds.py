@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lipfault_ros.errors import ConfigError
-from lipfault_ros.scene import SceneConfig, SceneReference, scene_series
+from lipfault_ros.scene_thresholds import SceneConfig, SceneReference, scene_series
 from lipfault_ros.tuples import Modality
 
 THR = np.array([2.0, 2.0, 2.0])
