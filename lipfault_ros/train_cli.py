@@ -46,14 +46,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from lipfault_ros import settings as options
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.settings import param
 
 if TYPE_CHECKING:  # torch loads only when training runs
     from lipfault_ros.bags.dataset import DatasetConfig
     from lipfault_ros.model.config import ModelConfig
     from lipfault_ros.training import TrainConfig, TrainResult
 
-__all__ = ['TrainSettings', 'add_arguments', 'load_settings', 'main',
+__all__ = ['TrainRun', 'TrainSettings', 'add_arguments', 'load_settings', 'main',
            'train_from_bags']
 
 _log = logging.getLogger(__name__)
@@ -71,6 +73,59 @@ class TrainSettings:
     model: ModelConfig
     data: DatasetConfig
     model_joints_given: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRun:
+    """What a user says about one training run: the options of ``lipfault train`` and the
+    parameters of ``training_node`` (:class:`~lipfault_ros.nodes.training.TrainingParams` adds
+    the node's own), declared once. Empty strings and -1 leave a value to the config file and
+    the presets."""
+
+    out: str = param('', 'model artifact directory to write (refused if it exists, unless '
+                         'overwrite)', metavar='ARTIFACT')
+    config_file: str = param('', 'YAML/JSON with model/train/data sections, see lipfault_ros.'
+                                 'train_cli (empty: defaults)', aliases=('--config',),
+                             metavar='FILE')
+    quick: bool = param(False, 'small model and few epochs: one to two minutes on a 2-core CPU')
+    resume: bool = param(False, 'continue from the last checkpoint of an interrupted run')
+    overwrite: bool = param(False, 'replace an existing artifact at out')
+    cache_dir: str = param('', 'tuple cache directory reused across runs (empty: no cache, or '
+                               '~/.cache/lipfault_ros/tuples under torchrun)',
+                           aliases=('--cache',), metavar='DIR')
+    log_dir: str = param('', 'TensorBoard log directory (empty: no logs)', metavar='DIR')
+    checkpoint_dir: str = param('', 'checkpoint directory (empty: <out>.ckpt beside the '
+                                    'artifact)', metavar='DIR')
+    seed: int = param(-1, 'random seed (-1: the config file\'s or the preset\'s)', low=-1,
+                      high=2**31 - 1)
+    device: str = param('', "'cpu', 'cuda', 'cuda:1' or 'auto' (empty: the config file's or "
+                            "the preset's)")
+    split: str = param('', 'validation by time block of each bag or by whole bags (empty: the '
+                           'config file\'s, else time)', choices=('', 'time', 'bag'))
+    camera_topic: str = param('', 'camera topic in the bags (empty: the pipeline\'s '
+                                  'camera_topic)')
+    wrench_topic: str = param('', 'wrench topic in the bags (empty: the pipeline\'s '
+                                  'wrench_topic)')
+    joints_topic: str = param('', 'joint states topic in the bags (empty: the pipeline\'s '
+                                  'joints_topic)')
+
+    def settings(self) -> TrainSettings:
+        """The run's configs: presets < config file < what this record sets."""
+        train = {k: v for k, v in (('seed', self.seed), ('device', self.device))
+                 if v not in (-1, '')}
+        data: dict[str, Any] = {'split': self.split} if self.split else {}
+        topics = {k: v for k, v in (('camera', self.camera_topic),
+                                    ('wrench', self.wrench_topic),
+                                    ('joints', self.joints_topic)) if v}
+        if topics:
+            data['topics'] = topics
+        return load_settings(self.config_file or None, quick=self.quick, train_changes=train,
+                             data_changes=data)
+
+    def paths(self) -> dict[str, Path | None]:
+        """The directories of :func:`train_from_bags` (None where empty)."""
+        return {name: Path(v).expanduser() if (v := getattr(self, name)) else None
+                for name in ('cache_dir', 'log_dir', 'checkpoint_dir')}
 
 
 def _read_config_file(path: str | Path) -> dict[str, Any]:
@@ -282,47 +337,20 @@ def _log_reconstructions(artifact: Path, val: Any, log_dir: Path, count: int = 8
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The bags, every :class:`TrainRun` field as an option (``--out`` required), and what only
+    the command line has: ``--summary-json`` and ``--no-progress``."""
     parser.add_argument('bags', nargs='+', type=Path, metavar='BAG',
                         help='rosbag2 recordings (directories, or .mcap/.db3 files)')
-    parser.add_argument('--out', required=True, type=Path, metavar='ARTIFACT',
-                        help='model artifact directory to write (refused if it exists)')
-    parser.add_argument('--resume', action='store_true',
-                        help='continue from the last checkpoint of an interrupted run')
-    parser.add_argument('--config', type=Path, metavar='FILE',
-                        help='YAML/JSON with model/train/data sections (see module docs)')
-    parser.add_argument('--quick', action='store_true',
-                        help='small model, few epochs: one to two minutes on a 2-core CPU')
-    parser.add_argument('--cache', type=Path, metavar='DIR',
-                        help='tuple cache directory, reused across runs (default: none, '
-                             'or ~/.cache/lipfault_ros/tuples under torchrun)')
-    parser.add_argument('--log-dir', type=Path, metavar='DIR', help='TensorBoard log directory')
-    parser.add_argument('--checkpoint-dir', type=Path, metavar='DIR',
-                        help='checkpoint directory (default: ARTIFACT.ckpt beside the artifact)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing artifact')
-    parser.add_argument('--seed', type=int, help='random seed (overrides the config file)')
-    parser.add_argument('--device', help="'cpu', 'cuda', 'cuda:1' or 'auto'")
-    parser.add_argument('--split', choices=('time', 'bag'),
-                        help='validation by time block of each bag (default) or by whole bags')
-    parser.add_argument('--camera-topic', help='camera topic in the bags (sensor_msgs/Image)')
-    parser.add_argument('--wrench-topic', help='wrench topic (geometry_msgs/WrenchStamped)')
-    parser.add_argument('--joints-topic', help='joint states topic (sensor_msgs/JointState)')
+    options.add_options(parser, TrainRun, required=('out',))
     parser.add_argument('--summary-json', type=Path, metavar='FILE',
                         help='also write the training summary as JSON')
     parser.add_argument('--no-progress', action='store_true', help='no progress bars')
 
 
 def main(args: argparse.Namespace) -> int:
-    train_changes = {k: v for k, v in (('seed', args.seed), ('device', args.device))
-                     if v is not None}
-    data_changes: dict[str, Any] = {}
-    if args.split:
-        data_changes['split'] = args.split
-    topics = {k: v for k, v in (('camera', args.camera_topic), ('wrench', args.wrench_topic),
-                                ('joints', args.joints_topic)) if v}
-    if topics:
-        data_changes['topics'] = topics
-    settings = load_settings(args.config, quick=args.quick, train_changes=train_changes,
-                             data_changes=data_changes)
+    run = options.option_values(args, TrainRun)
+    settings = run.settings()
+    out = Path(run.out).expanduser()
     _, rank = _world()
     stop = threading.Event()
     phase = {'phase': ''}
@@ -343,12 +371,11 @@ def main(args: argparse.Namespace) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        result = train_from_bags(args.bags, args.out, settings=settings, resume=args.resume,
-                                 overwrite=args.overwrite, cache_dir=args.cache,
-                                 log_dir=args.log_dir, checkpoint_dir=args.checkpoint_dir,
+        result = train_from_bags(args.bags, out, settings=settings, resume=run.resume,
+                                 overwrite=run.overwrite, **run.paths(),
                                  progress=not args.no_progress, on_event=on_event, stop=stop)
     except KeyboardInterrupt:
-        ckpt = args.checkpoint_dir or args.out.parent / f'{args.out.name}.ckpt'
+        ckpt = run.paths()['checkpoint_dir'] or out.parent / f'{out.name}.ckpt'
         if int(os.environ.get('RANK', '0')) == 0:
             print(f'lipfault train: interrupted; checkpoint in {ckpt}. Continue with the same '
                   f'command plus --resume.', flush=True)

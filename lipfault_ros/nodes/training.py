@@ -35,6 +35,7 @@ from lipfault_ros.jsonable import jsonable
 from lipfault_ros.ros import convert, params
 from lipfault_ros.ros.params import param
 from lipfault_ros.ros.shutdown import run_node
+from lipfault_ros.train_cli import TrainRun
 
 __all__ = ['NODE_NAME', 'TrainingNode', 'TrainingParams', 'main']
 
@@ -45,26 +46,11 @@ BAGS_PARAMETER = 'bags'
 
 
 @dataclass(frozen=True)
-class TrainingParams:
-    """The scalar parameters of the training node (``bags`` is declared beside them)."""
+class TrainingParams(TrainRun):
+    """The scalar parameters of the training node: every :class:`TrainRun` setting (the options
+    of ``lipfault train``, by the same names), then the node's own; ``bags`` is declared beside
+    them."""
 
-    out: str = param('', 'model artifact directory to write (refused if it exists, unless '
-                         'overwrite)')
-    config_file: str = param('', 'YAML/JSON with model/train/data sections, as for lipfault '
-                                 'train --config (empty: defaults)')
-    quick: bool = param(False, 'small model and few epochs: about a minute on a 2-core CPU')
-    resume: bool = param(False, 'continue from the last checkpoint of an interrupted run')
-    overwrite: bool = param(False, 'replace an existing artifact at out')
-    cache_dir: str = param('', 'tuple cache directory reused across runs (empty: no cache)')
-    log_dir: str = param('', 'TensorBoard log directory (empty: no logs)')
-    checkpoint_dir: str = param('', 'checkpoint directory (empty: <out>.ckpt beside the '
-                                    'artifact)')
-    camera_topic: str = param('', 'camera topic in the bags (empty: the pipeline\'s '
-                                  'camera_topic)')
-    wrench_topic: str = param('', 'wrench topic in the bags (empty: the pipeline\'s '
-                                  'wrench_topic)')
-    joints_topic: str = param('', 'joint states topic in the bags (empty: the pipeline\'s '
-                                  'joints_topic)')
     autostart: bool = param(True, 'start training as soon as the node is up')
     shutdown_when_done: bool = param(False, 'exit the process when training ends (status 0 '
                                             'on success, 1 on failure)')
@@ -152,7 +138,7 @@ class TrainingNode(Node):
             self._update(stage=int(fields['stage']), step=int(fields['step']))
 
     def _run(self) -> None:
-        from lipfault_ros.train_cli import load_settings, train_from_bags
+        from lipfault_ros.train_cli import train_from_bags
 
         p = self.p
         try:
@@ -162,15 +148,9 @@ class TrainingNode(Node):
             if not p.out:
                 raise ConfigError('parameter out is empty; set it to the artifact directory to '
                                   'write')
-            topics = {k: v for k, v in (('camera', p.camera_topic), ('wrench', p.wrench_topic),
-                                        ('joints', p.joints_topic)) if v}
-            settings = load_settings(p.config_file or None, quick=p.quick,
-                                     data_changes={'topics': topics} if topics else None)
             result = train_from_bags(
-                self.bags, p.out, settings=settings, resume=p.resume, overwrite=p.overwrite,
-                cache_dir=p.cache_dir or None, log_dir=p.log_dir or None,
-                checkpoint_dir=p.checkpoint_dir or None, progress=False,
-                on_event=self._on_event, stop=self._stop)
+                self.bags, p.out, settings=p.settings(), resume=p.resume, overwrite=p.overwrite,
+                **p.paths(), progress=False, on_event=self._on_event, stop=self._stop)
             self.result = result
             self._update(state='done', summary=jsonable(dict(result.summary)),
                          artifact=str(result.artifact))

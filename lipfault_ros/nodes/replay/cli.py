@@ -16,6 +16,7 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
+from lipfault_ros import settings
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.nodes.replay.player import NODE_NAME
@@ -25,31 +26,9 @@ __all__ = ['add_arguments', 'main']
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('bag', type=Path, help='the bag to play')
-    parser.add_argument('--model', type=Path, required=True,
-                        help='the artifact the pipeline runs (windows, joints, thresholds)')
-    parser.add_argument('--out', type=Path, default=None, help='report folder')
-    parser.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
-    parser.add_argument('--clean', type=Path, default=None,
-                        help='the clean bag BAG was injected from (correction errors)')
-    parser.add_argument('--rate', type=float, default=1.0, help='playback speed factor')
-    parser.add_argument('--loops', type=int, default=1, help='times to play the bag')
-    parser.add_argument('--start-offset', type=float, default=0.0, metavar='S',
-                        help='seconds into the bag to start from')
-    parser.add_argument('--duration', type=float, default=0.0, metavar='S',
-                        help='seconds to play (0: to the end)')
-    parser.add_argument('--topics', default='',
-                        help='comma-separated topics to play (default: the sensor topics; all)')
-    parser.add_argument('--remap', default='', help='old:=new[,old:=new...]')
-    parser.add_argument('--clock', action='store_true', help='publish /clock (use_sim_time)')
-    parser.add_argument('--no-restamp', action='store_true',
-                        help='keep header stamps on loops (the synchroniser resets instead)')
-    parser.add_argument('--pipeline', default='/lipfault_pipeline',
-                        help='name of the pipeline node to record')
-    parser.add_argument('--start-pipeline', action='store_true',
-                        help='start the pipeline node in this process with --model')
-    parser.add_argument('--wait', type=float, default=15.0,
-                        help='seconds to wait for the pipeline to subscribe')
+    """Every :class:`ReplayParams` field as an option (``bag`` positional, ``--model``
+    required), plus ``--no-plots``, which only the command line has."""
+    settings.add_options(parser, ReplayParams, positional=('bag',), required=('model',))
     parser.add_argument('--no-plots', action='store_true', help='skip the PNG plots')
 
 
@@ -57,16 +36,10 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     """``lipfault replay`` (given a Namespace) or the ``replay_node`` console script."""
     if not isinstance(args, argparse.Namespace):
         return _node_main(args)
-    settings = ReplayParams(
-        bag=str(args.bag), model=str(args.model), clean_bag=str(args.clean or ''),
-        out=str(args.out or ''), overwrite=args.overwrite, rate=args.rate, loops=args.loops,
-        start_offset=args.start_offset, duration=args.duration, topics=args.topics,
-        remap=args.remap, clock=args.clock, restamp=not args.no_restamp,
-        pipeline=args.pipeline, start_pipeline=args.start_pipeline,
-        wait_for_pipeline=args.wait)
+    given = settings.option_values(args, ReplayParams)
     rclpy.init()
     try:
-        report = replay(settings, plots=not args.no_plots)
+        report = replay(given, plots=not args.no_plots)
     except Exception as exc:
         if not isinstance(exc, ExternalShutdownException) and rclpy.ok():
             raise
@@ -92,8 +65,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
         b = report.get(row) or {}
         print(f'  {row:<8} auroc {b.get("auroc")}  f1 {b.get("f1")}  fa/1000 '
               f'{b.get("false_alarms_per_1000")}')
-    if args.out:
-        print(f'report: {args.out / "report.md"}')
+    if given.out:
+        print(f'report: {Path(given.out) / "report.md"}')
     return 0
 
 
@@ -107,8 +80,8 @@ def _node_main(argv: list[str] | None) -> int:
         values = {f.name: probe.get_parameter(f.name).value
                   for f in dataclasses.fields(ReplayParams) if probe.has_parameter(f.name)}
         probe.destroy_node()
-        settings = ReplayParams(**values)
-        report = replay(settings, timeout_s=None if settings.loops else 3600.0)
+        given = ReplayParams(**values)
+        report = replay(given, timeout_s=None if given.loops else 3600.0)
         live = report['live']
         logging.getLogger(NODE_NAME).info(
             'answered %d/%d tuples (%d dropped); overall auroc %s', live['tuples_received'],

@@ -52,7 +52,8 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
         executor = pipeline_executor(context)
         for n in nodes:
             executor.add_node(n)
-        spinner = threading.Thread(target=_spin, args=(executor,), daemon=True)
+        stop_spin = threading.Event()
+        spinner = threading.Thread(target=_spin, args=(executor, stop_spin), daemon=True)
         spinner.start()
         try:
             node.wait_for_pipeline(settings.wait_for_pipeline)
@@ -78,8 +79,14 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
                     break
                 time.sleep(0.05)
         finally:
-            executor.shutdown(timeout_sec=5.0)
-            spinner.join(timeout=5.0)
+            # the spin thread ends first: rclpy's shutdown destroys the executor's guard
+            # conditions, and a wait still running on them in another thread crashed the
+            # process (a segmentation fault on Ctrl-C, 2 of 3 runs of the Ctrl-C test)
+            stop_spin.set()
+            executor.wake()
+            spinner.join(timeout=10.0)
+            if not spinner.is_alive():
+                executor.shutdown(timeout_sec=5.0)
         pipeline = nodes[1] if len(nodes) > 1 else None  # its settings, when it runs here
         return score_live(node, model=settings.model,
                           clean_bag=settings.clean_bag or None, out_dir=settings.out or None,
@@ -94,11 +101,17 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
             n.destroy_node()
 
 
-def _spin(executor: Any) -> None:
+def _spin(executor: Any, stop: threading.Event) -> None:
+    """Spin until ``stop`` is set or the context closes (rclpy's Ctrl-C handler closes it;
+    a wait under the closing context then raises, which is that ending, not a failure)."""
     try:
-        executor.spin()
+        while not stop.is_set() and executor.context.ok():
+            executor.spin_once(timeout_sec=0.1)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        if executor.context.ok():
+            raise
 
 
 def _pipeline_node(settings: ReplayParams, replay_node: ReplayNode, context: Any) -> Any:
