@@ -14,7 +14,7 @@ import sys
 
 from lipfault_ros.errors import LipfaultError
 
-__all__ = ['COMMANDS', 'main']
+__all__ = ['COMMANDS', 'main', 'parser_for']
 
 #: subcommand -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -36,8 +36,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+def parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """The ``lipfault`` parser with the options of the subcommand ``argv`` names (only that
+    module is imported)."""
     parser = argparse.ArgumentParser(prog='lipfault', description=__doc__.splitlines()[0])
     parser.add_argument('-v', '--verbose', action='store_true', help='debug logging')
     sub = parser.add_subparsers(dest='command', metavar='COMMAND', required=True)
@@ -47,7 +48,12 @@ def main(argv: list[str] | None = None) -> int:
         p.set_defaults(command_module=module)
         if name == chosen:
             importlib.import_module(module).add_arguments(p)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser_for(argv).parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format='%(levelname)s %(name)s: %(message)s')
     try:
