@@ -112,11 +112,18 @@ def _option_type(f: dataclasses.Field, kind: type) -> Any:
 
 def add_options(parser: argparse.ArgumentParser, cls: type, *,
                 positional: Iterable[str] = (), required: Iterable[str] = (),
-                skip: Iterable[str] = ()) -> None:
+                skip: Iterable[str] = (), only: Iterable[str] | None = None) -> None:
     """One option per field of ``cls`` (see the module docstring for the spelling);
     ``positional`` fields become positional arguments, ``required`` options must be given,
-    ``skip`` fields are not offered (they keep their defaults)."""
+    ``skip`` fields are not offered (they keep their defaults); ``only``, when given, offers
+    just those fields (a command that sets a few settings of a node)."""
     positional, required, skip = set(positional), set(required), set(skip)
+    known = {f.name for f in dataclasses.fields(cls)}
+    if only is not None:
+        only = set(only)
+        if only - known:
+            raise ValueError(f'{cls.__name__} has no field {sorted(only - known)}')
+        skip |= known - only
     for f, kind in checked_fields(cls):
         if f.name in skip:
             continue

@@ -85,3 +85,27 @@ def test_the_old_spellings_still_work():
     got = settings.option_values(p.parse_args(
         ['b', '--out', 'o', '--config', 'f.yaml', '--cache', 'd']), TrainRun)
     assert (got.config_file, got.cache_dir) == ('f.yaml', 'd')
+
+
+def test_only_offers_the_named_fields_and_refuses_unknown_ones():
+    p = argparse.ArgumentParser(prog='example', exit_on_error=False)
+    settings.add_options(p, Example, only=('rate', 'mode'))
+    assert vars(p.parse_args(['--rate', '2'])) == {'rate': 2.0, 'mode': 'fast'}
+    with pytest.raises(SystemExit):  # an unrecognised option: argparse's usage error
+        p.parse_args(['--count', '4'])
+    with pytest.raises(ValueError, match="no field \\['speed'\\]"):
+        settings.add_options(argparse.ArgumentParser(), Example, only=('speed',))
+
+
+def test_the_demo_offers_the_pipeline_device_and_the_simulator_seed():
+    from lipfault_ros.nodes.demo import add_arguments as demo_arguments
+    from lipfault_ros.nodes.pipeline_params import PipelineParams
+    from lipfault_ros.nodes.sim import SimNodeParams
+
+    p = argparse.ArgumentParser(prog='demo', exit_on_error=False)
+    demo_arguments(p)
+    args = p.parse_args([])
+    assert (args.device, args.seed) == (PipelineParams.device, SimNodeParams.seed)
+    assert p.parse_args(['--device', 'cpu', '--seed', '5']).seed == 5
+    with pytest.raises(argparse.ArgumentError):
+        p.parse_args(['--device', 'tpu'])

@@ -20,7 +20,8 @@ from lipfault_ros.background import with_evidence
 from lipfault_ros.device import resolve_device
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.inference.inputs import OneInputs, checked_evidence
-from lipfault_ros.inference.results import BatchInference, Inference, ModalityResult
+from lipfault_ros.inference.results import (BatchInference, Inference, ModalityResult,
+                                            apply_policy, to_image)
 from lipfault_ros.inference.stages import CompiledStages, Stages
 from lipfault_ros.model.network import fault_decision
 from lipfault_ros.model.residuals import frame_change
@@ -309,26 +310,6 @@ class Engine:
             joints = np.zeros((cfg.joints_window, j, 3), np.float32)
         return OneInputs(missing, image, tuple(in_hw), small, wrench, joints)
 
-    def _one_outputs(self, one: OneInputs, corrected: list[np.ndarray], replace: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Image, wrench and joints out: the input passed through for a clean modality, the
-        model's estimate (at the input's size and units) for a replaced one."""
-        if replace[0]:
-            est = (np.clip(corrected[0].transpose(1, 2, 0), 0.0, 1.0) * 255.0 + 0.5).astype(
-                np.uint8)
-            img_out = self._resize(est, one.in_hw[0], one.in_hw[1], self._cv2.INTER_LINEAR)
-        else:
-            img_out = one.image
-        if replace[1]:
-            w_out = self.stats.denormalise_wrench(corrected[1])[-1]
-        else:
-            w_out = one.wrench[-1].astype(np.float64)
-        if replace[2]:
-            j_last = self.stats.denormalise_joints(corrected[2])[-1]
-        else:
-            j_last = one.joints[-1].astype(np.float64)
-        return img_out, w_out, j_last
-
     def infer(self, t: SensorTuple, decide: Decide | None = None,
               scene_offsets: np.ndarray | None = None,
               evidence: np.ndarray | None = None) -> Inference:
@@ -361,8 +342,13 @@ class Engine:
         scores = scores_t[0].float().cpu().numpy().astype(np.float64)
         faults = faults_t[0].cpu().numpy()
         replace = mask_t[0].cpu().numpy() | missing[0]
-        img_out, w_out, j_last = self._one_outputs(
-            one, [c[0].float().cpu().numpy() for c in corrected_t], replace)
+        small, w_win, j_win = apply_policy(
+            self.stats, replace[None], [c.float().cpu().numpy() for c in corrected_t],
+            one.small[None], one.wrench[None], one.joints[None])
+        # a replaced image goes out at the input's size; a clean one is the input itself
+        img_out = self._resize(small[0], one.in_hw[0], one.in_hw[1], self._cv2.INTER_LINEAR) \
+            if replace[0] else one.image
+        w_out, j_last = w_win[0, -1], j_win[0, -1]
         latency = (time.perf_counter() - start) * 1e3
         results = {}
         for i, m in enumerate(MODALITIES):
@@ -424,17 +410,11 @@ class Engine:
             fl = out.faults.cpu().numpy()
             faults[sl] = fl
             bypassed[sl] = out.bypassed.cpu().numpy()
-            rep = fl | miss
-            cor = [c.float().cpu().numpy() for c in out.corrected]
+            images[sl], wrench[sl], joints[sl] = apply_policy(
+                self.stats, fl | miss, [c.float().cpu().numpy() for c in out.corrected],
+                imgs, w_in, j_in)
             rec = [c.float().cpu().numpy() for c in out.reconstruction]
-            to_img = (lambda x: (np.clip(x.transpose(0, 2, 3, 1), 0, 1) * 255 + 0.5
-                                 ).astype(np.uint8))
-            c_img, c_w = to_img(cor[0]), self.stats.denormalise_wrench(cor[1])
-            c_j = self.stats.denormalise_joints(cor[2])
-            images[sl] = np.where(rep[:, 0, None, None, None], c_img, imgs)
-            wrench[sl] = np.where(rep[:, 1, None, None], c_w, w_in)
-            joints[sl] = np.where(rep[:, 2, None, None, None], c_j, j_in)
-            r_img[sl] = to_img(rec[0])
+            r_img[sl] = to_image(rec[0])
             r_w[sl] = self.stats.denormalise_wrench(rec[1])
             r_j[sl] = self.stats.denormalise_joints(rec[2])
         return BatchInference(np.asarray(arrays.stamps_ns), scores, faults, missing_all,

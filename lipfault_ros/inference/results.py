@@ -2,7 +2,11 @@
 
 Records are frozen; timestamps are integer nanoseconds; columns follow ``MODALITIES`` order
 (camera, wrench, joints). :class:`Inference` is one tuple (the live node), :class:`BatchInference`
-N stacked tuples (offline evaluation).
+N stacked tuples (offline evaluation). :func:`apply_policy` fills their signals, for one tuple
+and for a batch alike: a modality judged clean passes through as it came in (bit-exact: no
+reconstruction blur); a replaced one (faulty, or missing) is the model's estimate in the input's
+units. The estimate is decoded only for modalities replaced somewhere in the batch, so a clean
+tuple on the live path pays for no image conversion.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from typing import Mapping
 
 import numpy as np
 
+from lipfault_ros.normalise import NormStats
 from lipfault_ros.tuples import Modality
 
-__all__ = ['BatchInference', 'Inference', 'ModalityResult']
+__all__ = ['BatchInference', 'Inference', 'ModalityResult', 'apply_policy', 'to_image']
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,30 @@ class BatchInference:
     recon_images: np.ndarray
     recon_wrench: np.ndarray
     recon_joints: np.ndarray
+
+
+def to_image(x: np.ndarray) -> np.ndarray:
+    """(N, 3, H, W) in [0, 1] (the image decoder's output) -> (N, H, W, 3) uint8."""
+    return (np.clip(x.transpose(0, 2, 3, 1), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def apply_policy(stats: NormStats, replace: np.ndarray, estimate: list[np.ndarray],
+                 images: np.ndarray, wrench: np.ndarray, joints: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The signals out: ``replace`` (N, 3) bool picks, per tuple and modality, the model's
+    ``estimate`` (normalised: images (N, 3, s, s), wrench (N, 6, T), joints (N, 3J, T)) over
+    the input (images (N, s, s, 3) uint8, wrench (N, T, 6), joints (N, T, J, 3) raw).
+
+    Returns images uint8 and wrench, joints float64, shaped as the inputs."""
+    replace = np.asarray(replace, bool)
+    out_img = images
+    if replace[:, 0].any():
+        out_img = np.where(replace[:, 0, None, None, None], to_image(estimate[0]), images)
+    out_w = wrench.astype(np.float64)
+    if replace[:, 1].any():
+        out_w = np.where(replace[:, 1, None, None], stats.denormalise_wrench(estimate[1]), out_w)
+    out_j = joints.astype(np.float64)
+    if replace[:, 2].any():
+        out_j = np.where(replace[:, 2, None, None, None], stats.denormalise_joints(estimate[2]),
+                         out_j)
+    return out_img, out_w, out_j

@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from lipfault_ros import settings
+from lipfault_ros.nodes.pipeline_params import PipelineParams
+from lipfault_ros.nodes.sim import SimNodeParams
 from lipfault_ros.topics import PIPELINE_OUTPUTS, TRUTH_TOPIC
 
 __all__ = ['add_arguments', 'default_model_path', 'main', 'prepare_model']
@@ -58,8 +61,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='fault the robot gets, modality:type:severity:start_s:duration_s '
                              f'(default {DEFAULT_FAULT}; see lipfault faults), or none: a '
                              'clean run, whose closing line counts the false alarms')
-    parser.add_argument('--device', default='auto', help="'auto', 'cpu' or 'cuda'")
-    parser.add_argument('--seed', type=int, default=0, help='seed of the simulated robot')
+    # the pipeline's device and the simulator's seed, as the nodes declare them
+    settings.add_options(parser, PipelineParams, only=('device',))
+    settings.add_options(parser, SimNodeParams, only=('seed',))
     parser.add_argument('--view', action='store_true',
                         help='also serve the live view to Foxglove (lipfault view: raw next to '
                              'corrected, scores, thresholds, alarms; ws://127.0.0.1:PORT)')
