@@ -6,20 +6,12 @@ import math
 
 import numpy as np
 import pytest
-from rosbags.typesys import Stores, get_typestore
 
 from lipfault_ros.codec import (ENCODINGS, decode_image, decode_image_native, encode_image,
                                 image_sample, joint_sample, wrench_sample)
 from lipfault_ros.errors import InputError
 
-TS = get_typestore(Stores.LATEST)
-Header = TS.types['std_msgs/msg/Header']
-Time = TS.types['builtin_interfaces/msg/Time']
-Image = TS.types['sensor_msgs/msg/Image']
-JointState = TS.types['sensor_msgs/msg/JointState']
-WrenchStamped = TS.types['geometry_msgs/msg/WrenchStamped']
-Wrench = TS.types['geometry_msgs/msg/Wrench']
-Vector3 = TS.types['geometry_msgs/msg/Vector3']
+from msg_types import Header, Image, JointState, Time, Vector3, Wrench, WrenchStamped
 
 
 def header(stamp_ns: int = 1_500_000_123, frame: str = 'cam') -> object:

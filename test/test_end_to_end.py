@@ -28,6 +28,8 @@ import pytest
 
 from lipfault_ros.cli import main as cli_main
 
+from tiny_config import tiny_config
+
 # The robot both in the recordings and live: low rates and small frames keep the test fast; the
 # model's windows are in samples, so the live rates must equal the recorded ones.
 IMAGE_SIZE = 32
@@ -39,35 +41,8 @@ FAULT = ('camera', 'black_frame', 1.0)
 # --quick refined by this file: a tiny network at the recorded image size. 40 epochs of ~240
 # tuples take seconds; with the quick preset's 3 (or even 8) the detection head is still so unsure
 # that half of the clean training frames score above the threshold calibrated on validation.
-CONFIG = f"""
-model:
-  image_size: {IMAGE_SIZE}
-  camera_channels: [8, 16, 16]
-  signal_channels: [8, 16]
-  wrench_window: 16
-  joints_window: 16
-  latent_camera: 16
-  latent_wrench: 8
-  latent_joints: 8
-  latent: 32
-  compute_hidden: 48
-  detector_hidden: 48
-  embed_dim: 16
-train:
-  stage1_epochs: 40
-  stage2_epochs: 40
-  batch_size: 32
-  lr: 0.005
-  stage2_lr: 0.003
-  warmup_steps: 5
-  device: cpu
-  num_threads: 1
-  fault_kinds: ['camera:black_frame', 'camera:noise', 'wrench:bias', 'wrench:spike',
-                'joints:bias', 'joints:stuck']
-data:
-  block_s: 2.5
-  gap_s: 0.2
-"""
+CONFIG = tiny_config(image_size=IMAGE_SIZE, stage1_epochs=40, stage2_epochs=40,
+                     checkpoint_every=200, block_s=2.5)
 
 
 def _stamp(msg) -> int:

@@ -20,46 +20,16 @@ from lipfault_ros.errors import BagError, ConfigError
 from lipfault_ros.train_cli import load_settings, train_from_bags
 
 from bags.synthetic import write_bag
+from tiny_config import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-# A tiny network and a few epochs: seconds on one CPU thread.
-TINY = """
-model:
-  image_size: 32
-  camera_channels: [8, 16, 16]
-  signal_channels: [8, 16]
-  wrench_window: 16
-  joints_window: 16
-  latent_camera: 16
-  latent_wrench: 8
-  latent_joints: 8
-  latent: 32
-  compute_hidden: 48
-  detector_hidden: 48
-  embed_dim: 16
-train:
-  stage1_epochs: {e1}
-  stage2_epochs: {e2}
-  batch_size: 32
-  lr: 0.005
-  stage2_lr: 0.003
-  warmup_steps: 5
-  device: cpu
-  num_threads: 1
-  checkpoint_every: {every}
-  fault_kinds: ['camera:black_frame', 'camera:noise', 'wrench:bias', 'wrench:spike',
-                'joints:bias', 'joints:stuck']
-data:
-  block_s: 2.0
-  gap_s: 0.2
-"""
-
 
 def _config(tmp_path: Path, e1: int = 8, e2: int = 8, every: int = 0) -> Path:
+    """The tiny network with a few epochs: seconds on one CPU thread."""
     path = tmp_path / 'tiny.yaml'
-    path.write_text(TINY.format(e1=e1, e2=e2, every=every))
+    path.write_text(tiny_config(stage1_epochs=e1, stage2_epochs=e2, checkpoint_every=every))
     return path
 
 

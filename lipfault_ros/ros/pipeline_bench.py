@@ -13,10 +13,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ['run']
+__all__ = ['publish_stream', 'run']
 
 
-def _publish(seconds: float, image_size: int, ready: Any) -> None:
+def publish_stream(seconds: float, image_size: int, ready: Any) -> None:
+    """The synthetic sensor stream for ``seconds`` once ``ready`` is set (a process of its own:
+    the benchmark and scripts/hot_path.py run the pipeline beside it)."""
     import rclpy
     from rclpy.context import Context
     from rclpy.executors import SingleThreadedExecutor
@@ -57,7 +59,7 @@ def run(model: Path, duration_s: float, *, device: str = 'auto', image_size: int
     node = None
     mp = multiprocessing.get_context('spawn')
     ready = mp.Event()
-    publisher = mp.Process(target=_publish, args=(warmup_s + duration_s + 1.0, image_size,
+    publisher = mp.Process(target=publish_stream, args=(warmup_s + duration_s + 1.0, image_size,
                                                   ready), daemon=True)
     publisher.start()
     try:

@@ -90,3 +90,18 @@ def write_bag(path: Path, *, duration_s: float = 3.0, storage: str = 'mcap',
                                                                status=status)
                 w.write(truth, t_ns, ts.serialize_cdr(msg, 'diagnostic_msgs/msg/DiagnosticArray'))
     return path
+
+
+def write_empty_bag(path: Path) -> Path:
+    """A bag with the three sensor topics and not one message (what a recorder leaves when it
+    is stopped before the sensors start)."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    ts = get_typestore(Stores.LATEST)
+    with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as w:
+        for topic, t in (('/camera/image_raw', 'sensor_msgs/msg/Image'),
+                         ('/wrench', 'geometry_msgs/msg/WrenchStamped'),
+                         ('/joint_states', 'sensor_msgs/msg/JointState')):
+            w.add_connection(topic, t, typestore=ts)
+    return path

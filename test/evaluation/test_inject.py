@@ -12,7 +12,7 @@ from lipfault_ros.evaluation.scenario import Scenario, default_scenario_path, lo
 from lipfault_ros.faults import FAULTS
 from lipfault_ros.tuples import MODALITIES, Modality
 
-from synthbag import T0_NS
+from synthbag import T0_NS, write_empty_bag
 
 
 def _samples(bag):
@@ -119,16 +119,8 @@ def test_inject_refuses_overwrite_unknown_topics_and_long_schedules(tmp_path, cl
 
 
 def test_inject_refuses_an_empty_bag(tmp_path):
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
     empty = tmp_path / 'empty'
-    ts = get_typestore(Stores.LATEST)
-    with Writer(empty, version=9, storage_plugin=StoragePlugin.MCAP) as w:
-        for topic, t in (('/camera/image_raw', 'sensor_msgs/msg/Image'),
-                         ('/wrench', 'geometry_msgs/msg/WrenchStamped'),
-                         ('/joint_states', 'sensor_msgs/msg/JointState')):
-            w.add_connection(topic, t, typestore=ts)
+    write_empty_bag(empty)
     with pytest.raises(BagError, match='no sensor messages'):
         inject(empty, Scenario.from_specs(['camera:blur:0.5:1:1']), tmp_path / 'out')
     assert not (tmp_path / 'out').exists()

@@ -132,13 +132,11 @@ def test_a_bag_without_truth_reports_flag_rates_and_says_what_is_missing(
 
 def test_wrong_joints_empty_bag_and_existing_output_are_refused(eval_dir, tmp_path, faulty_bag,
                                                                tiny_artifact):
-    from rosbags.rosbag2 import StoragePlugin, Writer
-    from rosbags.typesys import Stores, get_typestore
-
     from lipfault_ros.artifact import save_artifact
     from lipfault_ros.model.config import ModelConfig
     from lipfault_ros.model.network import LipfaultNet
     from lipfault_ros.normalise import NormStats
+    from synthbag import write_empty_bag
 
     other = tmp_path / 'other_robot'
     cfg = ModelConfig.tiny(joint_names=('shoulder', 'elbow'))
@@ -148,12 +146,7 @@ def test_wrong_joints_empty_bag_and_existing_output_are_refused(eval_dir, tmp_pa
     assert not (tmp_path / 'r1').exists()
 
     empty = tmp_path / 'empty'
-    ts = get_typestore(Stores.LATEST)
-    with Writer(empty, version=9, storage_plugin=StoragePlugin.MCAP) as w:
-        for topic, t in (('/camera/image_raw', 'sensor_msgs/msg/Image'),
-                         ('/wrench', 'geometry_msgs/msg/WrenchStamped'),
-                         ('/joint_states', 'sensor_msgs/msg/JointState')):
-            w.add_connection(topic, t, typestore=ts)
+    write_empty_bag(empty)
     with pytest.raises(BagError, match='no messages'):
         evaluate(empty, tiny_artifact, out_dir=tmp_path / 'r2')
     assert not (tmp_path / 'r2').exists()

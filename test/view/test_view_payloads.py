@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from rosbags.typesys import Stores, get_typestore
 
 from lipfault_ros.alarm import AlarmState, AlarmStatus
 from lipfault_ros.errors import InputError
@@ -16,17 +15,9 @@ from lipfault_ros.tuples import MODALITIES, Modality
 from lipfault_ros.view import (SCHEMAS, Channel, Kind, RateGate, image_frame, joints_payload,
                                status_payload, wrench_payload)
 
-TS = get_typestore(Stores.LATEST)
-Header = TS.types['std_msgs/msg/Header']
-Time = TS.types['builtin_interfaces/msg/Time']
-Image = TS.types['sensor_msgs/msg/Image']
-JointState = TS.types['sensor_msgs/msg/JointState']
-WrenchStamped = TS.types['geometry_msgs/msg/WrenchStamped']
-Wrench = TS.types['geometry_msgs/msg/Wrench']
-Vector3 = TS.types['geometry_msgs/msg/Vector3']
-DiagnosticArray = TS.types['diagnostic_msgs/msg/DiagnosticArray']
-DiagnosticStatus = TS.types['diagnostic_msgs/msg/DiagnosticStatus']
-KeyValue = TS.types['diagnostic_msgs/msg/KeyValue']
+from msg_types import (DiagnosticArray, DiagnosticStatus, Header, Image, JointState,
+                       KeyValue, Time, Vector3, Wrench, WrenchStamped)
+
 
 STAMP_NS = 12 * 10**9 + 345
 
