@@ -19,15 +19,14 @@ printed, so a failure shows what the model saw.
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
 
 from lipfault_ros.cli import main as cli_main
 
+from polling import wait_until
 from tiny_config import tiny_config
 
 # The robot both in the recordings and live: low rates and small frames keep the test fast; the
@@ -51,16 +50,6 @@ def _stamp(msg) -> int:
 
 def _values(status) -> dict[str, str]:
     return {kv.key: kv.value for kv in status.values}
-
-
-def _wait_until(condition: Callable[[], bool], timeout_s: float) -> bool:
-    """Poll ``condition`` while the executors spin in their own threads, up to ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
 
 
 @pytest.fixture(scope='module')
@@ -184,7 +173,7 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
     settled, onset, stats = 0, None, {}
     try:
         # clean tuples flow; the first second is left out (DDS discovery, the sim catching up)
-        assert _wait_until(lambda: len(robot.got['status']) >= 15, 20.0), 'no pipeline output'
+        assert wait_until(lambda: len(robot.got['status']) >= 15, 20.0), 'no pipeline output'
         settled = len(robot.got['status'])
 
         def complete(after_ns: int = 0) -> int:
@@ -192,7 +181,7 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
             return sum(s > after_ns and all(_values(v)['missing'] == 'false' for v in st.values())
                        for s, st in robot.statuses()[settled:])
 
-        assert _wait_until(lambda: complete() >= 30, 20.0), 'too few complete clean tuples'
+        assert wait_until(lambda: complete() >= 30, 20.0), 'too few complete clean tuples'
 
         # switch the fault on at run time (it starts now and lasts until changed)
         result = robot.sim.set_parameters_atomically([
@@ -200,9 +189,9 @@ def test_sim_bags_to_cli_model_to_live_pipeline_detects_a_run_time_fault(artifac
             Parameter('fault_severity', value=severity),
             Parameter('fault_duration_s', value=0.0)])
         assert result.successful, result.reason
-        assert _wait_until(lambda: robot.fault_onset_ns(modality) is not None, 5.0)
+        assert wait_until(lambda: robot.fault_onset_ns(modality) is not None, 5.0)
         onset = robot.fault_onset_ns(modality)
-        assert _wait_until(lambda: complete(onset) >= 15, 15.0), 'too few tuples after onset'
+        assert wait_until(lambda: complete(onset) >= 15, 15.0), 'too few tuples after onset'
     finally:
         stats = robot.pipeline.stats()
         robot.close()

@@ -14,17 +14,9 @@ import yaml
 from lipfault_ros.errors import ConfigError, FaultError
 from lipfault_ros.ros.params import file_parameters, parameter_names
 
+from polling import wait_until
+
 PIPELINE_YAML = Path(__file__).resolve().parents[2] / 'config' / 'pipeline.yaml'
-
-
-def _wait_until(condition, timeout_s: float) -> bool:
-    """Poll ``condition`` while the executors spin in their threads, up to ``timeout_s``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return bool(condition())
 
 
 @pytest.fixture
@@ -80,13 +72,13 @@ def _stamp(msg) -> int:
 
 def test_sim_node_publishes_the_three_streams_at_their_rates(sim):
     node, got = sim
-    assert _wait_until(lambda: all(got[k] for k in ('camera', 'wrench', 'joints')), 15.0), \
+    assert wait_until(lambda: all(got[k] for k in ('camera', 'wrench', 'joints')), 15.0), \
         {k: len(v) for k, v in got.items()}
     for v in got.values():
         v.clear()
     window = 2.0
     start, sent = time.monotonic(), dict(node.counts)
-    _wait_until(lambda: time.monotonic() - start > window, window + 1.0)
+    wait_until(lambda: time.monotonic() - start > window, window + 1.0)
     rates = {k: len([t for t, _ in got[k] if t - start <= window]) / window
              for k in ('camera', 'wrench', 'joints')}
     elapsed = time.monotonic() - start
@@ -125,7 +117,7 @@ def test_run_time_fault_appears_in_truth_and_bad_values_are_rejected(sim):
                    and {kv.key: kv.value for kv in s.values}['severity'] == '0.7'
                    for _, m in got['truth'][-3:] for s in m.status)
 
-    assert _wait_until(faulted, 10.0)
+    assert wait_until(faulted, 10.0)
 
     bad = node.set_parameters([Parameter('fault_type', value='melt')])[0]
     assert not bad.successful and "unknown wrench fault 'melt'" in bad.reason
@@ -138,7 +130,7 @@ def test_run_time_fault_appears_in_truth_and_bad_values_are_rejected(sim):
     cleared = node.set_parameters([Parameter('fault_type', value='')])[0]
     assert cleared.successful
     got['truth'].clear()
-    assert _wait_until(lambda: got['truth'] and all(
+    assert wait_until(lambda: got['truth'] and all(
         s.level == b'\x00' for s in got['truth'][-1][1].status), 10.0)
 
 
