@@ -23,8 +23,8 @@ from typing import Any, Iterable, Sequence, TypeVar
 
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['add_options', 'check', 'checked_fields', 'option_values', 'param', 'parameter_names',
-           'shared_values']
+__all__ = ['add_options', 'check', 'checked', 'checked_fields', 'option_values', 'param',
+           'parameter_names', 'shared_values']
 
 T = TypeVar('T')
 

@@ -349,7 +349,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     run = options.option_values(args, TrainRun)
-    settings = run.settings()
+    settings, paths = run.settings(), run.paths()
     out = Path(run.out).expanduser()
     _, rank = _world()
     stop = threading.Event()
@@ -372,10 +372,10 @@ def main(args: argparse.Namespace) -> int:
         previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         result = train_from_bags(args.bags, out, settings=settings, resume=run.resume,
-                                 overwrite=run.overwrite, **run.paths(),
+                                 overwrite=run.overwrite, **paths,
                                  progress=not args.no_progress, on_event=on_event, stop=stop)
     except KeyboardInterrupt:
-        ckpt = run.paths()['checkpoint_dir'] or out.parent / f'{out.name}.ckpt'
+        ckpt = paths['checkpoint_dir'] or out.parent / f'{out.name}.ckpt'
         if int(os.environ.get('RANK', '0')) == 0:
             print(f'lipfault train: interrupted; checkpoint in {ckpt}. Continue with the same '
                   f'command plus --resume.', flush=True)

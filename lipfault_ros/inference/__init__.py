@@ -9,7 +9,8 @@ marks it faulty (score +inf) and its values are zeroed before the model sees the
 raises. Wrong shapes, dtypes or joint names raise :class:`~lipfault_ros.errors.InputError`.
 
 Modules: :mod:`~.engine` (:class:`Engine`, the loaded model), :mod:`~.results` (the records it
-returns and the output policy that fills them), :mod:`~.stages` (the batch-1 forward split at the bypass decision, eager or traced).
+returns and the output policy that fills them), :mod:`~.stages` (the batch-1 forward split at
+the bypass decision, eager or traced).
 """
 
 from lipfault_ros.inference.engine import RUNTIMES, Engine

@@ -140,7 +140,7 @@ def _pipeline_node(settings: ReplayParams, replay_node: ReplayNode, context: Any
             overrides.append(Parameter(f'{key}_rate', value=float(n - 1) / span))
     node = PipelineNode(parameter_overrides=overrides, context=context)
     if node.lifecycle_state != 'active':
-        error = getattr(node, '_error', '') or 'the pipeline did not activate'
+        error = node.last_error or 'the pipeline did not activate'
         node.destroy_node()
         raise LipfaultError(f'pipeline with artifact {settings.model}: {error}')
     return node
