@@ -29,6 +29,7 @@ from typing import Any
 from lipfault_ros import settings
 from lipfault_ros.nodes.pipeline_params import PipelineParams
 from lipfault_ros.nodes.sim import SimNodeParams
+from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.topics import PIPELINE_OUTPUTS, TRUTH_TOPIC
 
 __all__ = ['add_arguments', 'default_model_path', 'main', 'prepare_model']
@@ -219,8 +220,9 @@ def main(args: argparse.Namespace) -> int:
     from lipfault_ros.errors import LipfaultError
     from lipfault_ros.nodes.pipeline import PipelineNode, pipeline_executor
 
-    context = Context()
-    rclpy.init(context=context)
+    stop = GracefulStop(Context())  # Ctrl-C asks the loop to end; the clean-up always runs
+    stop.init()
+    context = stop.context
     node = monitor = executor = sim = view = live_view = start = None
     try:
         # the model is loaded and warm before the robot starts, so the fault's start time
@@ -244,20 +246,18 @@ def main(args: argparse.Namespace) -> int:
         print(f'lipfault demo: model {model}, fault {args.fault} (modality:type:severity:'
               f'start_s:duration_s); Ctrl-C to stop', flush=True)
         start = time.monotonic()
-        _status_lines(executor, node, sim, view, start, args.duration)
-    except KeyboardInterrupt:
-        print('\nlipfault demo: stopped', flush=True)
+        _status_lines(stop, executor, node, sim, view, start, args.duration)
+    except Exception:
+        if not stop.context_closed():  # SIGTERM closed the context under a running wait
+            raise
     finally:
+        if stop.requested:
+            print('\nlipfault demo: stopped', flush=True)
         if view is not None and start is not None:
             print(view.summary(time.monotonic() - start), flush=True)
         _stop(live_view)
         _stop(sim)
-        if executor is not None:
-            executor.shutdown()
-        for n in (monitor, node):
-            if n is not None:
-                n.destroy_node()
-        context.try_shutdown()
+        stop.close(executor, monitor, node)
     return 0
 
 
@@ -276,14 +276,14 @@ def _resolve_model(model: str | Path | None) -> Path:
     return Path(model)
 
 
-def _status_lines(executor: Any, node: Any, sim: subprocess.Popen, view: _View, start: float,
-                  duration: float | None) -> None:
+def _status_lines(stop: GracefulStop, executor: Any, node: Any, sim: subprocess.Popen,
+                  view: _View, start: float, duration: float | None) -> None:
     """Spin the pipeline and the view, one status line a second, until ``duration`` has passed
-    (None: until Ctrl-C); LipfaultError when the simulated robot exits."""
+    or Ctrl-C (``stop``); LipfaultError when the simulated robot exits."""
     from lipfault_ros.errors import LipfaultError
 
     next_line, seen = start + 1.0, 0
-    while duration is None or time.monotonic() - start < duration:
+    while stop.spinning(executor) and (duration is None or time.monotonic() - start < duration):
         executor.spin_once(timeout_sec=0.05)
         if sim.poll() is not None:
             raise LipfaultError(f'the simulated robot exited with code {sim.returncode}')

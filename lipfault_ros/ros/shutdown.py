@@ -25,15 +25,21 @@ WAKE_S = 0.2
 
 class GracefulStop:
     """``init`` instead of ``rclpy.init``, ``spin`` or ``spinning`` for the loop, ``close`` in
-    the ``finally``."""
+    the ``finally``. ``context``: a context of the process's own (None: rclpy's default)."""
 
-    def __init__(self) -> None:
+    def __init__(self, context: Any = None) -> None:
         self.requested = False
+        self.context = context
         self._executor: Any = None
 
     def init(self, args: list[str] | None = None) -> None:
         signal.signal(signal.SIGINT, self._on_sigint)
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.SIGTERM)
+        rclpy.init(args=args, context=self.context,
+                   signal_handler_options=SignalHandlerOptions.SIGTERM)
+
+    def ok(self) -> bool:
+        """Whether the context is still up (SIGTERM or a shutdown closes it)."""
+        return rclpy.ok(context=self.context)
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -45,7 +51,7 @@ class GracefulStop:
         """Whether the loop should go on (and, given, the executor to wake on Ctrl-C)."""
         if executor is not None:
             self._executor = executor
-        return rclpy.ok() and not self.requested
+        return self.ok() and not self.requested
 
     def spin(self, executor: Any, timeout_sec: float = WAKE_S) -> None:
         """Spin until Ctrl-C or shutdown. Each wait is bounded: Python runs a signal handler
@@ -56,14 +62,14 @@ class GracefulStop:
         while self.spinning(executor):
             executor.spin_once(timeout_sec=timeout_sec)
 
-    @staticmethod
-    def context_closed() -> bool:
+    def context_closed(self) -> bool:
         """True when SIGTERM shut the context down under a running wait (rclpy then raises an
         RCLError from the wait, which is the normal end, not a failure)."""
-        return not rclpy.ok()
+        return not self.ok()
 
-    def close(self, executor: Any, node: Any) -> None:
-        """Stop the executor (its queued callbacks first), destroy the node, shut rclpy down.
+    def close(self, executor: Any, *nodes: Any) -> None:
+        """Stop the executor (its queued callbacks first), destroy the nodes (None: never
+        made), shut rclpy down.
 
         From here on the process is ending, and a further SIGINT or SIGTERM (an operator's
         second Ctrl-C, launch's SIGTERM after its SIGINT) is ignored: Python resets a Python
@@ -79,9 +85,10 @@ class GracefulStop:
             if pool is not None:
                 pool.shutdown(wait=True)
             executor.shutdown()  # no callback may still publish once the context is gone
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+        for node in nodes:
+            if node is not None:
+                node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)  # after rclpy has given it back
 
 
