@@ -125,8 +125,10 @@ def rviz2_installed(launch_env) -> bool:
 
 @pytest.fixture
 def ctrl_c():
-    """``ctrl_c(args, ready)``: run ``python -m lipfault_ros.cli *args``, send SIGINT once a line
-    of its output contains ``ready``, and return (exit code, everything it printed). A process
+    """``ctrl_c(args, ready, signals=1)``: run ``python -m lipfault_ros.cli *args``, send SIGINT
+    once a line of its output contains ``ready`` (``signals`` times, 50 ms apart: ``ros2 launch``
+    forwards the terminal's Ctrl-C as a second one), and return (exit code, everything it
+    printed). A process
     still running 30 s after the signal fails the test with every thread's stack (faulthandler).
 
     The command runs in a process group of its own, and whatever is left of that group when the
@@ -136,6 +138,7 @@ def ctrl_c():
     import signal
     import subprocess
     import sys
+    import time
 
     def kill_group(proc: subprocess.Popen) -> None:
         try:
@@ -155,7 +158,7 @@ def ctrl_c():
                 pass
         return alive
 
-    def run(args: list[str], ready: str) -> tuple[int, str]:
+    def run(args: list[str], ready: str, signals: int = 1) -> tuple[int, str]:
         proc = subprocess.Popen([sys.executable, '-m', 'lipfault_ros.cli', *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                 env=dict(os.environ, PYTHONFAULTHANDLER='1'),
@@ -169,7 +172,11 @@ def ctrl_c():
                 lines.append(line)
                 if ready in line:
                     break
-            proc.send_signal(signal.SIGINT)
+            for i in range(signals):
+                if i:
+                    time.sleep(0.05)
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGINT)
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:

@@ -17,10 +17,16 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.signals import SignalHandlerOptions
 
-__all__ = ['GracefulStop', 'WAKE_S', 'run_node']
+__all__ = ['GracefulStop', 'StopRequested', 'WAKE_S', 'run_node']
 
 #: the longest a spin waits before it looks at a Ctrl-C again (s)
 WAKE_S = 0.2
+
+
+class StopRequested(Exception):
+    """Raised by a long job that polls :attr:`GracefulStop.requested` (a replay waiting, playing
+    or draining) once a Ctrl-C asked it to end: it leaves at a point of its own choosing, its
+    clean-up runs, and the caller tells an interrupted job from a finished one."""
 
 
 class GracefulStop:
@@ -40,6 +46,11 @@ class GracefulStop:
     def ok(self) -> bool:
         """Whether the context is still up (SIGTERM or a shutdown closes it)."""
         return rclpy.ok(context=self.context)
+
+    def check(self) -> None:
+        """StopRequested once a Ctrl-C came: for a job's own polling loop."""
+        if self.requested:
+            raise StopRequested('stop requested')
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

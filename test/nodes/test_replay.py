@@ -173,6 +173,20 @@ def test_ctrl_c_stops_lipfault_replay_without_a_traceback(sim_case, ctrl_c):
     assert 'interrupted: no report written' in text and 'Traceback' not in text, text
 
 
+def test_ctrl_c_while_playing_ends_the_replay_and_its_pipeline_cleanly(sim_case, ctrl_c):
+    """Ctrl-C twice (as under ``ros2 launch``) in the middle of a play into a pipeline of the
+    same process (three threads at work: the play, the spin, the main thread's poll): 130 and
+    the same line, no traceback, no error from a publisher or a node destroyed under a running
+    callback, and the second signal does not cut the clean-up short."""
+    code, text = ctrl_c(['replay', str(sim_case / 'clean'), '--model', str(sim_case / 'model'),
+                         '--start-pipeline', '--rate', '0.05', '--no-plots'], 'playing ',
+                        signals=2)
+    assert code == 130, text
+    assert 'interrupted: no report written' in text, text
+    for bad in ('Traceback', 'Destroyable', 'Error', 'Segmentation'):
+        assert bad not in text, text
+
+
 def test_replay_node_declares_every_setting_as_a_parameter(sim_case, ros_context):
     from rclpy.parameter import Parameter
 

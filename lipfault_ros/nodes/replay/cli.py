@@ -12,7 +12,6 @@ import logging
 import sys
 from pathlib import Path
 
-import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
@@ -21,6 +20,7 @@ from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.replay.replay_params import ReplayParams
 from lipfault_ros.nodes.replay.player import NODE_NAME
 from lipfault_ros.nodes.replay.session import replay
+from lipfault_ros.ros.shutdown import GracefulStop, StopRequested
 
 __all__ = ['add_arguments', 'main']
 
@@ -37,21 +37,19 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
     if not isinstance(args, argparse.Namespace):
         return _node_main(args)
     given = settings.option_values(args, ReplayParams)
-    rclpy.init()
+    stop = GracefulStop()
+    stop.init()
+    interrupted = False
     try:
-        report = replay(given, plots=not args.no_plots)
+        report = replay(given, plots=not args.no_plots, check=stop.check)
+    except StopRequested:
+        interrupted = True
     except Exception as exc:
-        if not isinstance(exc, ExternalShutdownException) and rclpy.ok():
+        if not isinstance(exc, ExternalShutdownException) and not stop.context_closed():
             raise
-        # a stop signal: rclpy's handler closes the context, perhaps under a running call
-        # (then that call fails with an RCLError before the KeyboardInterrupt arrives)
-        interrupted = True
-    except KeyboardInterrupt:
-        interrupted = True
-    else:
-        interrupted = False
+        interrupted = True  # SIGTERM closed the context, perhaps under a running call
     finally:
-        rclpy.try_shutdown()
+        stop.close(None)
     if interrupted:
         # a stopped replay has no report to print; 130 (128 + SIGINT), as a shell reports an
         # interrupted command, so a script can tell it from a finished one
@@ -73,7 +71,8 @@ def main(args: argparse.Namespace | list[str] | None = None) -> int:
 def _node_main(argv: list[str] | None) -> int:
     """Console script ``replay_node``: settings from ROS parameters (``--ros-args -p bag:=...``)."""
     logging.basicConfig(level=logging.INFO, format='%(levelname)s %(name)s: %(message)s')
-    rclpy.init(args=argv)
+    stop = GracefulStop()
+    stop.init(argv)
     try:
         probe = Node('lipfault_replay_settings', allow_undeclared_parameters=True,
                      automatically_declare_parameters_from_overrides=True)
@@ -81,19 +80,19 @@ def _node_main(argv: list[str] | None) -> int:
                   for f in dataclasses.fields(ReplayParams) if probe.has_parameter(f.name)}
         probe.destroy_node()
         given = ReplayParams(**values)
-        report = replay(given, timeout_s=None if given.loops else 3600.0)
+        report = replay(given, timeout_s=None if given.loops else 3600.0, check=stop.check)
         live = report['live']
         logging.getLogger(NODE_NAME).info(
             'answered %d/%d tuples (%d dropped); overall auroc %s', live['tuples_received'],
             live['tuples_expected'], live['tuples_dropped'], report['overall'].get('auroc'))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
+    except (StopRequested, ExternalShutdownException):
+        pass  # a node stopped by Ctrl-C or SIGTERM ends with 0, as run_node's nodes do
     except (LipfaultError, FileNotFoundError, FileExistsError) as exc:
         logging.getLogger(NODE_NAME).error(str(exc))
         return 2
     except Exception:
-        if rclpy.ok():
-            raise  # a real failure; otherwise a stop signal closed the context under a call
+        if not stop.context_closed():
+            raise  # a real failure; otherwise SIGTERM closed the context under a call
     finally:
-        rclpy.try_shutdown()
+        stop.close(None)
     return 0

@@ -12,7 +12,7 @@ import importlib
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -135,9 +135,11 @@ class ReplayNode(Node):
                     self.pipeline_sync = {kv.key: kv.value for kv in st.values}
 
     # -- playing ------------------------------------------------------------------------------
-    def wait_for_pipeline(self, timeout_s: float) -> None:
+    def wait_for_pipeline(self, timeout_s: float,
+                          check: Callable[[], None] | None = None) -> None:
         """Block until the pipeline subscribes to every played sensor topic and publishes its
-        fault status; BagError naming the topic otherwise."""
+        fault status; BagError naming the topic otherwise. ``check`` runs at every poll (it
+        raises to end the wait: a Ctrl-C)."""
         deadline = time.monotonic() + timeout_s
         status_topic = f'{self.p.pipeline.rstrip("/")}/fault_status'
         self.get_logger().info(f'waiting up to {timeout_s:g} s for {self.p.pipeline} to listen')
@@ -147,6 +149,8 @@ class ReplayNode(Node):
                        and pub.get_subscription_count() == 0]
             if not waiting and self.count_publishers(status_topic) > 0:
                 return
+            if check is not None:
+                check()
             if time.monotonic() > deadline:
                 what = waiting or [f'{status_topic} (no publisher)']
                 raise BagError(f'no pipeline is listening on {", ".join(what)} after '
@@ -156,6 +160,7 @@ class ReplayNode(Node):
 
     def start(self) -> None:
         """Play in a background thread (publishing is thread-safe in rclpy)."""
+        self.get_logger().info(f'playing {self.bag} at {self.p.rate:g}x')
         self._thread = threading.Thread(target=self._play_safe, name='lipfault_replay',
                                         daemon=True)
         self._thread.start()

@@ -11,7 +11,7 @@ import dataclasses
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rclpy.executors import ExternalShutdownException
 
@@ -25,12 +25,16 @@ __all__ = ['replay']
 
 
 def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
-           timeout_s: float | None = None) -> dict[str, Any]:
+           timeout_s: float | None = None, check: Callable[[], None] | None = None
+           ) -> dict[str, Any]:
     """Play ``settings.bag`` into the pipeline (started here when ``start_pipeline``), record its
     answers and score them; returns the report (written to ``settings.out`` when set).
 
     ``context`` is an initialised rclpy Context (None: the default one, which must be
     initialised). ``timeout_s`` bounds the whole play (None: the bag's length / rate + margin).
+    ``check`` runs at every poll of the wait, the play and the drain, in this (the main)
+    thread; what it raises (:class:`~lipfault_ros.ros.shutdown.StopRequested` on a Ctrl-C)
+    ends the replay with its nodes and spin thread cleaned up and no report.
     """
     from rclpy.parameter import Parameter
 
@@ -56,7 +60,8 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
         spinner = threading.Thread(target=_spin, args=(executor, stop_spin), daemon=True)
         spinner.start()
         try:
-            node.wait_for_pipeline(settings.wait_for_pipeline)
+            poll = check if check is not None else (lambda: None)
+            node.wait_for_pipeline(settings.wait_for_pipeline, poll)
             node.start()
             bag_s = node.bag_duration_s
             span = bag_s - settings.start_offset if settings.duration <= 0 else settings.duration
@@ -64,6 +69,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
                 max(1, settings.loops) * span / settings.rate + 30.0
             deadline = time.monotonic() + limit
             while not node.done() and time.monotonic() < deadline:
+                poll()
                 time.sleep(0.05)
             node.stop()
             if node.error is not None:
@@ -72,6 +78,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
             end = time.monotonic() + settings.drain
             seen, changed = -1, time.monotonic()
             while time.monotonic() < end:
+                poll()
                 n = node.answers()
                 if n != seen:
                     seen, changed = n, time.monotonic()
@@ -79,6 +86,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
                     break
                 time.sleep(0.05)
         finally:
+            node.stop()  # the play thread (when a check ended the play) publishes no more
             # the spin thread ends first: rclpy's shutdown destroys the executor's guard
             # conditions, and a wait still running on them in another thread crashed the
             # process (a segmentation fault on Ctrl-C, 2 of 3 runs of the Ctrl-C test)
@@ -102,8 +110,8 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
 
 
 def _spin(executor: Any, stop: threading.Event) -> None:
-    """Spin until ``stop`` is set or the context closes (rclpy's Ctrl-C handler closes it;
-    a wait under the closing context then raises, which is that ending, not a failure)."""
+    """Spin until ``stop`` is set or the context closes (SIGTERM closes it; a wait under the
+    closing context then raises, which is that ending, not a failure)."""
     try:
         while not stop.is_set() and executor.context.ok():
             executor.spin_once(timeout_sec=0.1)
