@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from lipfault_ros.background import BackgroundConfig
+from lipfault_ros.sample_loss import SampleLossConfig
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.tuples import MODALITIES, Modality
 
@@ -48,7 +49,10 @@ __all__ = ['SceneConfig', 'SceneReference', 'scene_series']
 
 @dataclass(frozen=True)
 class SceneConfig:
-    """How the scene reference follows a stream (see the module docstring)."""
+    """How the scene reference follows a stream (see the module docstring), and the evidence
+    from outside the network that judges it beside the thresholds: the camera background
+    (:mod:`lipfault_ros.background`) and the signals' lost samples
+    (:mod:`lipfault_ros.sample_loss`)."""
 
     #: modalities whose threshold follows the scene (none: calibrated thresholds only)
     modalities: tuple[str, ...] = ('camera',)
@@ -62,6 +66,9 @@ class SceneConfig:
     background: bool = True
     #: the background's statistic (robust spreads) at which the camera is faulty
     background_z: float = BackgroundConfig.z_threshold
+    #: a wrench or joints window spanning this many times its stream's usual span (messages
+    #: lost) makes that modality faulty; 0: off
+    sample_loss_ratio: float = SampleLossConfig.ratio
 
     def __post_init__(self) -> None:
         names = {m.value for m in MODALITIES}
@@ -82,15 +89,24 @@ class SceneConfig:
             raise ConfigError(f'scene background must be true or false, got '
                               f'{self.background!r}')
         self.background_config()  # a valid z
+        if self.sample_loss_ratio != 0:
+            self.sample_loss_config()  # a valid ratio
 
     def background_config(self) -> BackgroundConfig | None:
         """The camera background's settings, None when it is off."""
         return BackgroundConfig(z_threshold=self.background_z) if self.background else None
 
+    def sample_loss_config(self) -> SampleLossConfig | None:
+        """The lost-samples evidence's settings, None when it is off."""
+        if self.sample_loss_ratio == 0:
+            return None
+        return SampleLossConfig(ratio=self.sample_loss_ratio)
+
     def as_dict(self) -> dict[str, object]:
         return {'modalities': list(self.modalities), 'window': self.window,
                 'warmup': self.warmup, 'max_offset': self.max_offset,
-                'background': self.background, 'background_z': self.background_z}
+                'background': self.background, 'background_z': self.background_z,
+                'sample_loss_ratio': self.sample_loss_ratio}
 
 
 class SceneReference:

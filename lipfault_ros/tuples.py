@@ -107,6 +107,9 @@ class SensorTuple:
     ``None`` as its data (a silent topic, or a message that could not be decoded); the model
     reconstructs it from the others. ``stamps_ns`` and ``frame_ids`` hold the header of the newest
     message of each present modality, so outputs can be published with the input's header.
+    ``spans_ns`` holds, for each present signal window, the header-stamp time from its oldest
+    to its newest sample: a window of T samples at the stream's rate spans T - 1 periods, and
+    one that lost messages on the way spans more (see :mod:`lipfault_ros.sample_loss`).
     """
 
     stamp_ns: int
@@ -117,6 +120,7 @@ class SensorTuple:
     stamps_ns: Mapping[Modality, int] = field(default_factory=dict)
     frame_ids: Mapping[Modality, str] = field(default_factory=dict)
     missing: frozenset[Modality] = frozenset()
+    spans_ns: Mapping[Modality, int] = field(default_factory=dict)
 
     def data(self, modality: Modality) -> np.ndarray | None:
         """The array of one modality, or None when it is missing."""

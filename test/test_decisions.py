@@ -117,3 +117,42 @@ def test_a_raised_alarm_holds_over_the_hold_level_through_the_engine():
     engine.set_threshold_offsets([0.0] * 3)
     assert all(all(row) for row in states[True])  # held up on every tuple
     assert not any(states[False][-1]) and all(states[False][0])  # cleared after clear_n
+
+
+def test_a_wrench_stream_that_lost_its_messages_raises_the_wrench_alarm_and_nothing_else():
+    """...and its output stays the reading received: the network, not asked about gaps, said
+    nothing of it, and an estimate from a window with gaps is no better than the reading."""
+    from dataclasses import replace
+
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
+    W, J = MODALITIES[1], MODALITIES[2]
+    clean = {W: 62_000_000, J: 124_000_000}
+    lossy = {W: 5 * 62_000_000, J: 124_000_000}  # 80 % of the wrench messages lost
+    tuples = [replace(t, spans_ns=clean if i < 120 or i >= 130 else lossy)
+              for i, t in enumerate(_tuples(engine, 150))]
+
+    def run(decisions):
+        engine.forget_history()
+        return [decisions.infer(engine, t) for t in tuples]
+
+    judged = run(FaultDecisions())
+    off = run(FaultDecisions(scene=SceneConfig(sample_loss_ratio=0)))
+    for i, ((res, status), (plain, plain_status)) in enumerate(zip(judged, off)):
+        w = res.results[W]
+        if 120 <= i < 130:
+            assert w.evidence > 0 and w.fault and w.score >= w.threshold + w.evidence - 1e-6
+        elif i >= 90:
+            assert w.evidence < 0
+        else:
+            assert np.isnan(w.evidence)  # warming up
+        assert res.results[J].evidence < 0 or i < 90
+        if not 120 <= i < 130:  # no loss: judged as without the evidence
+            assert w.score == plain.results[W].score
+        else:  # the alarm is up, but the genuine last reading passes through uncorrected
+            assert not w.corrected
+            np.testing.assert_array_equal(res.wrench, tuples[i].wrench[-1])
+    raised = [status[W].active for _, status in judged]
+    assert any(raised[122:130]) and not any(raised[:120])
+    assert not any(status[W].active for _, status in off[120:130])  # the network alone: no
+    for m in (MODALITIES[0], J):  # the loss speaks for the wrench only
+        assert [s[m].active for _, s in judged] == [s[m].active for _, s in off]

@@ -70,6 +70,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='do not judge camera frames against the scene\'s own background '
                            '(a camera that moves with the arm; see the node\'s '
                            'scene_background)')
+    life.add_argument('--sample-loss-ratio', type=float, default=SceneConfig.sample_loss_ratio,
+                      metavar='R',
+                      help='a wrench or joints window spanning R times its stream\'s usual '
+                           'span (messages lost) makes that modality faulty; 0: off (default '
+                           '%(default)s; the node\'s sample_loss_ratio)')
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -97,16 +102,18 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
 
 
 def scene_from_args(args: argparse.Namespace) -> SceneConfig:
-    """The scene reference of ``--scene-modalities`` and ``--no-camera-background``
-    (InputError when invalid)."""
+    """The scene reference of ``--scene-modalities``, ``--no-camera-background`` and
+    ``--sample-loss-ratio`` (InputError when invalid)."""
     text = args.scene_modalities.strip()
     mods = () if text in ('', 'none') else tuple(m.strip() for m in text.split(',')
                                                  if m.strip())
     try:
         return SceneConfig(modalities=mods,
-                           background=getattr(args, 'camera_background', True))
+                           background=getattr(args, 'camera_background', True),
+                           sample_loss_ratio=getattr(args, 'sample_loss_ratio',
+                                                     SceneConfig.sample_loss_ratio))
     except ConfigError as exc:
-        raise InputError(f'--scene-modalities: {exc}') from None
+        raise InputError(f'--scene-modalities / --sample-loss-ratio: {exc}') from None
 
 
 def summary_lines(report: dict) -> list[str]:

@@ -142,7 +142,7 @@ class _Collector:
         self.keep_arrays = keep_arrays
         self.rows: dict[str, list[Any]] = {k: [] for k in (
             'stamps', 'scores', 'flags', 'missing', 'bypassed', 'latency', 'wrench', 'joints',
-            'wrench_windows', 'joint_windows')}
+            'wrench_windows', 'joint_windows', 'spans')}
         self.records: list[TupleRecord] = []
         self.clean_records: list[TupleRecord | None] = []
         self.tally = _ImageTally()
@@ -174,6 +174,7 @@ class _Collector:
                                    else np.zeros((tw, 6), np.float32))
         r['joint_windows'].append(np.asarray(t.joints, np.float32) if t.joints is not None
                                   else np.zeros((tj, self.j, 3), np.float32))
+        r['spans'].append({m: s for m, s in t.spans_ns.items() if m not in t.missing})
 
     def _images(self, t: SensorTuple, out_img: np.ndarray | None,
                 ref_img: np.ndarray | None) -> None:
@@ -247,6 +248,8 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
 
     With a clean stream, ``changes`` in the result says where the faults changed the data
     (:class:`~lipfault_ros.evaluation.labels.Changes`, for the effective labels); else None.
+    ``spans`` are the judged tuples' signal window spans (``SensorTuple.spans_ns`` of the
+    modalities present), for the baselines' lost-samples evidence.
     """
     c = _Collector(intervals, joint_names=joint_names, image_size=image_size,
                    wrench_window=wrench_window, joints_window=joints_window,
@@ -273,4 +276,5 @@ def collect(judge: Any, tuples: Iterable[SensorTuple], clean_iter: Iterator[Sens
             'images': outputs.image_errors, 'arrays': c.arrays(outputs),
             'aligned': partners.aligned, 'snippets': c.snippets(), 'unanswered': unanswered,
             'changes': c.changes.result() if c.changes is not None else None,
-            'clean_small': c.small['clean'] if keep_arrays else None}
+            'clean_small': c.small['clean'] if keep_arrays else None,
+            'spans': c.rows['spans']}

@@ -9,7 +9,8 @@ metrics and latencies, so all detectors are compared under one decision rule. Wh
 thresholds follow the scene (:mod:`lipfault_ros.scene_thresholds`), every baseline's do too, by the
 same rule against its own clean calibration level (:func:`scene_relative`), and where the camera
 background gives evidence (:mod:`lipfault_ros.background`) it judges every baseline's camera
-as it judges the model's (:func:`with_evidence`); AUROC / AUPR are on the
+as it judges the model's (:func:`with_evidence`), and so do the signals' lost samples
+(:mod:`lipfault_ros.sample_loss`); AUROC / AUPR are on the
 scores that decision judges (scene-relative, or raw when nothing follows the scene). Each baseline block has the same ``interval`` / ``effective`` split as the
 model's report, and its top-level rows are the interval figures.
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
 from lipfault_ros.background import background_series, with_evidence
+from lipfault_ros.sample_loss import sample_loss_series
 from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, hold_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
@@ -163,15 +165,20 @@ class _Context:
 
     @functools.cached_property
     def evidence(self) -> np.ndarray | None:
-        """(N, 3) the camera background's evidence on these tuples (None when it is off)."""
-        config = self.scene.background_config() if self.scene is not None else None
-        if config is None:
-            return None
+        """(N, 3) the evidence from outside the network on these tuples, as the model's
+        :class:`~lipfault_ros.decisions.FaultDecisions` had it: the camera background's (NaN
+        when it is off) and the signals' lost samples (:mod:`lipfault_ros.sample_loss`)."""
         arrays = self.arrays
-        missing = np.asarray(arrays.missing, bool)[:, 0]
-        camera = background_series((None if m else im for im, m in zip(arrays.images, missing)),
-                                   config)
-        return np.stack([camera, np.full_like(camera, np.nan), np.full_like(camera, np.nan)], 1)
+        out = np.full((len(arrays), 3), np.nan)
+        config = self.scene.background_config() if self.scene is not None else None
+        if config is not None:
+            missing = np.asarray(arrays.missing, bool)[:, 0]
+            out[:, 0] = background_series(
+                (None if m else im for im, m in zip(arrays.images, missing)), config)
+        loss = self.scene.sample_loss_config() if self.scene is not None else None
+        if loss is not None and self.run.get('spans') is not None:
+            out[:, 1:] = sample_loss_series(self.run['spans'], loss)
+        return None if np.isnan(out).all() else out
 
     def block(self, scores: np.ndarray, thresholds: np.ndarray | None, **kw: Any
               ) -> dict[str, Any]:

@@ -140,6 +140,10 @@ class PipelineParams:
     scene_background_z: float = param(SceneConfig.background_z, 'the background statistic '
                                       '(robust spreads of a quarter of the image blocks) at '
                                       'which the camera is faulty', low=0.1, high=1000.0)
+    sample_loss_ratio: float = param(SceneConfig.sample_loss_ratio, 'a wrench or joints '
+                                     'window spanning this many times its stream\'s usual span '
+                                     '(messages lost on the way) makes that modality faulty; '
+                                     '0: off', low=0.0, high=1000.0)
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
@@ -180,7 +184,8 @@ class PipelineParams:
         mods = tuple(m.strip() for m in self.scene_modalities.split(',') if m.strip())
         return SceneConfig(modalities=mods, window=self.scene_window, warmup=self.scene_warmup,
                            max_offset=self.scene_max_offset, background=self.scene_background,
-                           background_z=self.scene_background_z)
+                           background_z=self.scene_background_z,
+                           sample_loss_ratio=self.sample_loss_ratio)
 
     @property
     def threshold_offsets(self) -> tuple[float, float, float]:

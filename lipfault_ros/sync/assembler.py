@@ -350,6 +350,7 @@ class TupleAssembler:
         missing: set[Modality] = set()
         stamps: dict[Modality, int] = {}
         frames: dict[Modality, str] = {}
+        spans: dict[Modality, int] = {}
         image = None
         if cam is not None:
             image = cam.image
@@ -366,6 +367,7 @@ class TupleAssembler:
             last = items[-1]
             stamps[Modality.WRENCH] = last.stamp_ns
             frames[Modality.WRENCH] = last.frame_id
+            spans[Modality.WRENCH] = last.stamp_ns - items[0].stamp_ns
         joints = None
         if (items := joint_items) is None:
             missing.add(Modality.JOINTS)
@@ -374,11 +376,12 @@ class TupleAssembler:
             last = items[-1][0]
             stamps[Modality.JOINTS] = last.stamp_ns
             frames[Modality.JOINTS] = last.frame_id
+            spans[Modality.JOINTS] = last.stamp_ns - items[0][0].stamp_ns
         for mod in missing:
             self._missing[_INDEX[mod]] += 1
         self._tuples += 1
         return SensorTuple(stamp, image, wrench, joints, self.joint_names, stamps, frames,
-                           frozenset(missing))
+                           frozenset(missing), spans)
 
     def _joint_window(self, items: list[tuple[JointSample, tuple[int, ...]]]) -> np.ndarray:
         """(T, J, 3) float32 [position, velocity, effort] in ``joint_names`` order. One array

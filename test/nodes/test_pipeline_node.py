@@ -328,8 +328,11 @@ def test_relearn_scene_forgets_the_scene_and_warms_up_again_over_dds(ros_context
         reply = _call(h, client, Trigger.Request())
         assert reply.success and reply.message.startswith('forgot camera offset')
         assert 'the next 15 tuples are a warm-up' in reply.message
-        assert reply.message.endswith('camera background forgotten')
+        assert 'camera background forgotten' in reply.message
+        assert reply.message.endswith("signal streams' nominal spans forgotten")
         assert h.pipeline.decisions.background.warming
+        loss = h.pipeline.decisions.sample_loss
+        assert np.isnan(loss.nominal_ns(Modality.WRENCH))  # warms up again too
         n = len(h.got['status'])
         assert h.spin_until(lambda: len(h.got['status']) > n + 20, 5.0)
         assert not scene.warming(Modality.CAMERA)  # formed again from the new tuples

@@ -96,6 +96,33 @@ def test_start_of_stream_window_repeats_the_oldest_sample():
     assert np.all(np.diff(first) >= 0)
 
 
+def test_window_spans_are_the_stamps_covered_and_lengthen_where_messages_were_lost():
+    rng = np.random.default_rng(4)
+    # 80 % of the wrench messages lost from 0.5 s to 0.8 s after the start
+    events = [(a, s) for a, s in make_stream(1.0)
+              if not (isinstance(s, WrenchSample) and 1.5e9 <= s.stamp_ns < 1.8e9
+                      and rng.random() < 0.8)]
+    out = list(assemble(samples(events), SyncConfig(), NAMES))
+    gone = [t for t in out if Modality.WRENCH in t.missing]  # no message within the slop
+    assert all(Modality.WRENCH not in t.spans_ns for t in gone)
+    out = [t for t in out if Modality.WRENCH not in t.missing]
+    for t in out[3:]:
+        # wrench fx and joint 1's position encode the sample's own stamp (s)
+        np.testing.assert_allclose(t.spans_ns[Modality.WRENCH] / 1e9,
+                                   t.wrench[-1, 0] - t.wrench[0, 0], atol=1e-5)
+        np.testing.assert_allclose(t.spans_ns[Modality.JOINTS] / 1e9,
+                                   t.joints[-1, 0, 0] - t.joints[0, 0, 0], atol=1e-5)
+    period = 31 / RATES['w'] * 1e9
+    lossy = [t.spans_ns[Modality.WRENCH] / period for t in out
+             if 1.65e9 <= t.stamp_ns < 1.8e9]
+    clean = [t.spans_ns[Modality.WRENCH] / period for t in out[3:]
+             if not 1.5e9 <= t.stamp_ns < 1.9e9]
+    assert lossy and min(lossy) > 2.5, lossy
+    assert max(clean) < 1.05 and min(clean) > 0.95, clean
+    # the first tuple's window is padded with its oldest sample: it spans less, never more
+    assert out[0].spans_ns[Modality.WRENCH] < period
+
+
 def test_interleaving_shuffled_across_inputs_gives_the_same_tuples():
     events = make_stream(1.0)
     rng = np.random.default_rng(1)
