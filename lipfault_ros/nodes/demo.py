@@ -195,7 +195,9 @@ class _View:
             elif v.get('missing') == 'true':
                 parts.append(f'{name:6s} MISSING (reconstructed)')
             elif v.get('active') == 'true':
-                parts.append(f'{name:6s} FAULT {v.get("alarm", "")} -> corrected '
+                # a stream judged faulty for lost messages alone passes its reading through
+                out = 'corrected' if v.get('corrected') == 'true' else 'reading passed'
+                parts.append(f'{name:6s} FAULT {v.get("alarm", "")} -> {out} '
                              f'({self.faults.get(name, 0)})')
             else:
                 parts.append(f'{name:6s} ok')

@@ -318,7 +318,7 @@ def test_relearn_scene_forgets_the_scene_and_warms_up_again_over_dds(ros_context
                                                                      tiny_artifact):
     from std_srvs.srv import Trigger
 
-    h = Harness(ros_context, tiny_artifact, scene_warmup=15)
+    h = Harness(ros_context, tiny_artifact, scene_warmup=15, sample_loss_ratio=2.0)
     try:
         client = h.listener.create_client(Trigger, f'{NS}/relearn_scene')
         scene = h.pipeline.decisions.scene
