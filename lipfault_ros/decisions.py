@@ -5,9 +5,9 @@ a node nobody runs. This is that decision, once: the scene reference
 (:mod:`lipfault_ros.scene_thresholds`) raises the thresholds by how far this scene's clean data
 reads above the calibration's, the camera background (:mod:`lipfault_ros.background`) says how
 far the frame departs from this scene's own view, the signal windows' spans say whether their
-streams lost messages (:mod:`lipfault_ros.sample_loss`), the engine scores the tuple against them, the
-per-modality alarms (:mod:`lipfault_ros.alarm`) say which modalities to correct, and corrected
-signals are anchored to the last trusted value (:mod:`lipfault_ros.anchor`).
+streams lost messages (:mod:`lipfault_ros.sample_loss`), the engine scores the tuple against
+them, the per-modality alarms (:mod:`lipfault_ros.alarm`) say which modalities to correct, and
+corrected signals are anchored to the last trusted value (:mod:`lipfault_ros.anchor`).
 """
 
 from __future__ import annotations

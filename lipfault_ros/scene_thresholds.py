@@ -90,8 +90,7 @@ class SceneConfig:
             raise ConfigError(f'scene background must be true or false, got '
                               f'{self.background!r}')
         self.background_config()  # a valid z
-        if self.sample_loss_ratio != 0:
-            self.sample_loss_config()  # a valid ratio
+        self.sample_loss_config()  # a valid ratio (or 0)
 
     def background_config(self) -> BackgroundConfig | None:
         """The camera background's settings, None when it is off."""

@@ -29,13 +29,13 @@ import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
 from lipfault_ros.background import background_series, with_evidence
-from lipfault_ros.sample_loss import sample_loss_series
 from lipfault_ros.calibration import CalibrationRule, calibrate, clean_level, hold_level
 from lipfault_ros.errors import ArtifactError, InputError
 from lipfault_ros.evaluation import metrics as M
 from lipfault_ros.evaluation.corrections import add_baseline_corrections
 from lipfault_ros.evaluation.labels import LabelSet
 from lipfault_ros.evaluation.scoring import split_detection
+from lipfault_ros.sample_loss import sample_loss_series
 from lipfault_ros.scene_thresholds import SceneConfig, scene_series
 from lipfault_ros.topics import TopicConfig
 from lipfault_ros.tuples import MODALITIES, SensorTuple, TupleArrays

@@ -143,7 +143,8 @@ class PipelineParams:
     sample_loss_ratio: float = param(SceneConfig.sample_loss_ratio, 'a wrench or joints '
                                      'window spanning this many times its stream\'s usual span '
                                      '(messages lost on the way) makes that modality faulty; '
-                                     '0: off (2 is a good value where the pipeline keeps up)', low=0.0, high=1000.0)
+                                     '0: off (2 is a good value where the pipeline keeps up)',
+                                     low=0.0, high=1000.0)
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
