@@ -105,13 +105,16 @@ def _ros2(env, verb: str, command: str, *args: str) -> tuple[int, str]:
     client that discovered it a moment before. Only idempotent commands retry on a hang; a
     transition is checked through ``_transition``.
     """
-    wait = ['--timeout', '10'] if verb == 'param' else []
+    # ``ros2 param`` waits for the node itself (``--timeout``), so its fixed discovery spin
+    # can be short; ``ros2 lifecycle`` has only the spin to find it
+    wait = ['--spin-time', '0.5', '--timeout', '10'] if verb == 'param' else [
+        '--spin-time', '2']
     idempotent = not (verb == 'lifecycle' and command == 'set')
     code, text = -1, 'timed out three times'
     for _ in range(3):
         try:
-            result = subprocess.run(['ros2', verb, command, '--no-daemon', '--spin-time', '2',
-                                     *wait, *args], env=env, capture_output=True, text=True,
+            result = subprocess.run(['ros2', verb, command, '--no-daemon', *wait, *args],
+                                    env=env, capture_output=True, text=True,
                                     timeout=CLI_TIMEOUT_S)
         except subprocess.TimeoutExpired as hung:
             if not idempotent:
