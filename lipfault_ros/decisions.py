@@ -81,10 +81,11 @@ class FaultDecisions:
                 # from 2.10 to 2.26, past the median filter's 2.13), so it passes through
                 # while the alarm tells the consumer the stream is degraded
                 through = (loss > 0) & ~(margins > loss + 1e-3)
-            status.update(self.alarms.update(flags, missing, t.stamp_ns, held))
+            status.update(self.alarms.update(flags, unjudged, t.stamp_ns, held))
             return np.array([status[m].active for m in MODALITIES]) & ~through
 
         offsets = self.scene.offsets()
+        unjudged = list(missing)  # missing, or a window the pipeline itself lost messages of
         evidence = None
         if self.background is not None or self.sample_loss is not None:
             evidence = np.full(3, np.nan)
@@ -92,7 +93,10 @@ class FaultDecisions:
                 evidence[0] = self.background.evidence(None if missing[0] else t.image)
             if self.sample_loss is not None:
                 loss[1:] = evidence[1:] = self.sample_loss.evidence(
-                    {m: s for m, s in t.spans_ns.items() if not missing[MODALITIES.index(m)]})
+                    {m: s for m, s in t.spans_ns.items() if not missing[MODALITIES.index(m)]},
+                    t.backlogs_ns)
+                for i, behind in enumerate(self.sample_loss.unjudged, start=1):
+                    unjudged[i] = unjudged[i] or behind
         # calls decide once per tuple
         result = engine.infer(t, decide=decide,
                               scene_offsets=offsets if offsets.any() else None,
@@ -103,5 +107,5 @@ class FaultDecisions:
         active = [status[m].active for m in MODALITIES]
         res = [result.results[m] for m in MODALITIES]
         self.scene.update(np.array([r.score for r in res]),
-                          np.array([r.fault or a for r, a in zip(res, active)]), missing)
+                          np.array([r.fault or a for r, a in zip(res, active)]), unjudged)
         return self.anchor.apply(result, trusted(result, active)), status

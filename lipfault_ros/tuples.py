@@ -110,6 +110,9 @@ class SensorTuple:
     ``spans_ns`` holds, for each present signal window, the header-stamp time from its oldest
     to its newest sample: a window of T samples at the stream's rate spans T - 1 periods, and
     one that lost messages on the way spans more (see :mod:`lipfault_ros.sample_loss`).
+    ``backlogs_ns`` (live only) holds how much later than usual the pipeline received the
+    latest-arriving sample of each window: a backlog of about its input queue's span means
+    the pipeline itself lost messages (see :meth:`lipfault_ros.sync.TupleAssembler.push`).
     """
 
     stamp_ns: int
@@ -121,6 +124,7 @@ class SensorTuple:
     frame_ids: Mapping[Modality, str] = field(default_factory=dict)
     missing: frozenset[Modality] = frozenset()
     spans_ns: Mapping[Modality, int] = field(default_factory=dict)
+    backlogs_ns: Mapping[Modality, int] = field(default_factory=dict)
 
     def data(self, modality: Modality) -> np.ndarray | None:
         """The array of one modality, or None when it is missing."""

@@ -156,3 +156,40 @@ def test_a_wrench_stream_that_lost_its_messages_raises_the_wrench_alarm_and_noth
     assert not any(status[W].active for _, status in off[120:130])  # the network alone: no
     for m in (MODALITIES[0], J):  # the loss speaks for the wrench only
         assert [s[m].active for _, s in judged] == [s[m].active for _, s in off]
+
+
+def test_a_window_the_pipeline_lost_messages_of_holds_its_alarm_as_for_a_missing_one():
+    """The pipeline fell behind and its input queue overflowed (its messages came late): the
+    window has gaps of the pipeline's own making, so neither the lost samples nor the
+    network's score of it move the alarm; the same gaps on time are the sensor's."""
+    from dataclasses import replace
+
+    engine = Engine.from_artifact(train_tiny_model().artifact, device='cpu')
+    W = MODALITIES[1]
+    clean = {W: 62_000_000, MODALITIES[2]: 124_000_000}
+    lossy = {**clean, W: 5 * 62_000_000}
+    base = _tuples(engine, 140)
+
+    def run(backlog_ns: int) -> tuple[list, FaultDecisions]:
+        tuples = []
+        for i, t in enumerate(base):
+            if 120 <= i < 130:  # gaps, and a window the network reads as a wrench fault
+                t = replace(t, spans_ns=lossy, wrench=t.wrench * 40.0,
+                            backlogs_ns={W: backlog_ns, MODALITIES[2]: 0})
+            else:
+                t = replace(t, spans_ns=clean, backlogs_ns={W: 1_000_000,
+                                                            MODALITIES[2]: 1_000_000})
+            tuples.append(t)
+        decisions = FaultDecisions(scene=SceneConfig(sample_loss_ratio=2.0))
+        engine.forget_history()
+        return [decisions.infer(engine, t) for t in tuples], decisions
+
+    sensor, d_sensor = run(1_000_000)  # the messages left came on time: the sensor lost them
+    own, d_own = run(98_000_000)  # ~ a 50-message queue's span at 500 Hz: the pipeline's own
+    assert all(res.results[W].fault for res, _ in own[120:130])  # the network flags them
+    assert any(s[W].active for _, s in sensor[120:130])
+    assert not any(s[W].active for _, s in own)
+    assert all(np.isnan(res.results[W].evidence) for res, _ in own[120:130])
+    assert d_own.sample_loss.behind == [10, 0] and d_sensor.sample_loss.behind == [0, 0]
+    # after it, judged as before it: the same verdicts as the run that never fell behind
+    assert [s[W].active for _, s in own[:120]] == [s[W].active for _, s in sensor[:120]]

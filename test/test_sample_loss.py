@@ -76,8 +76,31 @@ def test_the_series_of_a_recording_is_the_live_evidence_step_by_step():
     assert sample_loss_series([], CFG).shape == (0, 2)
 
 
+def test_a_long_window_the_pipeline_received_late_is_its_own_loss_and_says_nothing():
+    rng = np.random.default_rng(4)
+    ref = SampleLoss(CFG)
+    for _ in range(20):
+        ref.step(_clean(rng), {W: 2_000_000, J: 2_000_000})  # jitter: judged as usual
+    long = {W: 5 * 62_000_000, J: 5 * 124_000_000}
+    # a sensor's loss: the remaining messages came on time
+    assert min(ref.step(long, {W: 1_000_000, J: 0})) > 0
+    assert ref.behind == [0, 0]
+    # the pipeline's queues overflowed: the survivors came ~100 ms late
+    wrench, joints = ref.step(long, {W: 98_000_000, J: 1_000_000})
+    assert math.isnan(wrench) and joints > 0
+    assert ref.behind == [1, 0]
+    assert ref.nominal_ns(W) == pytest.approx(62e6, rel=0.01)  # not learnt from either
+    # late but not long: the window is judged (and clean)
+    assert ref.step(_clean(rng), {W: 98_000_000, J: 98_000_000})[0] < 0
+    assert ref.behind == [1, 0]
+    ref.reset()
+    assert ref.behind == [1, 0]  # a counter for the diagnostics, kept through a relearn
+
+
 @pytest.mark.parametrize('changes', [dict(ratio=1.0), dict(ratio=float('inf')),
-                                     dict(history=5, min_history=6), dict(min_history=0)])
+                                     dict(history=5, min_history=6), dict(min_history=0),
+                                     dict(max_backlog=0.0), dict(max_backlog=float('nan')),
+                                     dict(gap_ratio=1.0)])
 def test_settings_out_of_range_are_refused_with_their_name(changes):
     with pytest.raises(ConfigError, match='SampleLossConfig'):
         SampleLossConfig(**changes)

@@ -47,7 +47,7 @@ from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_blackbox import BlackBoxTap, blackbox_diagnostic
 from lipfault_ros.nodes.pipeline_diagnostics import Counters, pipeline_stats, pipeline_statuses
-from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, warm_up
+from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, short_queues, warm_up
 from lipfault_ros.nodes.pipeline_mf import MessageFiltersInputs
 from lipfault_ros.nodes import pipeline_services as services
 from lipfault_ros.nodes.pipeline_params import PipelineParams
@@ -86,7 +86,7 @@ class PipelineNode(LifecycleNode):
         self.mf_inputs: MessageFiltersInputs | None = None  # sync_backend message_filters
         self.blackbox_tap: BlackBoxTap | None = None  # the black box while active (blackbox_dir)
         # the previous /diagnostics snapshot (rates are per period) and the activation time
-        self.diag_snapshot: tuple[int, int, int, dict[Modality, int]] | None = None
+        self.diag_snapshot: tuple[int, int, int, dict[Modality, int], int] | None = None
         self.activated_mono = time.monotonic_ns()
         self.p: PipelineParams | None = None
         self._infer_group = MutuallyExclusiveCallbackGroup()
@@ -181,8 +181,10 @@ class PipelineNode(LifecycleNode):
         self._engine = engine
         self.decisions = FaultDecisions(p.alarm_config(), p.anchor_tau_s, scene,
                                         engine.artifact.clean_levels)
-        self._asm = TupleAssembler(p.sync_config(engine.wrench_window, engine.joints_window),
-                                   engine.joint_names)
+        sync = p.sync_config(engine.wrench_window, engine.joints_window)
+        self._asm = TupleAssembler(sync, engine.joint_names)
+        if warning := short_queues(p.input_depth, sync, scene):
+            self.get_logger().warning(warning)
         self._slot = None
         self.blackbox_tap = BlackBoxTap(bb).open() if bb is not None else None
         qos = qos_profile(p.input_qos, p.input_depth)
@@ -369,7 +371,8 @@ class PipelineNode(LifecycleNode):
             names, r.joint_position, r.joint_velocity, r.joint_effort,
             self._hdr(t, Modality.JOINTS)))
         out(self._pubs['status'], convert.diagnostic_array(
-            t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id)))
+            t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id,
+                                                t.backlogs_ns)))
         self._publish_markers(t, r, alarms)
 
     def _publish_markers(self, t: SensorTuple, r: Any, alarms: Any) -> None:

@@ -49,9 +49,12 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
         results = dict(c.last_results)
         model_frac = c.model_ms_total / c.worker_ms_total if c.worker_ms_total else 0.0
         infer_errors, model_problem = c.infer_errors, c.model_problem
-    prev = node.diag_snapshot or (now, tuples_out, dropped, flagged)
+    with node.decide_lock:
+        loss = node.decisions.sample_loss
+        behind = list(loss.behind) if loss is not None else None
+    prev = node.diag_snapshot or (now, tuples_out, dropped, flagged, sum(behind or ()))
     dt = max((now - prev[0]) / 1e9, 1e-9)
-    node.diag_snapshot = (now, tuples_out, dropped, flagged)
+    node.diag_snapshot = (now, tuples_out, dropped, flagged, sum(behind or ()))
     sync_stats = node.assembler.stats if node.assembler is not None else None
     out = [statuses.model_diagnostic(
         f'{name}: model', state=node.lifecycle_state, error=node.last_error, model_problem=model_problem,
@@ -64,7 +67,8 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
             idle_s=(now - (last or node.activated_mono)) / 1e9,
             no_tuple_timeout=node.p.no_tuple_timeout, published=tuples_out,
             synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
-            sync_stats=sync_stats, hardware_id=hw))
+            sync_stats=sync_stats, hardware_id=hw, behind=behind,
+            behind_in_period=sum(behind or ()) - prev[4]))
         with node.decide_lock:
             alarms = node.alarms.status
         for m in MODALITIES:

@@ -8,8 +8,10 @@ one place. Keys of a modality's status:
   threshold on this tuple alone); ``scene_offset``: how far the threshold was raised to follow
   the scene (:mod:`lipfault_ros.scene_thresholds`; the calibrated threshold is ``threshold -
   scene_offset``); ``evidence``: the camera background's verdict in logit units over the threshold
-  (:mod:`lipfault_ros.background`; > 0 made the camera faulty; ``nan`` while it warms up, when
-  it is off, and for the signals);
+  (:mod:`lipfault_ros.background`; > 0 made the camera faulty; ``nan`` while it warms up and
+  when it is off), and for the signals their lost samples' (:mod:`lipfault_ros.sample_loss`);
+  ``backlog_ms``: how much later than usual the pipeline received the window's messages
+  (``nan`` for the camera and offline);
 - ``alarm`` (``clear``/``raised``/``latched``), ``active``: the lifecycle output, which decides
   the level and whether the output is the model's estimate;
 - ``alarm_onset_ns``, ``alarm_duration_s``, ``alarm_count``: onset stamp of the current (or
@@ -45,13 +47,15 @@ def _message(missing: bool, alarm: AlarmStatus, corrected: bool) -> str:
     return text + (', corrected' if corrected else '')
 
 
-def tuple_statuses(result: Any, alarms: Mapping[Modality, AlarmStatus], hardware_id: str
-                   ) -> list[DiagnosticStatus]:
+def tuple_statuses(result: Any, alarms: Mapping[Modality, AlarmStatus], hardware_id: str,
+                   backlogs_ns: Mapping[Modality, int] | None = None) -> list[DiagnosticStatus]:
     """One status per modality for ``~/fault_status`` from an :class:`Inference` and the alarm
-    status after this tuple."""
+    status after this tuple (``backlogs_ns``: ``SensorTuple.backlogs_ns``)."""
     out = []
+    backlogs_ns = backlogs_ns or {}
     for m in MODALITIES:
         res, alarm = result.results[m], alarms[m]
+        backlog = backlogs_ns.get(m)
         out.append(convert.diagnostic_status(
             m.value, convert.level_of(alarm.active, res.missing),
             _message(res.missing, alarm, res.corrected), hardware_id=hardware_id,
@@ -60,7 +64,8 @@ def tuple_statuses(result: Any, alarms: Mapping[Modality, AlarmStatus], hardware
                     'fault': res.fault,
                     **alarm_values(alarm), 'missing': res.missing,
                     'corrected': res.corrected, 'bypassed': result.bypassed,
-                    'latency_ms': result.latency_ms}))
+                    'latency_ms': result.latency_ms,
+                    'backlog_ms': backlog / 1e6 if backlog is not None else float('nan')}))
     return out
 
 
@@ -115,13 +120,21 @@ def model_diagnostic(name: str, *, state: str, error: str, model_problem: str, a
 
 def sync_diagnostic(name: str, *, rate: float, idle_s: float, no_tuple_timeout: float,
                     published: int, synced: int, dropped: int, drop_rate: float,
-                    sync_stats: Any, hardware_id: str) -> DiagnosticStatus:
+                    sync_stats: Any, hardware_id: str,
+                    behind: Sequence[int] | None = None,
+                    behind_in_period: int = 0) -> DiagnosticStatus:
     """Throughput and the synchroniser's counters: ERROR after ``no_tuple_timeout`` s without
-    a tuple, with the usual causes."""
+    a tuple, with the usual causes; WARN when, since the last status, the pipeline fell so
+    far behind its inputs that it lost messages itself. ``behind``: the (wrench, joints)
+    windows not judged for that (:mod:`lipfault_ros.sample_loss`; None: lost samples off)."""
     level, message = convert.OK, f'{rate:.1f} tuples/s'
     if idle_s > no_tuple_timeout:
         level = convert.ERROR
         message = f'no tuples for {idle_s:.1f} s (QoS mismatch, wrong topic or a dead sensor?)'
+    elif behind_in_period > 0:
+        level = convert.WARN
+        message += (f'; behind its inputs: {behind_in_period} signal windows with messages the '
+                    f'pipeline lost itself, their alarms held (CPU overloaded?)')
     values: dict[str, Any] = {'tuples_per_s': rate, 'tuples_published': published,
                               'tuples_synced': synced, 'dropped_latest_only': dropped,
                               'drop_rate_per_s': drop_rate}
@@ -131,6 +144,10 @@ def sync_diagnostic(name: str, *, rate: float, idle_s: float, no_tuple_timeout: 
             values[f'{m}_queue_dropped'] = sync_stats.dropped[m]
             values[f'{m}_late'] = sync_stats.late[m]
             values[f'{m}_headerless'] = sync_stats.headerless[m]
+        for i, m in enumerate(MODALITIES[1:]):
+            values[f'{m}_input_backlog_ms'] = sync_stats.backlog[m] / 1e6
+            if behind is not None:
+                values[f'{m}_windows_behind_input'] = behind[i]
         values['unmatched_frames'] = sync_stats.unmatched
         values['resets'] = sync_stats.resets
     return convert.diagnostic_status(name, level, message, hardware_id=hardware_id,

@@ -29,7 +29,10 @@ windows the model needs, ending at the matched message; joint states are matched
 the configured joint order; messages without a header stamp are handled by an explicit policy;
 and a watchdog turns a modality that stays silent for ``silent_periods`` of its periods into a
 *missing* modality while tuples keep flowing (it is used again as soon as it returns).
-Non-finite values are passed through untouched: the model scores them as a fault.
+Non-finite values are passed through untouched: the model scores them as a fault. Live, each
+window also says how far behind its input the pipeline was while receiving it (the *backlog*,
+:meth:`TupleAssembler.push`), so a message the pipeline lost itself is not taken for one the
+sensor lost.
 
 Modules: :mod:`~.config` (settings), :mod:`~.matcher` (:class:`ApproximateTimeSync`),
 :mod:`~.assembler` (:class:`TupleAssembler`, :func:`assemble`).

@@ -46,6 +46,9 @@ class SyncStats:
     unpaired: dict[Modality, int]
     tuples: int
     resets: int
+    #: how much later than usual the newest wrench and joint samples arrived (ns; live only,
+    #: see ``TupleAssembler.push``): the pipeline falling behind its inputs
+    backlog: dict[Modality, int]
 
 
 class TupleAssembler:
@@ -83,6 +86,9 @@ class TupleAssembler:
         self._name_index: dict[tuple[str, ...], tuple[int, ...] | str] = {}
         self._identity = tuple(range(len(self.joint_names)))
         self._newest: list[int | None] = [None, None, None]
+        #: per stream, the (lag, stamp) the lag floor was last set at (see ``push``)
+        self._floor: list[tuple[int, int] | None] = [None, None, None]
+        self._backlog_now = [0, 0, 0]
         self._arrival: list[int | None] = [None, None, None]
         self._start_arrival: int | None = None
         self._start_stamp: int | None = None
@@ -104,7 +110,16 @@ class TupleAssembler:
 
     # -- public API --
     def push(self, sample: Sample, *, arrival_ns: int | None = None) -> list[SensorTuple]:
-        """Add one sample; return the tuples it completes (oldest first, increasing stamps)."""
+        """Add one sample; return the tuples it completes (oldest first, increasing stamps).
+
+        With ``arrival_ns``, a wrench or joint sample's *backlog* is how much later than
+        usual it arrived: its lag (arrival minus header stamp) over the stream's lag floor, the
+        lowest lag seen, let rise by ``BACKLOG_DRIFT`` (1 ms per second of stamps) so the
+        floor follows two clocks drifting apart. The clocks' offset cancels. A sensor that
+        loses messages does not delay the ones it still sends (backlog ~0); a pipeline whose
+        input queue of N messages overflowed receives the oldest of the N newest, at least
+        N - 1 periods late (50 messages at 500 Hz: 98 ms), so its own losses show as a
+        backlog. Each window carries its largest (``SensorTuple.backlogs_ns``)."""
         m = _TYPE_INDEX.get(type(sample))
         if m is None:
             m = _INDEX[sample.modality]
@@ -155,7 +170,8 @@ class TupleAssembler:
                 self._start_arrival = arrival_ns
         hist = self._hist[m]
         if hist is not None:
-            hist.add(stamp, item)
+            hist.add(stamp, item, self._backlog(m, stamp, arrival_ns)
+                     if arrival_ns is not None else 0)
         if self._live or self._silent[m] or self._clock >= self._check_at:
             self._update_silence(arrival_ns)
         matches = self._sync.add(m, stamp, sample, silent=self._skipv)
@@ -180,6 +196,7 @@ class TupleAssembler:
             if hist is not None:
                 hist.clear()
         self._newest = [None, None, None]
+        self._floor = [None, None, None]
         self._start_stamp = None
         self._clock = 0
         self._last_out = None
@@ -210,7 +227,7 @@ class TupleAssembler:
             problems=dict(self._problems), missing=per(self._missing),
             silent=frozenset(mod for mod, q in zip(MODALITIES, self._silent) if q),
             unmatched=s.unmatched, unpaired=per(s.unpaired), tuples=self._tuples,
-            resets=self._resets + s.resets)
+            resets=self._resets + s.resets, backlog=per(self._backlog_now))
 
     # -- internals --
     def _refresh_skip(self) -> None:
@@ -262,6 +279,18 @@ class TupleAssembler:
                          MODALITIES[i], self._silent_after[i] / NS)
         else:
             _log.info('%s is back', MODALITIES[i])
+
+    def _backlog(self, m: int, stamp: int, arrival_ns: int) -> int:
+        """How much later than the stream's lag floor this sample arrived (see ``push``)."""
+        lag = arrival_ns - stamp
+        floor = self._floor[m]
+        backlog = 0
+        if floor is not None:
+            backlog = max(0, lag - floor[0] - (stamp - floor[1]) // BACKLOG_DRIFT)
+        if floor is None or backlog == 0:
+            self._floor[m] = (lag, stamp)
+        self._backlog_now[m] = backlog
+        return backlog
 
     def _fallback_pivot(self) -> int | None:
         for i in (1, 2):
@@ -322,10 +351,17 @@ class TupleAssembler:
         self._last_out = stamp
         cfg = self.config
         end = match.stamps_ns[1]
-        wrench = self._hist[1].window(end, cfg.wrench_window) if end is not None else None
+        backlogs: dict[Modality, int] = {}
+        wrench = joints = None
+        if end is not None:
+            wrench = self._hist[1].window(end, cfg.wrench_window)
+            backlogs[Modality.WRENCH] = self._hist[1].backlog(end, cfg.wrench_window)
         end = match.stamps_ns[2]
-        joints = self._hist[2].window(end, cfg.joints_window) if end is not None else None
-        return self._make(stamp, match.messages[0], wrench, joints)
+        if end is not None:
+            joints = self._hist[2].window(end, cfg.joints_window)
+            backlogs[Modality.JOINTS] = self._hist[2].backlog(end, cfg.joints_window)
+        return self._make(stamp, match.messages[0], wrench, joints,
+                          backlogs if self._live else None)
 
     def build(self, camera: ImageSample | None, wrench: Sequence[WrenchSample],
               joints: Sequence[JointSample]) -> SensorTuple:
@@ -345,7 +381,8 @@ class TupleAssembler:
         return self._make(camera.stamp_ns if camera else max(stamps, default=0), camera, w, j)
 
     def _make(self, stamp: int, cam: ImageSample | None, wrench_items: list[Any] | None,
-              joint_items: list[Any] | None) -> SensorTuple:
+              joint_items: list[Any] | None,
+              backlogs: dict[Modality, int] | None = None) -> SensorTuple:
         """The tuple of one frame and its windows (None: that modality is missing)."""
         missing: set[Modality] = set()
         stamps: dict[Modality, int] = {}
@@ -381,7 +418,7 @@ class TupleAssembler:
             self._missing[_INDEX[mod]] += 1
         self._tuples += 1
         return SensorTuple(stamp, image, wrench, joints, self.joint_names, stamps, frames,
-                           frozenset(missing), spans)
+                           frozenset(missing), spans, backlogs or {})
 
     def _joint_window(self, items: list[tuple[JointSample, tuple[int, ...]]]) -> np.ndarray:
         """(T, J, 3) float32 [position, velocity, effort] in ``joint_names`` order. One array
@@ -405,6 +442,9 @@ class TupleAssembler:
             out[t, :, 2] = s.effort[idx]
         return out
 
+
+#: the lag floor's allowed rise: 1 ns per this many ns of stamps (1 ms/s; NTP slews 0.5 ms/s)
+BACKLOG_DRIFT = 1000
 
 _INDEX = {Modality.CAMERA: 0, Modality.WRENCH: 1, Modality.JOINTS: 2}
 # by exact type: hashing a Modality (an Enum) runs Python code, on every message

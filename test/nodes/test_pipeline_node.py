@@ -125,7 +125,11 @@ def test_corrected_triples_carry_input_headers_and_a_fault_flips_its_status(harn
     assert all(set(v) == {'camera', 'wrench', 'joints'} for v in by_stamp.values())
     assert {kv.key for kv in h.statuses()['wrench'].values} == {
         'score', 'threshold', 'scene_offset', 'evidence', 'fault', 'missing', 'corrected',
-        'bypassed', 'latency_ms', 'alarm', 'active', 'alarm_onset_ns', 'alarm_duration_s', 'alarm_count'}
+        'bypassed', 'latency_ms', 'alarm', 'active', 'alarm_onset_ns', 'alarm_duration_s',
+        'alarm_count', 'backlog_ms'}
+    # live, each signal window says how late its messages came (a few ms on a calm machine)
+    assert 0.0 <= float(values(h.statuses()['wrench'])['backlog_ms']) < 1000.0
+    assert values(h.statuses()['camera'])['backlog_ms'] == 'nan'
     assert any(v['wrench']['missing'] == 'false' for v in by_stamp.values())
     # latest-only: every synchronised tuple is either published or counted as dropped
     stats = h.pipeline.stats()

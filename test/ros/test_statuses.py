@@ -58,3 +58,27 @@ def test_an_ok_status_says_when_its_threshold_follows_the_scene():
         alarm=AlarmStatus(), flagged_in_period=0, result=flagged, bad_messages=0, rejected=0,
         hardware_id='hw'))['evidence']) == 1.25
     assert diag(AlarmStatus()).message == 'ok'
+
+
+def test_a_pipeline_behind_its_inputs_is_a_warning_with_its_backlog_and_counts():
+    from lipfault_ros.sync import SyncStats
+    from lipfault_ros.tuples import MODALITIES
+
+    per = {m: 0 for m in MODALITIES}
+    stats = SyncStats(received=per, dropped=per, late=per, headerless=per, rejected=per,
+                      problems={}, missing=per, silent=frozenset(), unmatched=0, unpaired=per,
+                      tuples=10, resets=0, backlog={**per, MODALITIES[1]: 98_000_000})
+
+    def sync(**kw):
+        return statuses.sync_diagnostic('lipfault_pipeline: sync', rate=30.0, idle_s=0.1,
+                                        no_tuple_timeout=5.0, published=10, synced=10,
+                                        dropped=0, drop_rate=0.0, sync_stats=stats,
+                                        hardware_id='hw', **kw)
+
+    calm = sync(behind=[3, 0], behind_in_period=0)
+    assert calm.level == convert.OK
+    v = values(calm)
+    assert float(v['wrench_input_backlog_ms']) == 98.0 and v['wrench_windows_behind_input'] == '3'
+    busy = sync(behind=[7, 1], behind_in_period=5)
+    assert busy.level == convert.WARN and 'behind its inputs: 5' in busy.message
+    assert 'windows_behind_input' not in ''.join(values(sync()))  # lost samples off

@@ -382,3 +382,73 @@ def test_build_from_partners_chosen_elsewhere_equals_the_tuple_push_makes():
     assert asm.stats.rejected[Modality.JOINTS] == 1 and 'panda_joint7' in \
         asm.stats.problems[Modality.JOINTS]
     assert t.stamp_ns == by_stamp[WrenchSample][7].stamp_ns
+
+
+def _live(events: list[tuple[float, object]]) -> list:
+    """Push ``events`` with their arrival times, as the node does."""
+    asm = TupleAssembler(SyncConfig(), NAMES)
+    out = []
+    for arrival, s in events:
+        out += asm.push(s, arrival_ns=int(arrival * 1e9))
+    return out + asm.flush()
+
+
+def test_backlog_tells_the_pipelines_own_lost_messages_from_the_sensors():
+    rng = np.random.default_rng(5)
+    events = make_stream(2.0)
+    # the sensor loses 80 % of its wrench messages from 0.5 s to 0.8 s: the rest come on time
+    sensor = [(a, s) for a, s in events
+              if not (isinstance(s, WrenchSample) and 1.5e9 <= s.stamp_ns < 1.8e9
+                      and rng.random() < 0.8)]
+    # the pipeline stalls for 0.25 s behind 50-message input queues: what arrived meanwhile
+    # is received when it wakes up, and only the newest 50 of each input survive
+    stalled, queued = [], {}
+    for a, s in events:
+        if 1.5 <= a < 1.75:
+            queued.setdefault(type(s), []).append(s)
+        else:
+            if a >= 1.75 and queued:
+                for kind, held in queued.items():
+                    stalled += [(1.75 + 1e-6 * k, q) for k, q in enumerate(held[-50:])]
+                queued = {}
+            stalled.append((a, s))
+    stalled.sort(key=lambda e: e[0])
+    assert len(events) - len(stalled) > 80  # wrench (75) and joints (12) overflowed
+
+    def backlogs(out, m, long):
+        """The backlogs (ms) of the windows spanning over (or under) twice the usual."""
+        usual = 31 / (RATES['w'] if m is Modality.WRENCH else RATES['j']) * 1e9
+        return [t.backlogs_ns[m] / 1e6 for t in out[3:] if m not in t.missing
+                and (t.spans_ns[m] > 2 * usual) == long]
+
+    calm = _live(sensor)
+    own = _live(stalled)
+    for m in (Modality.WRENCH, Modality.JOINTS):
+        assert max(backlogs(calm, m, False)) < 3.0  # arrival jitter only
+        # the survivors waited up to 98 / 196 ms (their queue's span) ...
+        assert max(t.backlogs_ns.get(m, 0) for t in own) > 90e6 * (1 + (m is Modality.JOINTS))
+        # ... and once the queue is drained, the floor kept through the stall says so
+        assert max(t.backlogs_ns[m] for t in own if t.stamp_ns > 2.2e9) < 3e6
+    # a wrench window over the stall holds the first survivor
+    late = backlogs(own, Modality.WRENCH, True)
+    assert late and min(late) > 90.0, late
+    # the sensor's loss: the long windows' messages came on time
+    assert len(backlogs(calm, Modality.WRENCH, True)) > 5
+    assert max(backlogs(calm, Modality.WRENCH, True)) < 3.0
+    assert not backlogs(calm, Modality.JOINTS, True)
+    # offline (no arrival times) there is no backlog
+    assert all(not t.backlogs_ns for t in assemble(samples(sensor), SyncConfig(), NAMES))
+    asm = TupleAssembler(SyncConfig(), NAMES)
+    for a, s in stalled:
+        asm.push(s, arrival_ns=int(a * 1e9))
+    assert asm.stats.backlog[Modality.WRENCH] < 3e6
+
+
+def test_the_lag_floor_follows_clocks_drifting_apart_by_up_to_1_ms_a_second():
+    # the sensor's clock runs 0.2 ms/s slow against the node's: the lag grows 0.2 ms a second
+    events = [(a + 2e-4 * a, s) for a, s in make_stream(3.0)]
+    out = _live(events)
+    assert max(t.backlogs_ns[Modality.WRENCH] for t in out[5:]) < 3e6
+    # the node's clock ran 1 ms/s faster than that floor may rise: the lag floor is behind
+    fast = [(a + 5e-3 * (a - 1.0), s) for a, s in make_stream(3.0)]
+    assert max(t.backlogs_ns[Modality.WRENCH] for t in _live(fast)[-5:]) > 5e6
