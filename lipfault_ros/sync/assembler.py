@@ -86,9 +86,6 @@ class TupleAssembler:
         self._name_index: dict[tuple[str, ...], tuple[int, ...] | str] = {}
         self._identity = tuple(range(len(self.joint_names)))
         self._newest: list[int | None] = [None, None, None]
-        #: per stream, the (lag, stamp) the lag floor was last set at (see ``push``)
-        self._floor: list[tuple[int, int] | None] = [None, None, None]
-        self._backlog_now = [0, 0, 0]
         self._arrival: list[int | None] = [None, None, None]
         self._start_arrival: int | None = None
         self._start_stamp: int | None = None
@@ -111,15 +108,9 @@ class TupleAssembler:
     # -- public API --
     def push(self, sample: Sample, *, arrival_ns: int | None = None) -> list[SensorTuple]:
         """Add one sample; return the tuples it completes (oldest first, increasing stamps).
-
-        With ``arrival_ns``, a wrench or joint sample's *backlog* is how much later than
-        usual it arrived: its lag (arrival minus header stamp) over the stream's lag floor, the
-        lowest lag seen, let rise by ``BACKLOG_DRIFT`` (1 ms per second of stamps) so the
-        floor follows two clocks drifting apart. The clocks' offset cancels. A sensor that
-        loses messages does not delay the ones it still sends (backlog ~0); a pipeline whose
-        input queue of N messages overflowed receives the oldest of the N newest, at least
-        N - 1 periods late (50 messages at 500 Hz: 98 ms), so its own losses show as a
-        backlog. Each window carries its largest (``SensorTuple.backlogs_ns``)."""
+        With ``arrival_ns``, a wrench or joint sample's backlog is measured too (how much later
+        than usual it arrived, see :mod:`~lipfault_ros.sync.history`), and each window carries
+        its largest (``SensorTuple.backlogs_ns``)."""
         m = _TYPE_INDEX.get(type(sample))
         if m is None:
             m = _INDEX[sample.modality]
@@ -170,8 +161,7 @@ class TupleAssembler:
                 self._start_arrival = arrival_ns
         hist = self._hist[m]
         if hist is not None:
-            hist.add(stamp, item, self._backlog(m, stamp, arrival_ns)
-                     if arrival_ns is not None else 0)
+            hist.add(stamp, item, arrival_ns)
         if self._live or self._silent[m] or self._clock >= self._check_at:
             self._update_silence(arrival_ns)
         matches = self._sync.add(m, stamp, sample, silent=self._skipv)
@@ -196,7 +186,6 @@ class TupleAssembler:
             if hist is not None:
                 hist.clear()
         self._newest = [None, None, None]
-        self._floor = [None, None, None]
         self._start_stamp = None
         self._clock = 0
         self._last_out = None
@@ -227,7 +216,8 @@ class TupleAssembler:
             problems=dict(self._problems), missing=per(self._missing),
             silent=frozenset(mod for mod, q in zip(MODALITIES, self._silent) if q),
             unmatched=s.unmatched, unpaired=per(s.unpaired), tuples=self._tuples,
-            resets=self._resets + s.resets, backlog=per(self._backlog_now))
+            resets=self._resets + s.resets,
+            backlog=per([h.last_backlog if h is not None else 0 for h in self._hist]))
 
     # -- internals --
     def _refresh_skip(self) -> None:
@@ -279,18 +269,6 @@ class TupleAssembler:
                          MODALITIES[i], self._silent_after[i] / NS)
         else:
             _log.info('%s is back', MODALITIES[i])
-
-    def _backlog(self, m: int, stamp: int, arrival_ns: int) -> int:
-        """How much later than the stream's lag floor this sample arrived (see ``push``)."""
-        lag = arrival_ns - stamp
-        floor = self._floor[m]
-        backlog = 0
-        if floor is not None:
-            backlog = max(0, lag - floor[0] - (stamp - floor[1]) // BACKLOG_DRIFT)
-        if floor is None or backlog == 0:
-            self._floor[m] = (lag, stamp)
-        self._backlog_now[m] = backlog
-        return backlog
 
     def _fallback_pivot(self) -> int | None:
         for i in (1, 2):
@@ -442,9 +420,6 @@ class TupleAssembler:
             out[t, :, 2] = s.effort[idx]
         return out
 
-
-#: the lag floor's allowed rise: 1 ns per this many ns of stamps (1 ms/s; NTP slews 0.5 ms/s)
-BACKLOG_DRIFT = 1000
 
 _INDEX = {Modality.CAMERA: 0, Modality.WRENCH: 1, Modality.JOINTS: 2}
 # by exact type: hashing a Modality (an Enum) runs Python code, on every message
