@@ -22,6 +22,8 @@ background's).
   more: it never reads as a loss.
 - One lost message in a 32-sample window lengthens it by 3 %; a ``ratio`` of 2 asks for half
   of the window's messages lost.
+- On by default (``SceneConfig.sample_loss_ratio`` 2, the node's ``sample_loss_ratio``; 0
+  turns it off, and with it the hold below).
 - **The pipeline's own losses are not the sensor's.** A pipeline that cannot keep up loses
   messages itself: live on a busy 2-core machine the node's 50-message input queues lost wrench
   messages in 104 tuples' windows of a 420 s clean demo, which raised 13 false wrench alarms

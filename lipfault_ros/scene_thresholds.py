@@ -67,9 +67,9 @@ class SceneConfig:
     #: the background's statistic (robust spreads) at which the camera is faulty
     background_z: float = BackgroundConfig.z_threshold
     #: a wrench or joints window spanning this many times its stream's usual span (messages
-    #: lost) makes that modality faulty; 0: off, the default (see lipfault_ros.sample_loss:
-    #: live, a pipeline that cannot keep up loses messages itself and would raise alarms)
-    sample_loss_ratio: float = 0.0
+    #: lost) makes that modality faulty, and a window the pipeline itself lost messages of
+    #: holds its alarm; 0: off, neither (see lipfault_ros.sample_loss)
+    sample_loss_ratio: float = 2.0
 
     def __post_init__(self) -> None:
         names = {m.value for m in MODALITIES}

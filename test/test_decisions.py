@@ -135,8 +135,8 @@ def test_a_wrench_stream_that_lost_its_messages_raises_the_wrench_alarm_and_noth
         engine.forget_history()
         return [decisions.infer(engine, t) for t in tuples]
 
-    judged = run(FaultDecisions(scene=SceneConfig(sample_loss_ratio=2.0)))
-    off = run(FaultDecisions())  # off by default
+    judged = run(FaultDecisions())  # on by default
+    off = run(FaultDecisions(scene=SceneConfig(sample_loss_ratio=0.0)))
     for i, ((res, status), (plain, plain_status)) in enumerate(zip(judged, off)):
         w = res.results[W]
         if 120 <= i < 130:

@@ -73,7 +73,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     life.add_argument('--sample-loss-ratio', type=float, default=SceneConfig.sample_loss_ratio,
                       metavar='R',
                       help='a wrench or joints window spanning R times its stream\'s usual '
-                           'span (messages lost) makes that modality faulty, e.g. 2; 0: off '
+                           'span (messages lost) makes that modality faulty; 0: off '
                            '(default %(default)s; the node\'s sample_loss_ratio)')
 
 

@@ -142,9 +142,9 @@ class PipelineParams:
                                       'which the camera is faulty', low=0.1, high=1000.0)
     sample_loss_ratio: float = param(SceneConfig.sample_loss_ratio, 'a wrench or joints '
                                      'window spanning this many times its stream\'s usual span '
-                                     '(messages lost on the way) makes that modality faulty; '
-                                     '0: off (2 is a good value where the pipeline keeps up)',
-                                     low=0.0, high=1000.0)
+                                     '(messages lost on the way) makes that modality faulty, '
+                                     'and one whose messages the pipeline lost itself holds '
+                                     'its alarm; 0: off, neither', low=0.0, high=1000.0)
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
