@@ -51,9 +51,10 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.sync import SyncConfig
 from lipfault_ros.tuples import Modality
 
-__all__ = ['SIGNALS', 'SampleLoss', 'SampleLossConfig', 'sample_loss_series']
+__all__ = ['SIGNALS', 'SampleLoss', 'SampleLossConfig', 'sample_loss_series', 'short_queues']
 
 #: the modalities whose windows are judged, in evidence-column order after the camera
 SIGNALS = (Modality.WRENCH, Modality.JOINTS)
@@ -170,3 +171,18 @@ def sample_loss_series(spans_ns: Iterable[Mapping[Modality, int]],
     :meth:`SampleLoss.step` gives it live (a recording has no backlogs)."""
     ref = SampleLoss(config)
     return np.array([ref.step(s) for s in spans_ns], np.float64).reshape(-1, len(SIGNALS))
+
+
+def short_queues(depth: int, sync: SyncConfig, config: SampleLossConfig | None) -> str:
+    """Why lost samples may misjudge the pipeline's own losses ('' when they will not, or
+    ``config`` is None: off): an input queue of ``depth`` messages spanning less than twice
+    ``max_backlog`` overflows before its messages read as late."""
+    if config is None:
+        return ''
+    short = [f'{m} {depth * sync.period_ns(m) / 1e6:.0f} ms' for m in SIGNALS
+             if depth * sync.period_ns(m) < 2e9 * config.max_backlog]
+    if not short:
+        return ''
+    return (f'input_depth {depth} spans {", ".join(short)}, under twice the lost samples\' '
+            f'max_backlog of {config.max_backlog * 1e3:.0f} ms: the pipeline\'s own lost '
+            f'messages may read as the sensor\'s; raise input_depth')

@@ -47,7 +47,7 @@ from lipfault_ros.decisions import FaultDecisions
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.nodes.pipeline_blackbox import BlackBoxTap, blackbox_diagnostic
 from lipfault_ros.nodes.pipeline_diagnostics import Counters, pipeline_stats, pipeline_statuses
-from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, short_queues, warm_up
+from lipfault_ros.nodes.pipeline_inputs import INPUT_TYPES, decode, warm_up
 from lipfault_ros.nodes.pipeline_mf import MessageFiltersInputs
 from lipfault_ros.nodes import pipeline_services as services
 from lipfault_ros.nodes.pipeline_params import PipelineParams
@@ -55,6 +55,7 @@ from lipfault_ros.ros import convert, markers, params, statuses
 from lipfault_ros.ros.logbridge import RosLogBridge
 from lipfault_ros.ros.qos import qos_profile
 from lipfault_ros.ros.shutdown import run_node
+from lipfault_ros.sample_loss import short_queues
 from lipfault_ros.sync import Headerless, TupleAssembler
 from lipfault_ros.topics import PIPELINE_OUTPUTS
 from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
@@ -183,7 +184,7 @@ class PipelineNode(LifecycleNode):
                                         engine.artifact.clean_levels)
         sync = p.sync_config(engine.wrench_window, engine.joints_window)
         self._asm = TupleAssembler(sync, engine.joint_names)
-        if warning := short_queues(p.input_depth, sync, scene):
+        if warning := short_queues(p.input_depth, sync, scene.sample_loss_config()):
             self.get_logger().warning(warning)
         self._slot = None
         self.blackbox_tap = BlackBoxTap(bb).open() if bb is not None else None
@@ -371,8 +372,7 @@ class PipelineNode(LifecycleNode):
             names, r.joint_position, r.joint_velocity, r.joint_effort,
             self._hdr(t, Modality.JOINTS)))
         out(self._pubs['status'], convert.diagnostic_array(
-            t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id,
-                                                t.backlogs_ns)))
+            t.stamp_ns, statuses.tuple_statuses(r, alarms, self.p.hardware_id, t.backlogs_ns)))
         self._publish_markers(t, r, alarms)
 
     def _publish_markers(self, t: SensorTuple, r: Any, alarms: Any) -> None:
@@ -431,11 +431,10 @@ class PipelineNode(LifecycleNode):
 
     def _publish_diagnostics(self) -> None:
         out = pipeline_statuses(self, time.monotonic_ns())
-        if self.blackbox_tap is not None:
-            out.append(blackbox_diagnostic(f'{self.get_name()}: blackbox', self.blackbox_tap.box.status,
+        if (bb := self.blackbox_tap) is not None:
+            out.append(blackbox_diagnostic(f'{self.get_name()}: blackbox', bb.box.status,
                                            hardware_id=self.get_parameter('hardware_id').value))
-        self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds,
-                                                        out))
+        self._diag_pub.publish(convert.diagnostic_array(self.get_clock().now().nanoseconds, out))
 
 
 def pipeline_executor(context: Any = None) -> SingleThreadedExecutor:

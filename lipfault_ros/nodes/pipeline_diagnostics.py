@@ -52,9 +52,10 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
     with node.decide_lock:
         loss = node.decisions.sample_loss
         behind = list(loss.behind) if loss is not None else None
-    prev = node.diag_snapshot or (now, tuples_out, dropped, flagged, sum(behind or ()))
+    held = sum(behind or ())
+    prev = node.diag_snapshot or (now, tuples_out, dropped, flagged, held)
     dt = max((now - prev[0]) / 1e9, 1e-9)
-    node.diag_snapshot = (now, tuples_out, dropped, flagged, sum(behind or ()))
+    node.diag_snapshot = (now, tuples_out, dropped, flagged, held)
     sync_stats = node.assembler.stats if node.assembler is not None else None
     out = [statuses.model_diagnostic(
         f'{name}: model', state=node.lifecycle_state, error=node.last_error, model_problem=model_problem,
@@ -68,7 +69,7 @@ def pipeline_statuses(node: Any, now: int) -> list[Any]:
             no_tuple_timeout=node.p.no_tuple_timeout, published=tuples_out,
             synced=tuples_in, dropped=dropped, drop_rate=(dropped - prev[2]) / dt,
             sync_stats=sync_stats, hardware_id=hw, behind=behind,
-            behind_in_period=sum(behind or ()) - prev[4]))
+            behind_in_period=held - prev[4]))
         with node.decide_lock:
             alarms = node.alarms.status
         for m in MODALITIES:

@@ -12,11 +12,9 @@ from sensor_msgs.msg import Image, JointState
 
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros import convert
-from lipfault_ros.scene_thresholds import SceneConfig
-from lipfault_ros.sync import SyncConfig
-from lipfault_ros.tuples import MODALITIES, Modality, SensorTuple
+from lipfault_ros.tuples import Modality, SensorTuple
 
-__all__ = ['INPUT_TYPES', 'decode', 'short_queues', 'warm_up']
+__all__ = ['INPUT_TYPES', 'decode', 'warm_up']
 
 #: the message class of each input
 INPUT_TYPES = {Modality.CAMERA: Image, Modality.WRENCH: WrenchStamped,
@@ -44,22 +42,6 @@ def decode(node: Any, modality: Modality, msg: Any) -> Any:
                            f'{sample.image.shape[0]}, the model works at {s}x{s}: resizing '
                            f'(outputs keep the input size)')
     return sample
-
-
-def short_queues(depth: int, sync: SyncConfig, scene: SceneConfig) -> str:
-    """Why lost samples may misjudge the pipeline's own losses ('' when they will not): an
-    input queue shorter than twice ``SampleLossConfig.max_backlog`` overflows before its
-    messages read as late (see :mod:`lipfault_ros.sample_loss`)."""
-    loss = scene.sample_loss_config()
-    if loss is None:
-        return ''
-    short = [f'{m} {depth * sync.period_ns(m) / 1e6:.0f} ms' for m in MODALITIES[1:]
-             if depth * sync.period_ns(m) < 2e9 * loss.max_backlog]
-    if not short:
-        return ''
-    return (f'input_depth {depth} spans {", ".join(short)}, under twice the lost samples\' '
-            f'max_backlog of {loss.max_backlog * 1e3:.0f} ms: the pipeline\'s own lost '
-            f'messages may read as the sensor\'s; raise input_depth')
 
 
 def warm_up(engine: Any, count: int) -> None:

@@ -469,12 +469,14 @@ def test_message_filters_backend_partners_windows_and_recovery_from_a_jump(
 
 
 def test_input_queues_too_short_to_show_their_own_losses_are_warned_about():
-    from lipfault_ros.nodes.pipeline_inputs import short_queues
+    from lipfault_ros.sample_loss import short_queues
     from lipfault_ros.scene_thresholds import SceneConfig
     from lipfault_ros.sync import SyncConfig
 
     sync = SyncConfig()  # 500 Hz wrench, 250 Hz joints
-    assert short_queues(50, sync, SceneConfig()) == ''  # 98 ms / 196 ms: over twice 50 ms
-    text = short_queues(40, sync, SceneConfig())
+    on = SceneConfig().sample_loss_config()
+    assert short_queues(50, sync, on) == ''  # 98 ms / 196 ms: over twice 50 ms
+    text = short_queues(40, sync, on)
     assert 'wrench 80 ms' in text and 'joints' not in text and 'raise input_depth' in text
-    assert short_queues(20, sync, SceneConfig(sample_loss_ratio=0.0)) == ''  # off: no hold
+    off = SceneConfig(sample_loss_ratio=0.0).sample_loss_config()
+    assert short_queues(20, sync, off) == ''  # off: no hold
