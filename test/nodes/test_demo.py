@@ -65,7 +65,7 @@ def test_demo_with_view_serves_the_pipeline_to_a_foxglove_client(tiny_artifact):
 
     proc = subprocess.Popen(
         [sys.executable, '-m', 'lipfault_ros.cli', 'demo', '--model', str(tiny_artifact),
-         '--duration', '20', '--device', 'cpu', '--fault', 'wrench:bias:0.8:2:4', '--view',
+         '--duration', '16', '--device', 'cpu', '--fault', 'wrench:bias:0.8:2:4', '--view',
          '--view-port', '0'], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     url = threading.Event()

@@ -144,41 +144,6 @@ def test_presets_are_valid():
     assert TrainConfig.from_dict(TrainConfig.quick().to_dict()) == TrainConfig.quick()
 
 
-_DDP_SCRIPT = '''
-import os, sys, torch
-torch.set_num_threads(1)
-from pathlib import Path
-from lipfault_ros.model import ModelConfig
-from lipfault_ros.synthetic import synthetic_arrays
-from lipfault_ros.training import TrainConfig, fit
-out = Path(sys.argv[1])
-train = synthetic_arrays(64, image_size=32, window=16, seed=1)
-val = synthetic_arrays(16, image_size=32, window=16, seed=2)
-res = fit(train, val, TrainConfig.tiny(stage1_epochs=1, stage2_epochs=1, device='cpu'),
-          ModelConfig.tiny(), out=out, progress=False)
-# one write per process, so the two ranks' lines cannot interleave on the shared pipe
-os.write(1, f"rank {os.environ['RANK']} world {res.summary.get('world_size')}\\n".encode())
-'''
-
-
-def test_ddp_under_torchrun_trains_on_two_processes_and_rank0_writes(tmp_path):
-    import os
-    import subprocess
-    import sys
-
-    script = tmp_path / 'ddp_fit.py'
-    script.write_text(_DDP_SCRIPT)
-    out = tmp_path / 'ddp_model'
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    proc = subprocess.run(
-        [sys.executable, '-m', 'torch.distributed.run', '--standalone', '--nproc_per_node=2',
-         str(script), str(out)], env=env, capture_output=True, text=True, timeout=180)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert 'rank 0 world 2' in proc.stdout and 'rank 1 world None' in proc.stdout
-    art = load_artifact(out)
-    assert art.summary['world_size'] == 2
-
-
 def test_fit_accepts_an_iterable_of_sensor_tuples(tmp_path):
     from lipfault_ros.tuples import SensorTuple
 
