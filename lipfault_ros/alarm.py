@@ -37,6 +37,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import MODALITIES, Modality
 
 __all__ = ['AlarmConfig', 'AlarmState', 'AlarmStatus', 'FaultAlarms', 'ModalityAlarm',
@@ -56,25 +57,25 @@ class AlarmState(str, enum.Enum):
 class AlarmConfig:
     """How per-tuple flags become an alarm (see the module docstring)."""
 
-    #: flagged tuples among the last ``raise_n`` that raise the alarm (1 of 1: every flag)
-    raise_k: int = 3
-    #: length of the raise window, in tuples
-    raise_n: int = 5
-    #: consecutive tuples under the hold level that clear a raised alarm (hysteresis)
-    clear_n: int = 10
-    #: keep a cleared alarm up until reset
-    latch: bool = False
-    #: hold a raised alarm while the score stays over the hold level (off: at the threshold)
-    hold: bool = True
+    raise_k: int = param(3, 'a fault alarm is raised when this many of the last raise_n '
+                            'tuples are over threshold (1 of 1: every flag)', low=1, high=1000,
+                         metavar='K')
+    raise_n: int = param(5, 'length of the raise window, in tuples', low=1, high=1000,
+                         metavar='N')
+    #: hysteresis: one tuple under the level does not clear what several over it raised
+    clear_n: int = param(10, 'consecutive tuples under the hold level that clear a raised '
+                             'alarm', low=1, high=100000, metavar='N')
+    latch: bool = param(False, 'keep a cleared alarm up until it is reset (the node\'s '
+                               '~/reset_faults service; offline: the whole evaluation)')
+    hold: bool = param(True, 'a raised alarm holds while the score stays over the stored hold '
+                             'level, which only 0.1 % of clean calibration tuples exceed (off: '
+                             'it clears under the threshold)')
 
     def __post_init__(self) -> None:
-        if not 1 <= self.raise_n <= 1000:
-            raise ConfigError(f'raise_n must be in [1, 1000], got {self.raise_n}')
-        if not 1 <= self.raise_k <= self.raise_n:
+        check_declared(self)
+        if self.raise_k > self.raise_n:
             raise ConfigError(f'raise_k must be in [1, raise_n={self.raise_n}], got '
                               f'{self.raise_k}')
-        if not 1 <= self.clear_n <= 100000:
-            raise ConfigError(f'clear_n must be in [1, 100000], got {self.clear_n}')
 
     def as_dict(self) -> dict[str, int | bool | float]:
         return {'raise_k': self.raise_k, 'raise_n': self.raise_n, 'clear_n': self.clear_n,

@@ -42,6 +42,7 @@ import numpy as np
 from lipfault_ros.background import BackgroundConfig
 from lipfault_ros.sample_loss import SampleLossConfig
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import MODALITIES, Modality
 
 __all__ = ['SceneConfig', 'SceneReference', 'scene_series']
@@ -56,20 +57,27 @@ class SceneConfig:
 
     #: modalities whose threshold follows the scene (none: calibrated thresholds only)
     modalities: tuple[str, ...] = ('camera',)
-    #: trusted tuples the scene's clean level is the median of (10 s at 30 Hz)
-    window: int = 300
-    #: tuples after a start that are all taken in (1 s at 30 Hz)
-    warmup: int = 30
-    #: the most the threshold rises, in logit units
-    max_offset: float = 5.0
-    #: judge camera frames against the scene's own background too (a fixed camera only)
-    background: bool = True
-    #: the background's statistic (robust spreads) at which the camera is faulty
-    background_z: float = BackgroundConfig.z_threshold
-    #: a wrench or joints window spanning this many times its stream's usual span (messages
-    #: lost) makes that modality faulty, and a window the pipeline itself lost messages of
-    #: holds its alarm; 0: off, neither (see lipfault_ros.sample_loss)
-    sample_loss_ratio: float = 2.0
+    #: 10 s at 30 Hz
+    window: int = param(300, 'trusted tuples whose median score is the scene\'s clean level',
+                        low=1, high=100000)
+    #: 1 s at 30 Hz
+    warmup: int = param(30, 'tuples after a start all taken as the scene (at most the window)',
+                        low=0, high=100000)
+    max_offset: float = param(5.0, 'the most a threshold rises to follow the scene (logit '
+                                   'units)', low=0.0, high=100.0)
+    background: bool = param(True, 'judge camera frames against the scene\'s own background '
+                                   'too (lens faults; a fixed camera only: off for a camera '
+                                   'that moves with the arm)')
+    background_z: float = param(BackgroundConfig.z_threshold, 'the background statistic '
+                                '(robust spreads of a quarter of the image blocks) at which '
+                                'the camera is faulty', low=0.1, high=1000.0)
+    #: see lipfault_ros.sample_loss
+    sample_loss_ratio: float = param(2.0, 'a wrench or joints window spanning this many times '
+                                          'its stream\'s usual span (messages lost on the '
+                                          'way) makes that modality faulty, and one whose '
+                                          'messages the pipeline lost itself holds its alarm; '
+                                          '0: off, neither', low=0.0, high=1000.0,
+                                     metavar='R')
 
     def __post_init__(self) -> None:
         names = {m.value for m in MODALITIES}
@@ -78,17 +86,10 @@ class SceneConfig:
         if not set(mods) <= names:
             raise ConfigError(f'scene modalities must be among {sorted(names)}, got '
                               f'{list(mods)}')
-        if not 1 <= self.window <= 100000:
-            raise ConfigError(f'scene window must be in [1, 100000], got {self.window}')
-        if not 0 <= self.warmup <= self.window:
+        check_declared(self)
+        if self.warmup > self.window:
             raise ConfigError(f'scene warmup must be in [0, window={self.window}], got '
                               f'{self.warmup}')
-        if not 0.0 <= self.max_offset < float('inf'):
-            raise ConfigError(f'scene max_offset must be finite and >= 0, got '
-                              f'{self.max_offset}')
-        if not isinstance(self.background, bool):
-            raise ConfigError(f'scene background must be true or false, got '
-                              f'{self.background!r}')
         self.background_config()  # a valid z
         self.sample_loss_config()  # a valid ratio (or 0)
 

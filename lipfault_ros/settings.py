@@ -8,6 +8,13 @@ parameter and the matching ``lipfault`` option cannot drift apart in name, defau
 help. This module imports nothing from ROS: the command-line tools and the core use it without
 a ROS installation.
 
+A node or command whose setting *is* a core config's (the synchroniser's slop, the lifecycle's
+``raise_k``) does not declare it again: :func:`mirror` copies the core field's default,
+description, range and choices, :func:`shared_values` carries the values back into the core
+config, and the core config checks its own values against the same declaration
+(:func:`check_declared`). The node's record only says which core settings it offers, and under
+which name.
+
 Option spelling, derived from the field: ``start_offset`` -> ``--start-offset``; a boolean that
 defaults to False is a switch (``--overwrite``), one that defaults to True is turned off by
 ``--no-<name>`` (``--no-restamp``). Older spellings stay accepted where a field names them in
@@ -18,13 +25,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
+import math
 import typing
 from typing import Any, Iterable, Sequence, TypeVar
 
 from lipfault_ros.errors import ConfigError
 
-__all__ = ['add_options', 'check', 'checked', 'checked_fields', 'option_values', 'param',
-           'parameter_names', 'shared_values']
+__all__ = ['add_options', 'check', 'check_declared', 'checked', 'checked_fields', 'mirror',
+           'option_values', 'param', 'parameter_names', 'shared_values']
 
 T = TypeVar('T')
 
@@ -42,11 +51,44 @@ def param(default: Any, description: str, *, low: float | None = None,
         'read_only': read_only, 'aliases': tuple(aliases), 'metavar': metavar})
 
 
-def checked_fields(cls: type) -> list[tuple[dataclasses.Field, type]]:
-    """(field, value type) of every field of ``cls``; ConfigError for an unsupported type."""
+def mirror(config_cls: type, name: str, *, note: str = '') -> Any:
+    """A field that offers the core config's setting ``name`` under another record (a node's
+    parameters, a command's options): default, description, range and choices are the ones
+    declared on ``config_cls`` with :func:`param`. An enum default becomes its value (a
+    parameter carries a string). ``note`` is added to the description: what holds only for
+    this record ("(live)")."""
+    found = [f for f in dataclasses.fields(config_cls) if f.name == name]
+    if not found or 'description' not in found[0].metadata:
+        raise ConfigError(f'{config_cls.__name__}.{name} is not a setting declared with param()')
+    f = found[0]
+    default = f.default.value if isinstance(f.default, enum.Enum) else f.default
+    meta = dict(f.metadata)
+    if note:
+        meta['description'] = f"{meta['description']} {note}"
+    return dataclasses.field(default=default, metadata=meta)
+
+
+def check_declared(record: Any) -> None:
+    """Check every field of the dataclass instance ``record`` that is a :func:`param` setting of
+    a scalar type against its type, range and choices (ConfigError naming it); an int given for
+    a float becomes that float. A core config calls it in ``__post_init__``, so its values obey
+    the declaration the nodes and commands offer, written once."""
+    hints = typing.get_type_hints(type(record))
+    for f in dataclasses.fields(record):
+        kind = hints.get(f.name)
+        if 'description' in f.metadata and kind in SCALAR_TYPES:
+            object.__setattr__(record, f.name, checked(f, kind, getattr(record, f.name)))
+
+
+def checked_fields(cls: type, skip: Iterable[str] = ()) -> list[tuple[dataclasses.Field, type]]:
+    """(field, value type) of every field of ``cls`` but ``skip``; ConfigError for an
+    unsupported type."""
     hints = typing.get_type_hints(cls)
+    skip = set(skip)
     out = []
     for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
         kind = hints[f.name]
         if kind not in SCALAR_TYPES:
             raise ConfigError(f'parameter {f.name} has unsupported type {kind!r}')
@@ -75,23 +117,27 @@ def checked(f: dataclasses.Field, kind: type, value: Any) -> Any:
         value = float(value)
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise ConfigError(f'parameter {f.name} must be {kind.__name__}, got {value!r}')
+    if kind is float and math.isnan(value):
+        raise ConfigError(f'parameter {f.name} must be a number, got NaN')
     meta = f.metadata
     if meta.get('choices') and value not in meta['choices']:
         raise ConfigError(f'parameter {f.name} must be one of {list(meta["choices"])}, '
                           f'got {value!r}')
     low, high = meta.get('low'), meta.get('high')
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f'parameter {f.name} must be in [{low}, {high}], got {value!r}')
+        bounds = ', '.join('' if b is None else f'{b:g}' for b in (low, high))
+        raise ConfigError(f'parameter {f.name} must be in [{bounds}], got {value!r}')
     return value
 
 
-def shared_values(params: Any, config_cls: type) -> dict[str, Any]:
+def shared_values(params: Any, config_cls: type, prefix: str = '') -> dict[str, Any]:
     """The values of the parameter dataclass ``params`` for every field that the core config
-    dataclass ``config_cls`` has too, by name: a node's parameters that mirror a core setting
-    (and take its default from there) build that config without a hand-kept list of names."""
+    dataclass ``config_cls`` has too, by name (``prefix`` + the core name: ``alarm_raise_k``
+    for ``AlarmConfig.raise_k``): a node's parameters that mirror a core setting build that
+    config without a hand-kept list of names."""
     names = {f.name for f in dataclasses.fields(config_cls)}
-    return {f.name: getattr(params, f.name) for f in dataclasses.fields(params)
-            if f.name in names}
+    return {f.name[len(prefix):]: getattr(params, f.name) for f in dataclasses.fields(params)
+            if f.name.startswith(prefix) and f.name[len(prefix):] in names}
 
 
 def _option_type(f: dataclasses.Field, kind: type) -> Any:
@@ -124,9 +170,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, *,
         if only - known:
             raise ValueError(f'{cls.__name__} has no field {sorted(only - known)}')
         skip |= known - only
-    for f, kind in checked_fields(cls):
-        if f.name in skip:
-            continue
+    for f, kind in checked_fields(cls, skip):
         meta = f.metadata
         text = meta.get('description', '').replace('%', '%%')
         if f.name in positional:

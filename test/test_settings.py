@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import enum
 
 import pytest
 
 from lipfault_ros import settings
+from lipfault_ros.errors import ConfigError
 from lipfault_ros.nodes.replay import ReplayParams
 from lipfault_ros.nodes.replay.cli import add_arguments as replay_arguments
 from lipfault_ros.train_cli import TrainRun
@@ -42,7 +44,7 @@ def test_defaults_come_from_the_record_and_options_override_them():
 
 
 @pytest.mark.parametrize('argv, says', [
-    (['bag', '--rate', '3'], 'rate must be in [0.5, 2.0]'),
+    (['bag', '--rate', '3'], 'rate must be in [0.5, 2]'),
     (['bag', '--count', 'x'], "count must be int, got 'x'"),
     (['bag', '--mode', 'medium'], "mode must be one of ['fast', 'slow'], got 'medium'"),
 ])
@@ -109,3 +111,51 @@ def test_the_demo_offers_the_pipeline_device_and_the_simulator_seed():
     assert p.parse_args(['--device', 'cpu', '--seed', '5']).seed == 5
     with pytest.raises(argparse.ArgumentError):
         p.parse_args(['--device', 'tpu'])
+
+
+class Colour(str, enum.Enum):
+    RED = 'red'
+    BLUE = 'blue'
+
+
+@dataclasses.dataclass(frozen=True)
+class Core:
+    """A core config that checks its own values against its declaration."""
+
+    gain: float = settings.param(1.0, 'how strong', low=0.0, high=5.0)
+    steps: int = settings.param(2, 'how many', low=1, high=9)
+    colour: Colour = settings.param(Colour.RED, 'which', choices=('red', 'blue'))
+    plain: tuple = (1, 2)  # not a setting: not checked, not mirrored
+
+    def __post_init__(self) -> None:
+        settings.check_declared(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Offered:
+    """A node's record that offers two of Core's settings, one under a prefix."""
+
+    gain: float = settings.mirror(Core, 'gain', note='(live)')
+    core_steps: int = settings.mirror(Core, 'steps')
+    colour: str = settings.mirror(Core, 'colour')
+
+
+def test_a_mirrored_setting_is_the_core_declaration_and_its_values_go_back():
+    fields = {f.name: f for f in dataclasses.fields(Offered)}
+    assert Offered() == Offered(1.0, 2, 'red')  # the enum default as its value
+    assert fields['gain'].metadata['description'] == 'how strong (live)'
+    assert (fields['core_steps'].metadata['low'], fields['core_steps'].metadata['high']) == (1, 9)
+    assert fields['colour'].metadata['choices'] == ('red', 'blue')
+    offered = Offered(gain=2.5, core_steps=7)
+    assert settings.shared_values(offered, Core) == {'gain': 2.5, 'colour': 'red'}
+    assert settings.shared_values(offered, Core, 'core_') == {'steps': 7}
+    # the range is checked where it is declared, whoever builds the core config
+    with pytest.raises(ConfigError, match=r'parameter gain must be in \[0, 5\]'):
+        settings.check(Offered, 'gain', 6.0)
+    with pytest.raises(ConfigError, match=r'parameter steps must be in \[1, 9\]'):
+        Core(steps=0)
+    with pytest.raises(ConfigError, match='parameter gain must be a number, got NaN'):
+        Core(gain=float('nan'))
+    assert Core(gain=3).gain == 3.0 and isinstance(Core(gain=3).gain, float)
+    with pytest.raises(ConfigError, match='plain is not a setting declared'):
+        settings.mirror(Core, 'plain')

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import Modality
 
 __all__ = ['BAG_NAME', 'BlackBoxConfig', 'BlackBoxStatus', 'Record', 'bag_name']
@@ -49,31 +50,23 @@ class BlackBoxConfig:
 
     #: folder the bags are written into (created when absent)
     directory: Path
-    #: seconds of messages before the raise that every bag starts with
-    before_s: float = 5.0
-    #: seconds after the raise that the capture keeps recording
-    after_s: float = 5.0
-    #: bound on the serialised bytes held in memory (ring buffer + bags waiting for the disk)
-    max_memory_mb: float = 256.0
-    #: bound on the black-box bags in ``directory`` together; the oldest are deleted first
-    max_disk_mb: float = 1024.0
-    #: bound on the number of black-box bags in ``directory``; the oldest are deleted first
-    max_bags: int = 20
+    before_s: float = param(5.0, 'black box: seconds kept before the raise', low=0.0,
+                            high=3600.0)
+    after_s: float = param(5.0, 'black box: seconds recorded after the raise', low=0.0,
+                           high=3600.0)
+    #: the ring buffer and the bags waiting for the disk together
+    max_memory_mb: float = param(256.0, 'black box: bound on the serialised messages held in '
+                                        'memory (MB)', low=0.1, high=1e6)
+    max_disk_mb: float = param(1024.0, 'black box: bound on its bags in the folder together '
+                                       '(MB); the oldest are deleted first', low=0.1, high=1e9)
+    max_bags: int = param(20, 'black box: bound on the number of its bags in the folder; the '
+                              'oldest are deleted first', low=1, high=1_000_000)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, 'directory', Path(self.directory).expanduser())
         if not str(self.directory) or str(self.directory) == '.':
             raise ConfigError('black box directory is empty: give the folder for the bags')
-        limits = {'before_s': (0.0, 3600.0), 'after_s': (0.0, 3600.0),
-                  'max_memory_mb': (0.1, 1e6), 'max_disk_mb': (0.1, 1e9),
-                  'max_bags': (1, 1_000_000)}
-        for f in fields(self):
-            if f.name in limits:
-                low, high = limits[f.name]
-                value = getattr(self, f.name)
-                if not low <= value <= high:
-                    raise ConfigError(f'black box {f.name} must be in [{low:g}, {high:g}], '
-                                      f'got {value}')
+        check_declared(self)
 
     @property
     def before_ns(self) -> int:

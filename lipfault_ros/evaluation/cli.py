@@ -17,6 +17,7 @@ from pathlib import Path
 from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.scene_thresholds import SceneConfig
 from lipfault_ros.errors import ConfigError, InputError
+from lipfault_ros.settings import add_options, option_values
 
 __all__ = ['add_arguments', 'main', 'summary_lines']
 
@@ -43,19 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--overwrite', action='store_true', help='replace --out if it exists')
     life = parser.add_argument_group('fault lifecycle (as the pipeline node\'s alarm_* '
                                      'parameters)')
-    life.add_argument('--raise-k', type=int, default=AlarmConfig.raise_k, metavar='K',
-                      help='raise an alarm when K of the last N tuples are over threshold '
-                           '(default %(default)s)')
-    life.add_argument('--raise-n', type=int, default=AlarmConfig.raise_n, metavar='N',
-                      help='length of the raise window in tuples (default %(default)s)')
-    life.add_argument('--clear-n', type=int, default=AlarmConfig.clear_n, metavar='N',
-                      help='consecutive tuples under the hold level that clear an alarm '
-                           '(default %(default)s)')
-    life.add_argument('--no-hold', dest='hold', action='store_false', default=AlarmConfig.hold,
-                      help='clear a raised alarm under the threshold, not under the stored hold '
-                           'level (see the node\'s alarm_hold)')
-    life.add_argument('--latch', action='store_true', default=AlarmConfig.latch,
-                      help='keep a cleared alarm up (until reset: the whole evaluation)')
+    add_options(life, AlarmConfig)  # --raise-k, --raise-n, --clear-n, --latch, --no-hold
     life.add_argument('--threshold-offset', type=float, nargs=3, default=[0.0, 0.0, 0.0],
                       metavar=('C', 'W', 'J'),
                       help='logit units added to the stored camera, wrench, joints thresholds '
@@ -70,11 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='do not judge camera frames against the scene\'s own background '
                            '(a camera that moves with the arm; see the node\'s '
                            'scene_background)')
-    life.add_argument('--sample-loss-ratio', type=float, default=SceneConfig.sample_loss_ratio,
-                      metavar='R',
-                      help='a wrench or joints window spanning R times its stream\'s usual '
-                           'span (messages lost) makes that modality faulty; 0: off '
-                           '(default %(default)s; the node\'s sample_loss_ratio)')
+    add_options(life, SceneConfig, only=('sample_loss_ratio',))
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -95,8 +80,7 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
     """The lifecycle of ``--raise-k/--raise-n/--clear-n/--no-hold/--latch`` (InputError when
     invalid)."""
     try:
-        return AlarmConfig(raise_k=args.raise_k, raise_n=args.raise_n, clear_n=args.clear_n,
-                           latch=args.latch, hold=getattr(args, 'hold', AlarmConfig.hold))
+        return option_values(args, AlarmConfig)
     except ConfigError as exc:
         raise InputError(f'--raise-k/--raise-n/--clear-n: {exc}') from None
 

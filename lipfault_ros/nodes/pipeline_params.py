@@ -1,4 +1,9 @@
-"""Every parameter of the pipeline node, declared once (``config/pipeline.yaml`` mirrors it).
+"""Every parameter of the pipeline node (``config/pipeline.yaml`` mirrors it).
+
+The settings of the synchroniser, the fault lifecycle, the scene reference and the black box
+are declared on their core configs and mirrored here (:func:`lipfault_ros.settings.mirror`):
+default, description and range are written once, and the core config checks them the same
+way whoever builds it.
 
 The ``alarm_*`` and ``threshold_offset_*`` settings, ``slop`` and ``diagnostics_period`` apply
 live (``ros2 param set``); every other one is read on configure, and a change to one of those
@@ -18,7 +23,8 @@ from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES
 from lipfault_ros.scene_thresholds import SceneConfig
-from lipfault_ros.sync import Headerless, SyncConfig
+from lipfault_ros.settings import mirror
+from lipfault_ros.sync import SyncConfig
 from lipfault_ros.topics import INPUT_NAMES
 from lipfault_ros.tuples import Modality
 
@@ -69,34 +75,17 @@ class PipelineParams:
                                       'output, counters), message_filters (when installed), or '
                                       'auto (= builtin)',
                               choices=('auto', 'builtin', 'message_filters'))
-    slop: float = param(SyncConfig.slop,
-                        'largest stamp difference (s) between a camera frame and the '
-                              'nearest wrench/joint message (live)', low=0.0, high=1.0)
-    queue_span: float = param(SyncConfig.queue_span,
-                              'time (s) each input queue covers; queue sizes follow the '
-                                   'rates', low=0.01, high=10.0)
-    camera_rate: float = param(SyncConfig.camera_rate,
-                               'nominal camera rate (Hz)', low=0.1, high=10000.0)
-    wrench_rate: float = param(SyncConfig.wrench_rate,
-                               'nominal wrench rate (Hz)', low=0.1, high=100000.0)
-    joints_rate: float = param(SyncConfig.joints_rate,
-                               'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
-    settle: float = param(SyncConfig.settle,
-                          'extra wait (s) past a frame stamp for out-of-order messages',
-                          low=0.0, high=1.0)
-    silent_periods: float = param(SyncConfig.silent_periods,
-                                  'a modality silent for this many of its periods is '
-                                        'marked missing', low=1.0, high=100000.0)
-    silent_min: float = param(SyncConfig.silent_min,
-                              'but never before this many seconds (executor hiccups are '
-                                   'not a dead sensor)', low=0.0, high=3600.0)
-    jump_back: float = param(SyncConfig.jump_back,
-                             'a stamp this far (s) behind its input resets the '
-                                  'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
-    headerless: str = param(SyncConfig.headerless.value,
-                            'messages with a zero stamp: drop (counted), arrival '
-                                    '(stamp with arrival time) or refuse',
-                            choices=tuple(h.value for h in Headerless))
+    # the synchroniser's settings, declared on SyncConfig
+    slop: float = mirror(SyncConfig, 'slop', note='(live)')
+    queue_span: float = mirror(SyncConfig, 'queue_span')
+    camera_rate: float = mirror(SyncConfig, 'camera_rate')
+    wrench_rate: float = mirror(SyncConfig, 'wrench_rate')
+    joints_rate: float = mirror(SyncConfig, 'joints_rate')
+    settle: float = mirror(SyncConfig, 'settle')
+    silent_periods: float = mirror(SyncConfig, 'silent_periods')
+    silent_min: float = mirror(SyncConfig, 'silent_min')
+    jump_back: float = mirror(SyncConfig, 'jump_back')
+    headerless: str = mirror(SyncConfig, 'headerless')
     watchdog_period: float = param(0.05, 'watchdog tick (s)', low=0.001, high=10.0)
     diagnostics_period: float = param(1.0, '/diagnostics summary period (s; live)', low=0.05,
                                       high=60.0)
@@ -105,19 +94,12 @@ class PipelineParams:
     hardware_id: str = param('lipfault', 'hardware_id of the diagnostic statuses')
     marker_frame: str = param('', 'frame of the ~/fault_markers texts for rviz (empty: the '
                                   'wrench\'s frame, where rviz draws the wrench too)')
-    alarm_raise_k: int = param(AlarmConfig.raise_k, 'a fault alarm is raised when this many of '
-                               'the last alarm_raise_n tuples are over threshold (live)',
-                               low=1, high=1000)
-    alarm_raise_n: int = param(AlarmConfig.raise_n, 'length of the raise window in tuples '
-                               '(live)', low=1, high=1000)
-    alarm_clear_n: int = param(AlarmConfig.clear_n, 'consecutive tuples under the hold level '
-                               'that clear a raised alarm (live)', low=1, high=100000)
-    alarm_latch: bool = param(AlarmConfig.latch, 'keep a cleared alarm up until the '
-                              '~/reset_faults service is called (live)')
-    alarm_hold: bool = param(AlarmConfig.hold, 'a raised alarm holds while the score stays '
-                             'over the stored hold level, which only 0.1 % of clean '
-                             'calibration tuples exceed (false: it clears under the '
-                             'threshold; live)')
+    # the fault lifecycle, declared on AlarmConfig (all live)
+    alarm_raise_k: int = mirror(AlarmConfig, 'raise_k', note='(live)')
+    alarm_raise_n: int = mirror(AlarmConfig, 'raise_n', note='(live)')
+    alarm_clear_n: int = mirror(AlarmConfig, 'clear_n', note='(live)')
+    alarm_latch: bool = mirror(AlarmConfig, 'latch', note='(live)')
+    alarm_hold: bool = mirror(AlarmConfig, 'hold', note='(live)')
     threshold_offset_camera: float = param(0.0, 'added to the stored camera threshold (logit '
                                            'units; > 0: fewer alarms; live)', low=-100.0,
                                            high=100.0)
@@ -128,65 +110,41 @@ class PipelineParams:
     scene_modalities: str = param(','.join(SceneConfig.modalities), 'modalities whose threshold '
                                   'follows the scene\'s own clean level (comma-separated; '
                                   'empty: the calibrated thresholds only)')
-    scene_window: int = param(SceneConfig.window, 'trusted tuples whose median score is the '
-                              'scene\'s clean level', low=1, high=100000)
-    scene_warmup: int = param(SceneConfig.warmup, 'tuples after activation all taken as the '
-                              'scene (at most scene_window)', low=0, high=100000)
-    scene_max_offset: float = param(SceneConfig.max_offset, 'the most a threshold rises to '
-                                    'follow the scene (logit units)', low=0.0, high=100.0)
-    scene_background: bool = param(SceneConfig.background, 'judge camera frames against the '
-                                   'scene\'s own background too (lens faults; a fixed camera '
-                                   'only: false for a camera that moves with the arm)')
-    scene_background_z: float = param(SceneConfig.background_z, 'the background statistic '
-                                      '(robust spreads of a quarter of the image blocks) at '
-                                      'which the camera is faulty', low=0.1, high=1000.0)
-    sample_loss_ratio: float = param(SceneConfig.sample_loss_ratio, 'a wrench or joints '
-                                     'window spanning this many times its stream\'s usual span '
-                                     '(messages lost on the way) makes that modality faulty, '
-                                     'and one whose messages the pipeline lost itself holds '
-                                     'its alarm; 0: off, neither', low=0.0, high=1000.0)
+    # the scene reference and the evidence beside the network, declared on SceneConfig
+    scene_window: int = mirror(SceneConfig, 'window')
+    scene_warmup: int = mirror(SceneConfig, 'warmup')
+    scene_max_offset: float = mirror(SceneConfig, 'max_offset')
+    scene_background: bool = mirror(SceneConfig, 'background')
+    scene_background_z: float = mirror(SceneConfig, 'background_z')
+    sample_loss_ratio: float = mirror(SceneConfig, 'sample_loss_ratio')
     anchor_tau_s: float = param(DEFAULT_TAU_S, 'a corrected wrench/joint output starts at the last '
                                 'trusted value and follows the model estimate, the offset '
                                 'decaying with this time constant (s; 0: the bare estimate)',
                                 low=0.0, high=3600.0)
     blackbox_dir: str = param('', 'black box: folder for a bag of the inputs and outputs around '
                                   'each raised fault (empty: off)')
-    blackbox_before_s: float = param(BlackBoxConfig.before_s, 'black box: seconds kept before '
-                                     'the raise', low=0.0, high=3600.0)
-    blackbox_after_s: float = param(BlackBoxConfig.after_s, 'black box: seconds recorded after '
-                                    'the raise', low=0.0, high=3600.0)
-    blackbox_max_memory_mb: float = param(BlackBoxConfig.max_memory_mb, 'black box: bound on '
-                                          'the serialised messages held in memory (MB)',
-                                          low=0.1, high=1e6)
-    blackbox_max_disk_mb: float = param(BlackBoxConfig.max_disk_mb, 'black box: bound on its '
-                                        'bags in blackbox_dir (MB); the oldest are deleted '
-                                        'first', low=0.1, high=1e9)
-    blackbox_max_bags: int = param(BlackBoxConfig.max_bags, 'black box: bound on the number of '
-                                   'its bags in blackbox_dir; the oldest are deleted first',
-                                   low=1, high=1000000)
+    # the black box's bounds, declared on BlackBoxConfig
+    blackbox_before_s: float = mirror(BlackBoxConfig, 'before_s')
+    blackbox_after_s: float = mirror(BlackBoxConfig, 'after_s')
+    blackbox_max_memory_mb: float = mirror(BlackBoxConfig, 'max_memory_mb')
+    blackbox_max_disk_mb: float = mirror(BlackBoxConfig, 'max_disk_mb')
+    blackbox_max_bags: int = mirror(BlackBoxConfig, 'max_bags')
 
     def blackbox_config(self) -> BlackBoxConfig | None:
         """The black box settings, None when it is off (``blackbox_dir`` empty)."""
         if not self.blackbox_dir.strip():
             return None
-        return BlackBoxConfig(directory=self.blackbox_dir, before_s=self.blackbox_before_s,
-                              after_s=self.blackbox_after_s,
-                              max_memory_mb=self.blackbox_max_memory_mb,
-                              max_disk_mb=self.blackbox_max_disk_mb,
-                              max_bags=self.blackbox_max_bags)
+        return BlackBoxConfig(directory=self.blackbox_dir,
+                              **shared_values(self, BlackBoxConfig, 'blackbox_'))
 
     def alarm_config(self) -> AlarmConfig:
-        return AlarmConfig(raise_k=self.alarm_raise_k, raise_n=self.alarm_raise_n,
-                           clear_n=self.alarm_clear_n, latch=self.alarm_latch,
-                           hold=self.alarm_hold)
+        return AlarmConfig(**shared_values(self, AlarmConfig, 'alarm_'))
 
     def scene_config(self) -> SceneConfig:
         """The scene reference's settings (ConfigError when they do not fit together)."""
         mods = tuple(m.strip() for m in self.scene_modalities.split(',') if m.strip())
-        return SceneConfig(modalities=mods, window=self.scene_window, warmup=self.scene_warmup,
-                           max_offset=self.scene_max_offset, background=self.scene_background,
-                           background_z=self.scene_background_z,
-                           sample_loss_ratio=self.sample_loss_ratio)
+        values = {**shared_values(self, SceneConfig, 'scene_'), 'modalities': mods}
+        return SceneConfig(sample_loss_ratio=self.sample_loss_ratio, **values)
 
     @property
     def threshold_offsets(self) -> tuple[float, float, float]:

@@ -37,9 +37,10 @@ from lipfault_ros.errors import FaultError, LipfaultError
 from lipfault_ros.faults import FaultSpec
 from lipfault_ros.ros import convert
 from lipfault_ros.ros.params import declare, param, read, shared_values
+from lipfault_ros.settings import mirror
 from lipfault_ros.ros.qos import QOS_NAMES, qos_profile
 from lipfault_ros.ros.shutdown import run_node
-from lipfault_ros.sim.config import VISUAL_MESHES, WRENCH_SOURCES, SimConfig
+from lipfault_ros.sim.config import SimConfig
 from lipfault_ros.sim.robot import SimRobot
 from lipfault_ros.topics import INPUT_NAMES, SIM_NODE, TRUTH_NAME
 from lipfault_ros.truth import truth_status_fields
@@ -55,7 +56,9 @@ FAULT_PARAMETERS: tuple[str, ...] = ('fault_modality', 'fault_type', 'fault_seve
 
 @dataclass(frozen=True)
 class SimNodeParams:
-    """Every parameter of ``lipfault_sim`` (declared once, from here)."""
+    """Every parameter of ``lipfault_sim``: the simulation's own settings mirrored from
+    :class:`SimConfig`, where they are declared; the node's topics, QoS, tick, clock and fault
+    parameters declared here."""
 
     camera_topic: str = param(INPUT_NAMES[Modality.CAMERA],
                               'camera image topic (sensor_msgs/Image)')
@@ -65,83 +68,40 @@ class SimNodeParams:
                               'joint state topic (sensor_msgs/JointState)')
     qos: str = param('sensor_data', 'QoS profile of the three sensor topics',
                      choices=QOS_NAMES)
-    camera_rate_hz: float = param(SimConfig.camera_rate_hz,
-                                  'camera frame rate (Hz)', low=0.1, high=240.0)
-    wrench_rate_hz: float = param(SimConfig.wrench_rate_hz,
-                                  'force/torque rate (Hz)', low=1.0, high=5000.0)
-    joints_rate_hz: float = param(SimConfig.joints_rate_hz,
-                                  'joint state rate (Hz)', low=1.0, high=5000.0)
-    physics_rate_hz: float = param(SimConfig.physics_rate_hz,
-                                   'physics step rate (Hz); at least the fastest stream',
-                                   low=10.0, high=10000.0)
-    control_rate_hz: float = param(SimConfig.control_rate_hz,
-                                   'arm controller rate (Hz)', low=1.0, high=1000.0)
+    # the simulation's settings, declared on SimConfig (the tick is the node's own)
+    camera_rate_hz: float = mirror(SimConfig, 'camera_rate_hz')
+    wrench_rate_hz: float = mirror(SimConfig, 'wrench_rate_hz')
+    joints_rate_hz: float = mirror(SimConfig, 'joints_rate_hz')
+    physics_rate_hz: float = mirror(SimConfig, 'physics_rate_hz')
+    control_rate_hz: float = mirror(SimConfig, 'control_rate_hz')
     tick_rate_hz: float = param(100.0, 'rate of the timer that steps the physics in batches and '
                                 'publishes wrench and joint samples (Hz)', low=5.0, high=1000.0)
-    image_width: int = param(SimConfig.image_width,
-                             'camera image width (pixels)', low=8, high=1024)
-    image_height: int = param(SimConfig.image_height,
-                              'camera image height (pixels)', low=8, high=1024)
-    visual_meshes: str = param(SimConfig.visual_meshes,
-                               'Panda meshes the camera renders: light collision '
-                               'meshes (fast) or detailed visual meshes', choices=VISUAL_MESHES)
-    wrench_source: str = param(SimConfig.wrench_source,
-                               'force/torque model: a real wrist sensor (tool '
-                               'weight, contact, offset, noise), the ideal tared contact forces, '
-                               "or pybullet's joint sensor", choices=WRENCH_SOURCES)
-    tool_mass_kg: float = param(SimConfig.tool_mass_kg,
-                                'ft_sensor: tool mass on the sensor (kg)', low=0.0,
-                                high=20.0)
-    tool_com_offset_m: float = param(SimConfig.tool_com_offset_m,
-                                     "ft_sensor: tool's centre of mass along the tool "
-                                     'axis (m)', low=-0.5, high=0.5)
-    force_bias_n: float = param(SimConfig.force_bias_n,
-                                'ft_sensor: per-episode force offset, standard deviation '
-                                'per axis (N)', low=0.0, high=100.0)
-    torque_bias_nm: float = param(SimConfig.torque_bias_nm,
-                                  'ft_sensor: per-episode torque offset (Nm)', low=0.0,
-                                  high=10.0)
-    force_drift_n_per_min: float = param(SimConfig.force_drift_n_per_min,
-                                         'ft_sensor: thermal drift rate of the force '
-                                         'offset, standard deviation (N/min)', low=0.0,
-                                         high=100.0)
-    torque_drift_nm_per_min: float = param(SimConfig.torque_drift_nm_per_min,
-                                           'ft_sensor: thermal drift rate of the torque '
-                                           'offset (Nm/min)', low=0.0, high=10.0)
-    camera_offset_s: float = param(SimConfig.camera_offset_s,
-                                   'camera clock offset: stamp minus true time (s)',
-                                   low=-1.0, high=1.0)
-    wrench_offset_s: float = param(SimConfig.wrench_offset_s,
-                                   'force/torque clock offset (s)', low=-1.0, high=1.0)
-    joints_offset_s: float = param(SimConfig.joints_offset_s,
-                                   'joint state clock offset (s)', low=-1.0, high=1.0)
-    camera_jitter_s: float = param(SimConfig.camera_jitter_s,
-                                   'camera stamp jitter, standard deviation (s)',
-                                   low=0.0, high=0.1)
-    wrench_jitter_s: float = param(SimConfig.wrench_jitter_s,
-                                   'force/torque stamp jitter (s)', low=0.0, high=0.1)
-    joints_jitter_s: float = param(SimConfig.joints_jitter_s,
-                                   'joint state stamp jitter (s)', low=0.0, high=0.1)
-    image_noise: float = param(SimConfig.image_noise,
-                               'camera pixel noise, standard deviation (grey levels)',
-                               low=0.0, high=100.0)
-    force_noise_n: float = param(SimConfig.force_noise_n,
-                                 'force noise, standard deviation (N)', low=0.0, high=100.0)
-    torque_noise_nm: float = param(SimConfig.torque_noise_nm,
-                                   'torque noise, standard deviation (Nm)', low=0.0,
-                                   high=10.0)
-    position_noise_rad: float = param(SimConfig.position_noise_rad,
-                                      'joint position noise (rad)', low=0.0, high=1.0)
-    velocity_noise_rad_s: float = param(SimConfig.velocity_noise_rad_s,
-                                        'joint velocity noise (rad/s)', low=0.0, high=10.0)
-    effort_noise_nm: float = param(SimConfig.effort_noise_nm,
-                                   'joint effort noise (Nm)', low=0.0, high=100.0)
-    seed: int = param(SimConfig.seed, 'seed of task variation, noise, jitter and faults', low=0,
-                      high=2**31 - 1)
-    camera_frame_id: str = param(SimConfig.camera_frame_id, 'frame id of the camera images')
-    wrench_frame_id: str = param(SimConfig.wrench_frame_id,
-                                 'frame id of the force/torque readings')
-    joints_frame_id: str = param(SimConfig.joints_frame_id, 'frame id of the joint states')
+    image_width: int = mirror(SimConfig, 'image_width')
+    image_height: int = mirror(SimConfig, 'image_height')
+    visual_meshes: str = mirror(SimConfig, 'visual_meshes')
+    wrench_source: str = mirror(SimConfig, 'wrench_source')
+    tool_mass_kg: float = mirror(SimConfig, 'tool_mass_kg')
+    tool_com_offset_m: float = mirror(SimConfig, 'tool_com_offset_m')
+    force_bias_n: float = mirror(SimConfig, 'force_bias_n')
+    torque_bias_nm: float = mirror(SimConfig, 'torque_bias_nm')
+    force_drift_n_per_min: float = mirror(SimConfig, 'force_drift_n_per_min')
+    torque_drift_nm_per_min: float = mirror(SimConfig, 'torque_drift_nm_per_min')
+    camera_offset_s: float = mirror(SimConfig, 'camera_offset_s')
+    wrench_offset_s: float = mirror(SimConfig, 'wrench_offset_s')
+    joints_offset_s: float = mirror(SimConfig, 'joints_offset_s')
+    camera_jitter_s: float = mirror(SimConfig, 'camera_jitter_s')
+    wrench_jitter_s: float = mirror(SimConfig, 'wrench_jitter_s')
+    joints_jitter_s: float = mirror(SimConfig, 'joints_jitter_s')
+    image_noise: float = mirror(SimConfig, 'image_noise')
+    force_noise_n: float = mirror(SimConfig, 'force_noise_n')
+    torque_noise_nm: float = mirror(SimConfig, 'torque_noise_nm')
+    position_noise_rad: float = mirror(SimConfig, 'position_noise_rad')
+    velocity_noise_rad_s: float = mirror(SimConfig, 'velocity_noise_rad_s')
+    effort_noise_nm: float = mirror(SimConfig, 'effort_noise_nm')
+    seed: int = mirror(SimConfig, 'seed')
+    camera_frame_id: str = mirror(SimConfig, 'camera_frame_id')
+    wrench_frame_id: str = mirror(SimConfig, 'wrench_frame_id')
+    joints_frame_id: str = mirror(SimConfig, 'joints_frame_id')
     publish_clock: bool = param(False, 'publish /clock (for nodes with use_sim_time)')
     truth_rate_hz: float = param(10.0, 'rate of ~/fault_truth (also sent on every change) (Hz)',
                                  low=0.1, high=100.0)

@@ -20,6 +20,7 @@ from typing import Mapping, Sequence
 from lipfault_ros.bags.writer import STORAGES, SensorBagWriter
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.faults import FaultSpec
+from lipfault_ros.settings import add_options
 from lipfault_ros.sim.config import SimConfig
 from lipfault_ros.sim.robot import SimRobot
 from lipfault_ros.topics import TopicConfig
@@ -112,41 +113,37 @@ def record(out: str | Path, duration_s: float, config: SimConfig | None = None, 
 
 # ------------------------------------------------------------------------------------------ CLI
 
+#: the SimConfig settings ``lipfault record`` offers as options, besides --image-size
+RECORD_SETTINGS = ('seed', 'camera_rate_hz', 'wrench_rate_hz', 'joints_rate_hz')
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--out', required=True, type=Path, help='bag directory to create')
     parser.add_argument('--duration', required=True, type=float, metavar='SECONDS',
                         help='simulated seconds to record')
     parser.add_argument('--storage', choices=STORAGES, default='mcap',
                         help='rosbag2 storage plugin (default: mcap)')
-    parser.add_argument('--seed', type=int, default=0, help='seed of task, noise and faults')
     parser.add_argument('--fault', action='append', default=[], metavar='SPEC',
                         help='modality:type:severity:start_s:duration_s (repeatable; '
                              '`lipfault faults` lists the types)')
     parser.add_argument('--overwrite', action='store_true', help='replace an existing bag')
     parser.add_argument('--image-size', type=int, default=None, metavar='PIXELS',
                         help='square camera image size (default 128)')
-    parser.add_argument('--camera-rate', type=float, default=None, metavar='HZ',
-                        help='camera frame rate (default 30)')
-    parser.add_argument('--wrench-rate', type=float, default=None, metavar='HZ',
-                        help='force/torque rate (default 500)')
-    parser.add_argument('--joints-rate', type=float, default=None, metavar='HZ',
-                        help='joint state rate (default 250)')
+    # --seed and the stream rates (--camera-rate...): the SimConfig fields, declared there
+    add_options(parser, SimConfig, only=RECORD_SETTINGS)
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
 
 
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The SimConfig the command line asks for (faults parsed from ``--fault``)."""
     faults: Sequence[FaultSpec] = tuple(FaultSpec.parse(spec) for spec in args.fault)
-    values: dict = {'seed': args.seed, 'faults': faults}
+    values: dict = {name: getattr(args, name) for name in RECORD_SETTINGS}
+    values['faults'] = faults
     if args.image_size is not None:
         values.update(image_width=args.image_size, image_height=args.image_size)
-    for name in ('camera', 'wrench', 'joints'):
-        rate = getattr(args, f'{name}_rate')
-        if rate is not None:
-            values[f'{name}_rate_hz'] = rate
-    rates = [v for k, v in values.items() if k.endswith('_rate_hz')]
-    if rates and max(rates) > SimConfig.physics_rate_hz:
-        values['physics_rate_hz'] = max(rates)  # physics must step at least as fast
+    fastest = max(values[f'{name}_rate_hz'] for name in ('camera', 'wrench', 'joints'))
+    if fastest > SimConfig.physics_rate_hz:
+        values['physics_rate_hz'] = fastest  # physics must step at least as fast
     return SimConfig(**values)
 
 

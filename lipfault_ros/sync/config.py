@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from lipfault_ros.errors import ConfigError
+from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import MODALITIES, Modality
 
 __all__ = ['Headerless', 'NS', 'SyncConfig']
@@ -39,45 +40,40 @@ class SyncConfig:
     the inputs, whatever the rate.
     """
 
-    #: nominal rates of camera, wrench and joints; they size queues, windows and the watchdog
-    camera_rate: float = 30.0
-    wrench_rate: float = 500.0
-    joints_rate: float = 250.0
-    #: largest stamp difference between the camera frame and the nearest wrench/joint message
-    slop: float = 0.02
-    #: time span each input queue covers (sets the queue sizes from the rates)
-    queue_span: float = 0.5
+    #: the nominal rates size the queues, the windows and the watchdog
+    camera_rate: float = param(30.0, 'nominal camera rate (Hz)', low=0.1, high=10000.0)
+    wrench_rate: float = param(500.0, 'nominal wrench rate (Hz)', low=0.1, high=100000.0)
+    joints_rate: float = param(250.0, 'nominal joint_states rate (Hz)', low=0.1, high=100000.0)
+    slop: float = param(0.02, 'largest stamp difference (s) between a camera frame and the '
+                              'nearest wrench/joint message', low=0.0, high=1.0)
+    #: a queue must span more than the worst latency difference between the inputs
+    queue_span: float = param(0.5, 'time (s) each input queue covers; queue sizes follow the '
+                                   'rates', low=0.01, high=10.0)
     #: explicit queue sizes (camera, wrench, joints), overriding ``queue_span``
     queue_sizes: tuple[int, int, int] | None = None
     #: history window lengths (samples) handed to the model with each tuple
     wrench_window: int = 32
     joints_window: int = 32
-    #: a modality silent for this many of its periods is marked missing ...
-    silent_periods: float = 10.0
-    #: ... but never before this many seconds, so a busy executor is not taken for a dead sensor
-    silent_min: float = 0.3
-    #: wait until every input is this far past a frame's stamp before matching it (covers
-    #: messages of one input arriving out of order; 0 means past the stamp is enough)
-    settle: float = 0.0
+    silent_periods: float = param(10.0, 'a modality silent for this many of its periods is '
+                                        'marked missing', low=1.0, high=1e9)
+    #: so a busy executor is not taken for a dead sensor
+    silent_min: float = param(0.3, 'but never before this many seconds (executor hiccups are '
+                                   'not a dead sensor)', low=0.0, high=3600.0)
+    #: covers messages of one input arriving out of order; 0: past the stamp is enough
+    settle: float = param(0.0, 'extra wait (s) past a frame stamp for out-of-order messages',
+                          low=0.0, high=1.0)
     #: a stamp older than its input's newest by more than this is a backwards jump -> reset
-    jump_back: float = 0.5
-    #: messages with a zero header stamp
-    headerless: Headerless = Headerless.DROP
+    jump_back: float = param(0.5, 'a stamp this far (s) behind its input resets the '
+                                  'synchroniser (bag loop, sim restart)', low=0.001, high=1e6)
+    headerless: Headerless = param(Headerless.DROP, 'messages with a zero stamp: drop '
+                                   '(counted), arrival (stamp with arrival time) or refuse',
+                                   choices=tuple(h.value for h in Headerless))
     #: a frame whose wrench or joints have no message within ``slop`` still makes a tuple, with
     #: that modality missing (False: the frame is dropped, as message_filters does)
     partial: bool = True
 
     def __post_init__(self) -> None:
-        for name in ('camera_rate', 'wrench_rate', 'joints_rate', 'queue_span',
-                     'silent_periods', 'jump_back'):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ConfigError(f'sync parameter {name} must be a positive number, '
-                                  f'got {value!r}')
-        for name in ('slop', 'settle', 'silent_min'):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ConfigError(f'sync parameter {name} must be >= 0, got {value!r}')
+        check_declared(self)
         for name in ('wrench_window', 'joints_window'):
             if int(getattr(self, name)) < 1:
                 raise ConfigError(f'sync parameter {name} must be >= 1, got '

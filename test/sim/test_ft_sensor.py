@@ -125,10 +125,10 @@ def test_sensor_config_errors_name_the_field(values, message):
 
 
 @pytest.mark.parametrize(('values', 'message'), [
-    ({'wrench_source': 'magic'}, r"one of \('ft_sensor', 'contact', 'joint_sensor'\)"),
-    ({'tool_mass_kg': -0.1}, 'tool_mass_kg must be >= 0'),
-    ({'force_bias_n': math.inf}, 'force_bias_n must be >= 0 and finite'),
-    ({'tool_com_offset_m': 0.8}, r'tool_com_offset_m must be within \+-0.5 m'),
+    ({'wrench_source': 'magic'}, r"one of \['ft_sensor', 'contact', 'joint_sensor'\]"),
+    ({'tool_mass_kg': -0.1}, r'tool_mass_kg must be in \[0, 20\]'),
+    ({'force_bias_n': math.inf}, r'force_bias_n must be in \[0, 100\], got inf'),
+    ({'tool_com_offset_m': 0.8}, r'tool_com_offset_m must be in \[-0.5, 0.5\]'),
 ])
 def test_sim_config_checks_the_sensor_fields(values, message):
     with pytest.raises(ConfigError, match=message):

@@ -97,9 +97,12 @@ def test_recorder_cli_refuses_to_overwrite_and_reports_speed(tmp_path, capsys):
     assert cli_main(['record', '--out', str(tmp_path / 'x'), '--duration', '1',
                      '--fault', 'wrench:melt:0.5:0:1']) == 2
     assert "unknown wrench fault 'melt'" in capsys.readouterr().err
-    assert cli_main(['record', '--out', str(tmp_path / 'y'), '--duration', '1',
-                     '--wrench-rate', '-3']) == 2
-    assert 'wrench_rate_hz must be a positive' in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # a usage error, as argparse gives it
+        cli_main(['record', '--out', str(tmp_path / 'y'), '--duration', '1',
+                  '--wrench-rate', '-3'])
+    assert usage.value.code == 2
+    assert 'wrench_rate_hz must be in [1, 5000]' in capsys.readouterr().err
+    assert not (tmp_path / 'y').exists()
     assert cli_main(['record', '--out', str(tmp_path / 'z'), '--duration', '1',
                      '--image-size', '2']) == 2
     assert 'image_width must be in' in capsys.readouterr().err

@@ -295,9 +295,9 @@ def test_generic_sync_emits_first_combination_within_slop_and_counts_unmatched()
 
 
 def test_invalid_configuration_is_refused():
-    with pytest.raises(ConfigError, match='slop must be >= 0'):
+    with pytest.raises(ConfigError, match=r'slop must be in \[0, 1\]'):
         SyncConfig(slop=-1)
-    with pytest.raises(ConfigError, match='wrench_rate must be a positive number'):
+    with pytest.raises(ConfigError, match=r'wrench_rate must be in \[0.1, '):
         SyncConfig(wrench_rate=0)
     with pytest.raises(ConfigError, match='queue_sizes must be three sizes'):
         SyncConfig(queue_sizes=(1, 2))
