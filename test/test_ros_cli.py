@@ -106,12 +106,13 @@ def _ros2(env, verb: str, command: str, *args: str) -> tuple[int, str]:
     transition is checked through ``_transition``.
     """
     # ``ros2 param`` waits for the node itself (``--timeout``), so its fixed discovery spin
-    # can be short; ``ros2 lifecycle`` has only the spin to find it
-    wait = ['--spin-time', '0.5', '--timeout', '10'] if verb == 'param' else [
-        '--spin-time', '2']
+    # can be short; ``ros2 lifecycle`` has only the spin to find it, longer on each retry (a
+    # fresh-clone CI run once missed the node in three 2 s spins)
     idempotent = not (verb == 'lifecycle' and command == 'set')
     code, text = -1, 'timed out three times'
-    for _ in range(3):
+    for attempt in range(1, 4):
+        wait = ['--spin-time', '0.5', '--timeout', '10'] if verb == 'param' else [
+            '--spin-time', str(2 * attempt)]
         try:
             result = subprocess.run(['ros2', verb, command, '--no-daemon', *wait, *args],
                                     env=env, capture_output=True, text=True,
