@@ -67,7 +67,8 @@ class SceneConfig:
                                    'units)', low=0.0, high=100.0)
     background: bool = param(True, 'judge camera frames against the scene\'s own background '
                                    'too (lens faults; a fixed camera only: off for a camera '
-                                   'that moves with the arm)')
+                                   'that moves with the arm)',
+                             aliases=('--no-camera-background',))
     background_z: float = param(BackgroundConfig.z_threshold, 'the background statistic '
                                 '(robust spreads of a quarter of the image blocks) at which '
                                 'the camera is faulty', low=0.1, high=1000.0)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import enum
+import functools
 import math
 import typing
 from typing import Any, Iterable, Sequence, TypeVar
@@ -73,17 +74,23 @@ def check_declared(record: Any) -> None:
     a scalar type against its type, range and choices (ConfigError naming it); an int given for
     a float becomes that float. A core config calls it in ``__post_init__``, so its values obey
     the declaration the nodes and commands offer, written once."""
-    hints = typing.get_type_hints(type(record))
+    hints = _hints(type(record))
     for f in dataclasses.fields(record):
         kind = hints.get(f.name)
         if 'description' in f.metadata and kind in SCALAR_TYPES:
             object.__setattr__(record, f.name, checked(f, kind, getattr(record, f.name)))
 
 
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of a record class (resolved once: configs are built often)."""
+    return typing.get_type_hints(cls)
+
+
 def checked_fields(cls: type, skip: Iterable[str] = ()) -> list[tuple[dataclasses.Field, type]]:
     """(field, value type) of every field of ``cls`` but ``skip``; ConfigError for an
     unsupported type."""
-    hints = typing.get_type_hints(cls)
+    hints = _hints(cls)
     skip = set(skip)
     out = []
     for f in dataclasses.fields(cls):

@@ -54,12 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help='modalities whose threshold follows the scene\'s own clean level, '
                            'comma-separated; \'none\' for the calibrated thresholds only '
                            '(default %(default)s; see the node\'s scene_* parameters)')
-    life.add_argument('--no-camera-background', dest='camera_background',
-                      action='store_false',
-                      help='do not judge camera frames against the scene\'s own background '
-                           '(a camera that moves with the arm; see the node\'s '
-                           'scene_background)')
-    add_options(life, SceneConfig, only=('sample_loss_ratio',))
+    # --no-background (also spelt --no-camera-background) and --sample-loss-ratio
+    add_options(life, SceneConfig, only=('background', 'sample_loss_ratio'))
 
 
 def topics_from_args(args: argparse.Namespace):
@@ -86,14 +82,14 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
 
 
 def scene_from_args(args: argparse.Namespace) -> SceneConfig:
-    """The scene reference of ``--scene-modalities``, ``--no-camera-background`` and
+    """The scene reference of ``--scene-modalities``, ``--no-background`` and
     ``--sample-loss-ratio`` (InputError when invalid)."""
     text = args.scene_modalities.strip()
     mods = () if text in ('', 'none') else tuple(m.strip() for m in text.split(',')
                                                  if m.strip())
     try:
         return SceneConfig(modalities=mods,
-                           background=getattr(args, 'camera_background', True),
+                           background=getattr(args, 'background', True),
                            sample_loss_ratio=getattr(args, 'sample_loss_ratio',
                                                      SceneConfig.sample_loss_ratio))
     except ConfigError as exc:
