@@ -45,7 +45,29 @@ from lipfault_ros.errors import ConfigError
 from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import MODALITIES, Modality
 
-__all__ = ['SceneConfig', 'SceneReference', 'scene_series']
+__all__ = ['SceneConfig', 'SceneReference', 'ThresholdOffsets', 'scene_series']
+
+
+@dataclass(frozen=True)
+class ThresholdOffsets:
+    """Per-modality shifts of the stored thresholds, the way to tune detection without
+    retraining: the node's ``threshold_offset_*`` parameters and ``lipfault eval
+    --threshold-offset`` are these settings, so both refuse the same values. They are added in
+    logit units before the scene reference raises a threshold further."""
+
+    camera: float = param(0.0, 'added to the stored camera threshold (logit units; > 0: fewer '
+                               'alarms)', low=-100.0, high=100.0)
+    wrench: float = param(0.0, 'added to the stored wrench threshold (logit units)',
+                          low=-100.0, high=100.0)
+    joints: float = param(0.0, 'added to the stored joints threshold (logit units)',
+                          low=-100.0, high=100.0)
+
+    def __post_init__(self) -> None:
+        check_declared(self)
+
+    def as_tuple(self) -> tuple[float, float, float]:
+        """The offsets in the order of :data:`~lipfault_ros.tuples.MODALITIES`."""
+        return tuple(float(getattr(self, m.value)) for m in MODALITIES)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import argparse
 from pathlib import Path
 
 from lipfault_ros.alarm import AlarmConfig
-from lipfault_ros.scene_thresholds import SceneConfig
+from lipfault_ros.scene_thresholds import SceneConfig, ThresholdOffsets
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.settings import add_options, option_values
 
@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     life.add_argument('--threshold-offset', type=float, nargs=3, default=[0.0, 0.0, 0.0],
                       metavar=('C', 'W', 'J'),
                       help='logit units added to the stored camera, wrench, joints thresholds '
-                           '(> 0: fewer alarms; default 0 0 0)')
+                           '(> 0: fewer alarms; default 0 0 0; as the node\'s '
+                           'threshold_offset_* parameters, in the same range)')
     life.add_argument('--scene-modalities', default=','.join(SceneConfig.modalities),
                       metavar='LIST',
                       help='modalities whose threshold follows the scene\'s own clean level, '
@@ -79,6 +80,15 @@ def alarm_from_args(args: argparse.Namespace) -> AlarmConfig:
         return option_values(args, AlarmConfig)
     except ConfigError as exc:
         raise InputError(f'--raise-k/--raise-n/--clear-n: {exc}') from None
+
+
+def offsets_from_args(args: argparse.Namespace) -> tuple[float, float, float]:
+    """The threshold shifts of ``--threshold-offset C W J`` (InputError when out of the range
+    the node's parameters have too)."""
+    try:
+        return ThresholdOffsets(*args.threshold_offset).as_tuple()
+    except ConfigError as exc:
+        raise InputError(f'--threshold-offset: {exc}') from None
 
 
 def scene_from_args(args: argparse.Namespace) -> SceneConfig:
@@ -132,7 +142,7 @@ def main(args: argparse.Namespace) -> int:
                       baseline_artifact=args.baseline_artifact, topics=topics_from_args(args),
                       device=args.device, overwrite=args.overwrite, plots=not args.no_plots,
                       progress=True, alarm=alarm_from_args(args),
-                      threshold_offsets=tuple(args.threshold_offset),
+                      threshold_offsets=offsets_from_args(args),
                       scene=scene_from_args(args))
     print(f'report: {args.out / "report.md"}')
     for line in summary_lines(report):

@@ -22,7 +22,7 @@ from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES
-from lipfault_ros.scene_thresholds import SceneConfig
+from lipfault_ros.scene_thresholds import SceneConfig, ThresholdOffsets
 from lipfault_ros.settings import mirror
 from lipfault_ros.sync import SyncConfig
 from lipfault_ros.topics import INPUT_NAMES
@@ -100,13 +100,10 @@ class PipelineParams:
     alarm_clear_n: int = mirror(AlarmConfig, 'clear_n', note='(live)')
     alarm_latch: bool = mirror(AlarmConfig, 'latch', note='(live)')
     alarm_hold: bool = mirror(AlarmConfig, 'hold', note='(live)')
-    threshold_offset_camera: float = param(0.0, 'added to the stored camera threshold (logit '
-                                           'units; > 0: fewer alarms; live)', low=-100.0,
-                                           high=100.0)
-    threshold_offset_wrench: float = param(0.0, 'added to the stored wrench threshold (live)',
-                                           low=-100.0, high=100.0)
-    threshold_offset_joints: float = param(0.0, 'added to the stored joints threshold (live)',
-                                           low=-100.0, high=100.0)
+    # per-modality threshold shifts, declared on ThresholdOffsets (all live)
+    threshold_offset_camera: float = mirror(ThresholdOffsets, 'camera', note='(live)')
+    threshold_offset_wrench: float = mirror(ThresholdOffsets, 'wrench', note='(live)')
+    threshold_offset_joints: float = mirror(ThresholdOffsets, 'joints', note='(live)')
     scene_modalities: str = param(','.join(SceneConfig.modalities), 'modalities whose threshold '
                                   'follows the scene\'s own clean level (comma-separated; '
                                   'empty: the calibrated thresholds only)')
@@ -148,8 +145,8 @@ class PipelineParams:
 
     @property
     def threshold_offsets(self) -> tuple[float, float, float]:
-        return (self.threshold_offset_camera, self.threshold_offset_wrench,
-                self.threshold_offset_joints)
+        return ThresholdOffsets(**shared_values(self, ThresholdOffsets,
+                                                'threshold_offset_')).as_tuple()
 
     def sync_config(self, wrench_window: int, joints_window: int) -> SyncConfig:
         """The synchroniser's settings: every parameter named like a ``SyncConfig`` field, and

@@ -43,3 +43,22 @@ def test_the_lifecycle_options_build_the_alarm_config_and_refuse_what_it_refuses
 def test_an_unknown_scene_modality_is_a_clear_error():
     with pytest.raises(InputError, match='--scene-modalities'):
         scene_from_args(_parse('--scene-modalities', 'lidar'))
+
+
+def test_the_threshold_offsets_are_the_nodes_and_refuse_what_the_node_refuses():
+    from lipfault_ros.errors import ConfigError
+    from lipfault_ros.evaluation.cli import offsets_from_args
+    from lipfault_ros.nodes.pipeline_params import PipelineParams
+    from lipfault_ros.ros.params import check
+
+    assert offsets_from_args(_parse()) == (0.0, 0.0, 0.0)
+    assert offsets_from_args(_parse('--threshold-offset', '1', '-0.5', '2')) == (1.0, -0.5, 2.0)
+    with pytest.raises(InputError, match=r'--threshold-offset: .*wrench.*\[-100, 100\]'):
+        offsets_from_args(_parse('--threshold-offset', '0', '150', '0'))
+    with pytest.raises(InputError, match='--threshold-offset'):
+        offsets_from_args(_parse('--threshold-offset', 'nan', '0', '0'))
+    # the node's parameter has the same bounds: 150 is refused there too, 100 is not
+    with pytest.raises(ConfigError, match=r'threshold_offset_wrench must be in \[-100, 100\]'):
+        check(PipelineParams, 'threshold_offset_wrench', 150.0)
+    assert check(PipelineParams, 'threshold_offset_wrench', 100.0) == 100.0
+    assert PipelineParams(threshold_offset_joints=-2.0).threshold_offsets == (0.0, 0.0, -2.0)
