@@ -45,7 +45,22 @@ from lipfault_ros.errors import ConfigError
 from lipfault_ros.settings import check_declared, param
 from lipfault_ros.tuples import MODALITIES, Modality
 
-__all__ = ['SceneConfig', 'SceneReference', 'ThresholdOffsets', 'scene_series']
+__all__ = ['MODALITIES_TEXT_HELP', 'SceneConfig', 'SceneReference', 'ThresholdOffsets',
+           'modalities_from_text', 'scene_series']
+
+
+#: what the node's ``scene_modalities`` parameter and ``lipfault eval --scene-modalities`` hold
+MODALITIES_TEXT_HELP = ('modalities whose threshold follows the scene\'s own clean level '
+                        '(comma-separated; empty or \'none\': the calibrated thresholds only)')
+
+
+def modalities_from_text(text: str) -> tuple[str, ...]:
+    """The modalities of a comma-separated list, as a parameter or option carries them; empty
+    or ``none`` is none (SceneConfig checks the names)."""
+    text = text.strip()
+    if text.lower() == 'none':
+        return ()
+    return tuple(m.strip() for m in text.split(',') if m.strip())
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ import argparse
 from pathlib import Path
 
 from lipfault_ros.alarm import AlarmConfig
-from lipfault_ros.scene_thresholds import SceneConfig, ThresholdOffsets
+from lipfault_ros.scene_thresholds import (MODALITIES_TEXT_HELP, SceneConfig, ThresholdOffsets,
+                                           modalities_from_text)
 from lipfault_ros.errors import ConfigError, InputError
 from lipfault_ros.settings import add_options, option_values
 
@@ -51,10 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            '(> 0: fewer alarms; default 0 0 0; as the node\'s '
                            'threshold_offset_* parameters, in the same range)')
     life.add_argument('--scene-modalities', default=','.join(SceneConfig.modalities),
-                      metavar='LIST',
-                      help='modalities whose threshold follows the scene\'s own clean level, '
-                           'comma-separated; \'none\' for the calibrated thresholds only '
-                           '(default %(default)s; see the node\'s scene_* parameters)')
+                      metavar='LIST', help=MODALITIES_TEXT_HELP.replace('%', '%%')
+                      + ' (default %(default)s; the node\'s scene_modalities)')
     # --no-background (also spelt --no-camera-background) and --sample-loss-ratio
     add_options(life, SceneConfig, only=('background', 'sample_loss_ratio'))
 
@@ -94,9 +93,7 @@ def offsets_from_args(args: argparse.Namespace) -> tuple[float, float, float]:
 def scene_from_args(args: argparse.Namespace) -> SceneConfig:
     """The scene reference of ``--scene-modalities``, ``--no-background`` and
     ``--sample-loss-ratio`` (InputError when invalid)."""
-    text = args.scene_modalities.strip()
-    mods = () if text in ('', 'none') else tuple(m.strip() for m in text.split(',')
-                                                 if m.strip())
+    mods = modalities_from_text(args.scene_modalities)
     try:
         return SceneConfig(modalities=mods,
                            background=getattr(args, 'background', True),

@@ -22,7 +22,8 @@ from lipfault_ros.blackbox import BlackBoxConfig
 from lipfault_ros.errors import LipfaultError
 from lipfault_ros.ros.params import check, param, parameter_names, shared_values
 from lipfault_ros.ros.qos import QOS_NAMES
-from lipfault_ros.scene_thresholds import SceneConfig, ThresholdOffsets
+from lipfault_ros.scene_thresholds import (MODALITIES_TEXT_HELP, SceneConfig, ThresholdOffsets,
+                                           modalities_from_text)
 from lipfault_ros.settings import mirror
 from lipfault_ros.sync import SyncConfig
 from lipfault_ros.topics import INPUT_NAMES
@@ -104,9 +105,7 @@ class PipelineParams:
     threshold_offset_camera: float = mirror(ThresholdOffsets, 'camera', note='(live)')
     threshold_offset_wrench: float = mirror(ThresholdOffsets, 'wrench', note='(live)')
     threshold_offset_joints: float = mirror(ThresholdOffsets, 'joints', note='(live)')
-    scene_modalities: str = param(','.join(SceneConfig.modalities), 'modalities whose threshold '
-                                  'follows the scene\'s own clean level (comma-separated; '
-                                  'empty: the calibrated thresholds only)')
+    scene_modalities: str = param(','.join(SceneConfig.modalities), MODALITIES_TEXT_HELP)
     # the scene reference and the evidence beside the network, declared on SceneConfig
     scene_window: int = mirror(SceneConfig, 'window')
     scene_warmup: int = mirror(SceneConfig, 'warmup')
@@ -139,8 +138,8 @@ class PipelineParams:
 
     def scene_config(self) -> SceneConfig:
         """The scene reference's settings (ConfigError when they do not fit together)."""
-        mods = tuple(m.strip() for m in self.scene_modalities.split(',') if m.strip())
-        values = {**shared_values(self, SceneConfig, 'scene_'), 'modalities': mods}
+        values = {**shared_values(self, SceneConfig, 'scene_'),
+                  'modalities': modalities_from_text(self.scene_modalities)}
         return SceneConfig(sample_loss_ratio=self.sample_loss_ratio, **values)
 
     @property

@@ -81,6 +81,9 @@ def test_scene_settings_are_checked_when_set_and_empty_turns_the_reference_off()
     assert both.scene_config().modalities == ('camera', 'joints')
     off = apply_changes(base, {'scene_modalities': ''}, active=False)
     assert off.scene_config().modalities == ()
+    # the same list rule as lipfault eval --scene-modalities: 'none' is none there and here
+    none = apply_changes(base, {'scene_modalities': 'none'}, active=False)
+    assert none.scene_config().modalities == ()
 
 
 def test_the_hold_switches_live():
