@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from lipfault_ros.bench.quality_report import (FAMILIES, attribution, correction,
-                                               detector_rows, events_per_hour, family_auroc,
+                                               detector_rows, events_per_hour,
+                                               false_alarm_events, family_auroc,
                                                format_quality, mean_of, plot, verdicts)
 from lipfault_ros.errors import ConfigError
-from lipfault_ros.tuples import MODALITIES
 
 __all__ = ['QualityConfig', 'add_arguments', 'main', 'run_quality']
 
@@ -302,6 +302,7 @@ def _result(cfg: QualityConfig, settings: dict[str, Any], timing: dict[str, floa
             reports: Sequence[dict], clean_reports: Sequence[dict], repeats: Any,
             families: Any) -> dict[str, Any]:
     """quality.json: the figures of every step, and the verdicts on them."""
+    pooled = false_alarm_events(clean_reports)
     result = {
         'settings': settings, 'timing': timing,
         'episodes': {'train': cfg.train_seeds(), 'heldout': cfg.heldout_seeds(),
@@ -310,8 +311,8 @@ def _result(cfg: QualityConfig, settings: dict[str, Any], timing: dict[str, floa
         'attribution': mean_of([attribution(r) for r in reports]),
         'leave_family_out': families,
         'repeats': repeats,
-        'events_per_hour': {m.value: mean_of([events_per_hour(r)[m.value]
-                                            for r in clean_reports]) for m in MODALITIES},
+        'events_per_hour': {m: v['per_hour'] for m, v in pooled.items()},
+        'false_alarm_events': pooled,
         'events_per_hour_by_episode': {
             seed: events_per_hour(r)
             for seed, r in zip(cfg.heldout_seeds() + cfg.scene_seeds(), clean_reports)},

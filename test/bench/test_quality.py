@@ -8,8 +8,9 @@ import pytest
 
 from lipfault_ros.bench.quality import QualityConfig
 from lipfault_ros.bench.quality_report import (FAMILIES, attribution, detector_rows,
-                                               events_per_hour, family_auroc, format_quality,
-                                               plot, verdicts)
+                                               events_per_hour, false_alarm_events,
+                                               family_auroc, format_quality, plot,
+                                               poisson_upper, verdicts)
 from lipfault_ros.errors import ConfigError
 from lipfault_ros.faults import FAULTS
 
@@ -83,6 +84,41 @@ def test_events_per_hour_counts_rising_edges_of_the_alarm():
     hours = 599 * 33_333_333 / 3.6e12
     assert per['joints'] == pytest.approx(2 / hours)
     assert per['wrench'] == pytest.approx(1 / hours)
+
+
+def test_pooled_alarm_counts_carry_an_exact_poisson_bound():
+    # textbook values of the one-sided 95 % upper limit of a Poisson mean
+    assert poisson_upper(0) == pytest.approx(2.996, abs=1e-3)
+    assert poisson_upper(1) == pytest.approx(4.744, abs=1e-3)
+    pooled = false_alarm_events([_report(), _report()])
+    hours = 2 * 599 * 33_333_333 / 3.6e12
+    assert pooled['joints']['events'] == 4 and pooled['camera']['events'] == 2
+    assert pooled['joints']['hours'] == pytest.approx(hours)
+    assert pooled['joints']['per_hour'] == pytest.approx(4 / hours)
+    assert pooled['joints']['per_hour_upper95'] == pytest.approx(poisson_upper(4) / hours)
+
+
+def _events_verdict(events: int, hours: float) -> tuple[dict, str]:
+    rows = detector_rows([_report()])
+    rate = {'events': events, 'hours': hours, 'per_hour': events / hours,
+            'per_hour_upper95': poisson_upper(events) / hours}
+    result = {'detectors': rows, 'events_per_hour': {m: rate['per_hour'] for m in rows['model']},
+              'false_alarm_events': {m: rate for m in ('camera', 'wrench', 'joints')},
+              'attribution': 1.0, 'leave_family_out': {}, 'correction': {}, 'timing': {}}
+    result['verdicts'] = verdicts(result)
+    return ({v['target']: v for v in result['verdicts']}['false-alarm events / hour wrench'],
+            format_quality(result))
+
+
+def test_no_alarm_meets_the_events_target_only_when_the_clean_time_can_show_it():
+    short, text = _events_verdict(0, 0.125)  # 7.5 clean minutes: bound 24 per hour
+    assert short['met'] is None and short['upper95'] == pytest.approx(2.996 / 0.125, rel=1e-3)
+    assert 'not shown (95 % bound 24.0)' in text
+    assert 'pooled over 7.5 clean minutes: camera 0 (95 % upper bound 23.966 per hour)' in text
+    long, _ = _events_verdict(0, 4.0)  # four clean hours without an alarm: bound 0.75
+    assert long['met'] is True and 'upper95' not in long
+    many, _ = _events_verdict(3, 1.0)  # three an hour is a miss whatever the bound
+    assert many['met'] is False
 
 
 def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
