@@ -60,31 +60,7 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
         spinner = threading.Thread(target=_spin, args=(executor, stop_spin), daemon=True)
         spinner.start()
         try:
-            poll = check if check is not None else (lambda: None)
-            node.wait_for_pipeline(settings.wait_for_pipeline, poll)
-            node.start()
-            bag_s = node.bag_duration_s
-            span = bag_s - settings.start_offset if settings.duration <= 0 else settings.duration
-            limit = timeout_s if timeout_s is not None else \
-                max(1, settings.loops) * span / settings.rate + 30.0
-            deadline = time.monotonic() + limit
-            while not node.done() and time.monotonic() < deadline:
-                poll()
-                time.sleep(0.05)
-            node.stop()
-            if node.error is not None:
-                raise node.error
-            # drain: until the answers stop coming for 0.5 s (or the drain time is up)
-            end = time.monotonic() + settings.drain
-            seen, changed = -1, time.monotonic()
-            while time.monotonic() < end:
-                poll()
-                n = node.answers()
-                if n != seen:
-                    seen, changed = n, time.monotonic()
-                elif time.monotonic() - changed > 0.5:
-                    break
-                time.sleep(0.05)
+            _play(node, settings, timeout_s, check if check is not None else (lambda: None))
         finally:
             node.stop()  # the play thread (when a check ended the play) publishes no more
             # the spin thread ends first: rclpy's shutdown destroys the executor's guard
@@ -107,6 +83,35 @@ def replay(settings: ReplayParams, *, context: Any = None, plots: bool = True,
     finally:
         for n in nodes:
             n.destroy_node()
+
+
+def _play(node: Any, settings: ReplayParams, timeout_s: float | None,
+          poll: Callable[[], None]) -> None:
+    """Wait for the pipeline, play the bag (until done or the time limit) and drain: until the
+    answers stop coming for 0.5 s or ``settings.drain`` is up. ``poll`` runs at every step."""
+    node.wait_for_pipeline(settings.wait_for_pipeline, poll)
+    node.start()
+    span = node.bag_duration_s - settings.start_offset if settings.duration <= 0 else \
+        settings.duration
+    limit = timeout_s if timeout_s is not None else \
+        max(1, settings.loops) * span / settings.rate + 30.0
+    deadline = time.monotonic() + limit
+    while not node.done() and time.monotonic() < deadline:
+        poll()
+        time.sleep(0.05)
+    node.stop()
+    if node.error is not None:
+        raise node.error
+    end = time.monotonic() + settings.drain
+    seen, changed = -1, time.monotonic()
+    while time.monotonic() < end:
+        poll()
+        n = node.answers()
+        if n != seen:
+            seen, changed = n, time.monotonic()
+        elif time.monotonic() - changed > 0.5:
+            break
+        time.sleep(0.05)
 
 
 def _spin(executor: Any, stop: threading.Event) -> None:
