@@ -23,10 +23,13 @@ from lipfault_ros.sim.ft_sensor import cross3
 from lipfault_ros.sim.scene import CLUTTER, SceneVariation
 from lipfault_ros.sim.task import TABLE_TOP_Z, WORKSPACE
 
-__all__ = ['ARM_JOINTS', 'FINGER_JOINTS', 'JOINT_NAMES', 'PandaCell', 'random_cube_position']
+__all__ = ['ARM_JOINTS', 'ARM_VELOCITY_LIMITS', 'FINGER_JOINTS', 'JOINT_NAMES', 'PandaCell',
+           'random_cube_position']
 
 #: the arm's joints: the model's joints
 ARM_JOINTS: tuple[str, ...] = PANDA_JOINTS
+#: the arm's joint velocity limits (rad/s, the Franka Panda's datasheet), in ``ARM_JOINTS`` order
+ARM_VELOCITY_LIMITS = np.array([2.175, 2.175, 2.175, 2.175, 2.61, 2.61, 2.61])
 FINGER_JOINTS: tuple[str, ...] = ('panda_finger_joint1', 'panda_finger_joint2')
 #: Names of the joint_states message, in order.
 JOINT_NAMES: tuple[str, ...] = ARM_JOINTS + FINGER_JOINTS
@@ -172,13 +175,18 @@ class PandaCell:
     def command(self, q: np.ndarray, qd: np.ndarray | None = None) -> None:
         """Position control of the nine joints towards ``q`` (rad) at ``qd`` (rad/s, default 0)."""
         pb = self._pb
-        pb.setJointMotorControlArray(self._robot, self._joints, pb.POSITION_CONTROL,
-                                     targetPositions=list(q),
-                                     targetVelocities=list(np.zeros(9) if qd is None else qd),
-                                     forces=self._max_force,
-                                     positionGains=[_POSITION_GAIN] * 7 + [0.2, 0.2],
-                                     velocityGains=[_VELOCITY_GAIN] * 7 + [1.0, 1.0],
-                                     physicsClientId=self._client)
+        qd = np.zeros(9) if qd is None else qd
+        for i, joint in enumerate(self._joints):
+            arm = i < len(ARM_JOINTS)
+            # the motor never turns an arm joint faster than its limit (the controller's command
+            # keeps to it too, see SimRobot._control; this bounds the catching up after a lag)
+            limit = {'maxVelocity': float(ARM_VELOCITY_LIMITS[i])} if arm else {}
+            pb.setJointMotorControl2(self._robot, joint, pb.POSITION_CONTROL,
+                                     targetPosition=float(q[i]), targetVelocity=float(qd[i]),
+                                     force=self._max_force[i],
+                                     positionGain=_POSITION_GAIN if arm else 0.2,
+                                     velocityGain=_VELOCITY_GAIN if arm else 1.0,
+                                     physicsClientId=self._client, **limit)
 
     def joint_targets(self, pos: Sequence[float], euler: Sequence[float]) -> np.ndarray:
         """Joint positions (9,) that put the fingertip point at ``pos`` with orientation

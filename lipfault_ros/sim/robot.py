@@ -42,7 +42,8 @@ import numpy as np
 
 from lipfault_ros.errors import SimError
 from lipfault_ros.faults import FaultSpec, StreamFault
-from lipfault_ros.sim.cell import ARM_JOINTS, FINGER_JOINTS, JOINT_NAMES, PandaCell
+from lipfault_ros.sim.cell import (ARM_JOINTS, ARM_VELOCITY_LIMITS, FINGER_JOINTS, JOINT_NAMES,
+                                   PandaCell)
 from lipfault_ros.sim.config import SimConfig
 from lipfault_ros.sim.ft_sensor import FTSensorModel
 from lipfault_ros.sim.scene import SceneVariation
@@ -159,8 +160,15 @@ class SimRobot:
         pos, euler, grip = self._task.target(t_s)
         q = self._cell.joint_targets(pos, euler)
         q[7:] = grip
-        qd = np.zeros(9) if self._q_cmd is None else \
-            (q - self._q_cmd) * self.config.control_rate_hz
+        # the arm's controller keeps to the joint velocity limits, as a real Panda's does: near
+        # the shoulder singularity (joint 2 near 0) the inverse kinematics can jump to a
+        # solution that turns joints 1 and 3 against each other, which unlimited took 11 rad/s
+        # for a fifth of a second, a motion no Panda makes (it stops with a velocity-limit
+        # error first); the first command starts from where the arm settled
+        prev = self._cell.joint_states()[:, 0] if self._q_cmd is None else self._q_cmd
+        step = ARM_VELOCITY_LIMITS / self.config.control_rate_hz
+        q[:7] = prev[:7] + np.clip(q[:7] - prev[:7], -step, step)
+        qd = (q - prev) * self.config.control_rate_hz
         qd[7:] = 0.0
         self._q_cmd = q
         self._cell.command(q, qd)

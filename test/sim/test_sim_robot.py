@@ -143,3 +143,17 @@ def test_config_from_mapping_rejects_unknown_keys():
     assert SimConfig.from_mapping({'seed': 4}).seed == 4
     with pytest.raises(ConfigError, match=r"unknown sim parameters \['colour'\]"):
         SimConfig.from_mapping({'colour': 'red'})
+
+
+def test_the_arm_keeps_to_the_pandas_joint_velocity_limits_through_the_shoulder_singularity():
+    # seed 1604's task takes joint 2 through 0 at about 8.2 s, where the inverse kinematics
+    # jumps between solutions: unlimited, joints 1 and 3 turned against each other at 11 rad/s
+    from lipfault_ros.sim.cell import ARM_VELOCITY_LIMITS
+
+    samples, _ = _collect(SimConfig(seed=1604, **FAST), 8.6)
+    joints = _by_type(samples, JointSample)
+    t = np.array([s.stamp_ns for s in joints]) - joints[0].stamp_ns
+    v = np.abs(np.array([s.velocity[:7] for s in joints]))[t > 100_000_000]
+    p2 = np.array([s.position[1] for s in joints])
+    assert p2.min() < 0.0 < p2.max()  # the singularity was crossed
+    assert (v.max(axis=0) <= 1.1 * ARM_VELOCITY_LIMITS).all(), v.max(axis=0)
