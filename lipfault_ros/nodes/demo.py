@@ -14,6 +14,7 @@ preset on it (a few minutes on a laptop CPU, once), then caches it.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -32,7 +33,8 @@ from lipfault_ros.nodes.sim import SimNodeParams
 from lipfault_ros.ros.shutdown import GracefulStop
 from lipfault_ros.topics import PIPELINE_OUTPUTS, TRUTH_TOPIC
 
-__all__ = ['add_arguments', 'default_model_path', 'main', 'prepare_model']
+__all__ = ['RECIPE_FILE', 'add_arguments', 'default_model_path', 'is_current', 'main',
+           'prepare_model', 'recipe']
 
 DEFAULT_FAULT = 'wrench:bias:0.8:5:6'
 #: The default model learns from several short episodes (seeds other than the live demo's, so
@@ -42,6 +44,18 @@ DEFAULT_FAULT = 'wrench:bias:0.8:5:6'
 #: camera pose, and variety is what keeps the camera from crying wolf on a new one)
 TRAIN_SEEDS: tuple[int, ...] = (101, 102, 103, 104, 105, 106)
 RECORD_SECONDS = 15.0
+#: what the cached default model was made from, written beside it (see :func:`recipe`)
+RECIPE_FILE = 'demo_recipe.json'
+
+
+def recipe() -> dict[str, Any]:
+    """How :func:`prepare_model` makes the default model: its episodes and the simulator's
+    revision. A cache made by another recipe is made again, so a change to the simulator or to
+    the episodes reaches a checkout that already holds a default model."""
+    from lipfault_ros.sim.config import SIM_REVISION
+
+    return {'sim_revision': SIM_REVISION, 'train_seeds': list(TRAIN_SEEDS),
+            'record_seconds': RECORD_SECONDS}
 
 
 def default_model_path() -> Path:
@@ -92,16 +106,16 @@ def prepare_model(path: Path) -> Path:
         settings = load_settings(quick=True, data_changes={'split': 'bag'})
         train_from_bags(bags, path, settings=settings, progress=True,
                         cache_dir=Path(tmp) / 'cache')
+    (path / RECIPE_FILE).write_text(json.dumps(recipe(), indent=1))
     print(f'lipfault demo: model cached at {path}', flush=True)
     return path
 
 
-def _usable(path: Path) -> bool:
-    """Whether the cached default model loads with this version of the package and is of its
-    current artifact format (an older format may still load, without the newer features, which
-    the demo's own cache should have)."""
-    import json
-
+def is_current(path: Path) -> bool:
+    """Whether the cached default model at ``path`` loads with this version of the package, is
+    of its current artifact format (an older format may still load, without the newer
+    features, which the demo's own cache should have) and was made by the current
+    :func:`recipe`; says why not."""
     from lipfault_ros.artifact import CONFIG_FILE, FORMAT_VERSION, load_artifact
     from lipfault_ros.errors import LipfaultError
     try:
@@ -109,7 +123,12 @@ def _usable(path: Path) -> bool:
         version = json.loads((path / CONFIG_FILE).read_text()).get('format_version')
         if version != FORMAT_VERSION:
             raise LipfaultError(f'format {version}, this package writes {FORMAT_VERSION}')
-    except LipfaultError as exc:
+        marker = path / RECIPE_FILE
+        made = json.loads(marker.read_text()) if marker.is_file() else None
+        if made != recipe():
+            raise LipfaultError(f'made by another recipe ({made}), this package makes '
+                                f'{recipe()}')
+    except (LipfaultError, ValueError) as exc:
         print(f'lipfault demo: cached model {path} is unusable ({exc}); training it again',
               flush=True)
         return False
@@ -268,7 +287,7 @@ def _resolve_model(model: str | Path | None) -> Path:
     demo's own default, trained on first run and again when an older version left it."""
     if model is None:
         path = default_model_path()
-        if path.exists() and not _usable(path):
+        if path.exists() and not is_current(path):
             shutil.rmtree(path)  # our own cache, from an older version: make it anew
         if not path.exists():
             prepare_model(path)

@@ -17,7 +17,12 @@ from lipfault_ros.faults import FaultSpec
 from lipfault_ros.settings import check_declared, param
 from lipfault_ros.sim.ft_sensor import FTSensorConfig
 
-__all__ = ['IMAGE_SIZE_RANGE', 'SimConfig', 'VISUAL_MESHES', 'WRENCH_SOURCES']
+__all__ = ['IMAGE_SIZE_RANGE', 'SIM_REVISION', 'SimConfig', 'VISUAL_MESHES', 'WRENCH_SOURCES']
+
+#: Revision of what the simulator records, raised whenever the same seed starts to give data a
+#: model trained on the old would notice (2: the arm keeps to the Panda's joint velocity
+#: limits); a cached model made from simulated data is made again when it changes.
+SIM_REVISION = 2
 
 #: Image sizes (pixels per side) the TinyRenderer is asked for: below 8 it renders nothing
 #: useful, above 1024 a frame takes longer than a camera period.

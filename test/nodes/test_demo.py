@@ -3,8 +3,10 @@ and everything stops cleanly."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -105,3 +107,19 @@ def test_ctrl_c_stops_the_demo_and_its_view_cleanly(tiny_artifact, ctrl_c):
                          '--view-port', '0'], 'live view on ws://127.0.0.1:')
     assert code == 0 and 'Traceback' not in text, text[-3000:]
     assert 'lipfault demo: stopped' in text and 'alarms raised: camera' in text, text[-3000:]
+
+
+def test_a_cached_default_model_of_another_recipe_is_made_again(tiny_artifact, tmp_path,
+                                                                 monkeypatch, capsys):
+    from lipfault_ros.nodes import demo
+
+    cached = tmp_path / 'default'
+    shutil.copytree(tiny_artifact, cached)
+    assert not demo.is_current(cached)  # no recipe beside it: made before recipes were kept
+    (cached / demo.RECIPE_FILE).write_text(json.dumps(demo.recipe()))
+    assert demo.is_current(cached)
+    # the simulator's data changed since: the cache is stale
+    monkeypatch.setattr('lipfault_ros.sim.config.SIM_REVISION',
+                        demo.recipe()['sim_revision'] + 1)
+    assert not demo.is_current(cached)
+    assert 'made by another recipe' in capsys.readouterr().out
