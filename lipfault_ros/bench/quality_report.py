@@ -180,20 +180,24 @@ def verdicts(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     model = result['detectors']['model']
 
-    def add(name: str, value: Any, target: float, higher: bool) -> None:
+    def add(name: str, value: Any, target: float, higher: bool,
+            upper: float | None = None) -> None:
+        """``upper``: an upper confidence bound of a lower-is-better ``value``; a value within
+        the target whose bound is not is unresolved (met None, the bound kept)."""
         met = None if value is None else (value >= target if higher else value <= target)
-        rows.append({'target': name, 'value': value, 'goal': target,
-                     'direction': '>=' if higher else '<=', 'met': met})
+        row = {'target': name, 'value': value, 'goal': target,
+               'direction': '>=' if higher else '<=', 'met': met}
+        if met and upper is not None and not upper <= target:
+            row.update(met=None, upper95=upper)
+        rows.append(row)
     for m in [x.value for x in MODALITIES]:
         add(f'AUROC {m} (kinds trained on)', model[m]['auroc'], TARGETS['auroc_trained'], True)
         add(f'false alarms / 1000 {m}', model[m]['false_alarms_per_1000'],
             TARGETS['false_alarms_per_1000'], False)
+        # no more alarms than the target allows may still be too little clean time to show it
         add(f'false-alarm events / hour {m}', result['events_per_hour'][m],
-            TARGETS['events_per_hour'], False)
-        bound = (result.get('false_alarm_events') or {}).get(m, {}).get('per_hour_upper95')
-        if bound is not None and rows[-1]['met'] and not bound <= TARGETS['events_per_hour']:
-            # no more alarms than the target allows, but too little clean time to show it
-            rows[-1].update(met=None, upper95=bound)
+            TARGETS['events_per_hour'], False,
+            (result.get('false_alarm_events') or {}).get(m, {}).get('per_hour_upper95'))
         add(f'detection latency p95 (tuples) {m}', model[m]['detection_latency_tuples_p95'],
             TARGETS['latency_p95_tuples'], False)
     for family, per in result['leave_family_out'].items():
