@@ -24,6 +24,10 @@ One reproducible run from a seed, so a user can repeat it on their own machine:
 
 Everything is fixed before looking at any result: seeds, the fault list and schedule, the
 families. The figures are what they are; :func:`verdicts` compares them with the targets.
+
+The steps of each phase (recording, training, scoring) do not depend on each other and run on
+one worker process per core (:mod:`~lipfault_ros.bench.steps`); each draws from its own seeds,
+so the figures are the same with any number of workers.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,7 @@ from lipfault_ros.bench.quality_report import (FAMILIES, attribution, correction
                                                detector_rows, events_per_hour,
                                                false_alarm_events, family_auroc,
                                                format_quality, mean_of, plot, verdicts)
+from lipfault_ros.bench.steps import Step, Steps, default_jobs
 from lipfault_ros.errors import ConfigError
 
 __all__ = ['QualityConfig', 'add_arguments', 'main', 'run_quality']
@@ -51,7 +57,12 @@ class QualityConfig:
     default preset on longer episodes (meant for a GPU)."""
 
     seed: int = 1000
-    train_episodes: int = 3
+    #: recorded for training; the last ``calibration_episodes`` of them are held back for
+    #: validation and thresholds, the others are trained on
+    train_episodes: int = 6
+    #: thresholds taken on one episode follow that episode's character: the wrench threshold
+    #: came out 3.0 calibrated on one 90 s episode and 0.8 on another (training on the rest)
+    calibration_episodes: int = 2
     heldout_episodes: int = 2
     episode_s: float = 90.0
     #: training preset: 'quick' (64 px, CPU) or 'default' (128 px)
@@ -72,8 +83,10 @@ class QualityConfig:
         unknown = [f for f in self.families if f not in FAMILIES]
         if unknown:
             raise ConfigError(f'unknown fault families {unknown}; choose from {list(FAMILIES)}')
-        if self.train_episodes < 2:
-            raise ConfigError('train_episodes must be >= 2 (one is held back for calibration)')
+        if not 1 <= self.calibration_episodes < self.train_episodes:
+            raise ConfigError(f'calibration_episodes must be >= 1 and leave a training episode '
+                              f'of the {self.train_episodes} train_episodes, got '
+                              f'{self.calibration_episodes}')
         if self.heldout_episodes < 1 or self.episode_s < 30.0:
             raise ConfigError('need at least one held-out episode of at least 30 s')
         if self.repeats < 1:
@@ -88,6 +101,11 @@ class QualityConfig:
         base.update(changes)
         return cls(**base)
 
+    def val_fraction(self) -> float:
+        """The split's fraction that holds back exactly ``calibration_episodes`` bags (it takes
+        the ceiling of fraction x bags; half a bag below keeps rounding out of it)."""
+        return (self.calibration_episodes - 0.5) / self.train_episodes
+
     def train_seeds(self) -> list[int]:
         return [self.seed + i for i in range(self.train_episodes)]
 
@@ -97,17 +115,26 @@ class QualityConfig:
     def scene_seeds(self) -> list[int]:
         return [self.seed + 600 + i for i in range(self.clean_scenes)]
 
+    def train_seeds_of_model(self) -> list[int]:
+        """The training seeds of the model's ``repeats`` trainings (the first is ``seed``)."""
+        return [self.seed + i for i in range(self.repeats)]
+
 
 def _say(text: str) -> None:
     print(f'[quality {time.strftime("%H:%M:%S")}] {text}', flush=True)
 
 
 def _record(out: Path, seed: int, cfg: QualityConfig) -> Path:
+    """The episode of ``seed`` in ``out``. It is recorded beside ``out`` and moved there when
+    complete: a bag cut short by an interruption would otherwise pass for a whole one."""
     from lipfault_ros.sim.config import SimConfig
     from lipfault_ros.sim.record import record
 
     if not out.exists():
-        record(out, cfg.episode_s, SimConfig(seed=seed), progress=False)
+        partial = out.parent / '.partial' / out.name
+        shutil.rmtree(partial, ignore_errors=True)
+        record(partial, cfg.episode_s, SimConfig(seed=seed), progress=False)
+        partial.rename(out)
     return out
 
 
@@ -119,7 +146,7 @@ def _train(out: Path, bags: Sequence[Path], cfg: QualityConfig, *, model: dict[s
         return out
     settings = load_settings(quick=cfg.preset == 'quick',
                              train_changes={'seed': cfg.seed, 'device': cfg.device, **train},
-                             data_changes={'split': 'bag'})
+                             data_changes={'split': 'bag', 'val_fraction': cfg.val_fraction()})
     if model:
         settings = dataclasses.replace(settings, model=settings.model.replace(**model))
     train_from_bags(bags, out, settings=settings, progress=False)
@@ -136,14 +163,20 @@ def _inject(clean: Path, out: Path) -> Path:
     from lipfault_ros.evaluation.inject import inject
     from lipfault_ros.evaluation.scenario import default_scenario_path, load_scenario
 
-    if not out.exists():
+    if not out.exists():  # inject writes beside ``out`` and renames it when complete
         inject(clean, load_scenario(default_scenario_path()), out, fit=True)
     return out
 
 
+def _held_out(seed: int, data: Path, cfg: QualityConfig) -> tuple[int, Path, Path]:
+    """A held-out episode: (seed, clean bag, the bag with the fault library injected)."""
+    clean = _record(data / f'heldout_{seed}', seed, cfg)
+    return seed, clean, _inject(clean, data / f'heldout_{seed}_faulty')
+
+
 def _evaluate(bag: Path, model: Path, out: Path, *, clean: Path | None,
-              train: Sequence[Path], baselines: bool, ablation: Path | None,
-              cfg: QualityConfig) -> dict[str, Any]:
+              train: Sequence[Path], baselines: bool, ablation: Path | None
+              ) -> dict[str, Any]:
     from lipfault_ros.evaluation.offline import evaluate
 
     if (out / 'report.json').exists():
@@ -153,62 +186,31 @@ def _evaluate(bag: Path, model: Path, out: Path, *, clean: Path | None,
                     plots=True, overwrite=True)
 
 
-def _repeats(cfg: QualityConfig, out: Path, train: Sequence[Path], held: Sequence[tuple],
-             reports: Sequence[dict[str, Any]], say: Callable[[str], None]
-             ) -> list[dict[str, Any]]:
-    """The model's rows (:func:`detector_rows`) for each training seed: the first is the model
-    already scored, the others are trained on the same episodes with the next seeds."""
-    rows = [{'train_seed': cfg.seed, **detector_rows(reports)['model']}]
-    for seed in range(cfg.seed + 1, cfg.seed + cfg.repeats):
-        say(f'training variance: the model again with training seed {seed}')
-        model = _train(out / 'models' / f'model_seed{seed}', train, cfg, model={},
-                       train={'seed': seed})
-        again = [_evaluate(faulty, model, out / 'eval' / f'seed{seed}_{h}', clean=clean,
-                           train=train, baselines=False, ablation=None, cfg=cfg)
-                 for h, clean, faulty in held]
-        rows.append({'train_seed': seed, **detector_rows(again)['model']})
-    return rows
-
-
-def _leave_family_out(cfg: QualityConfig, out: Path, train: Sequence[Path],
-                      held: Sequence[tuple], reports: Sequence[dict[str, Any]],
-                      timing: dict[str, float], say: Callable[[str], None]
-                      ) -> dict[str, dict[str, Any]]:
-    """Per family of ``cfg.families``: the model retrained without it, its AUROC on that
-    family (``unseen``) beside the full model's (``trained_on``), per modality."""
-    families = {}
-    for family in cfg.families:
-        say(f'leave-family-out: retraining without {family} ({len(FAMILIES[family])} kinds)')
-        kinds = [k for k in _all_kinds() if k not in FAMILIES[family]]
-        t0 = time.time()
-        lfo = _train(out / 'models' / f'without_{family}', train, cfg, model={},
-                     train={'fault_kinds': kinds})
-        timing[f'train_without_{family}_s'] = time.time() - t0
-        per = [family_auroc(_evaluate(faulty, lfo, out / 'eval' / f'without_{family}_{seed}',
-                                       clean=clean, train=train, baselines=False,
-                                       ablation=None, cfg=cfg), family)
-               for seed, clean, faulty in held]
-        seen = [family_auroc(r, family) for r in reports]
-        families[family] = {m: {'unseen': mean_of([p.get(m) for p in per]),
-                                'trained_on': mean_of([p.get(m) for p in seen])}
-                            for m in per[0]}
-    return families
-
-
-def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _say
-                ) -> dict[str, Any]:
+def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _say,
+                jobs: int | None = None) -> dict[str, Any]:
     """The whole run (see the module docstring); every step's output is kept under ``out`` and
-    reused when the run is repeated with the same settings (an interrupted run resumes)."""
+    reused when the run is repeated with the same settings (an interrupted run resumes).
+    Independent steps run on ``jobs`` processes (default: one per core; see
+    :mod:`~lipfault_ros.bench.steps`); the figures do not depend on it."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     settings = _settings(cfg, out)
     started = time.time()
-    train, held = _episodes(cfg, out / 'data', say)
-    timing = {'data_s': time.time() - started}
-    model, ablation = _models(cfg, out, train, timing, say)
-    reports, clean_reports = _score_heldout(cfg, out, train, held, model, ablation, say)
-    repeats = _repeats(cfg, out, train, held, reports, say)
-    families = _leave_family_out(cfg, out, train, held, reports, timing, say)
+    with Steps(jobs or default_jobs(), say) as steps:
+        train, held = _episodes(cfg, out / 'data', steps)
+        timing = {'data_s': time.time() - started}
+        models = _models(cfg, out, train, steps)
+        timing['train_s'] = time.time() - started - timing['data_s']
+        timing.update({f'train_{name}_s': steps.seconds[('model', name)] for name in models})
+        scored = _score(cfg, out, train, held, models, steps)
+    reports = [scored['held', seed] for seed, _, _ in held]
+    clean_reports = [scored['clean', seed] for seed in cfg.heldout_seeds() + cfg.scene_seeds()]
+    repeats = [{'train_seed': seed,
+                **detector_rows([scored['repeat', seed, h] for h, _, _ in held]
+                                if seed != cfg.seed else reports)['model']}
+               for seed in cfg.train_seeds_of_model()]
+    families = {f: _family_rows(f, [scored['family', f, h] for h, _, _ in held], reports)
+                for f in cfg.families}
     timing['total_s'] = time.time() - started
     result = _result(cfg, settings, _kept_timing(out, timing), reports, clean_reports,
                      repeats, families)
@@ -233,59 +235,80 @@ def _settings(cfg: QualityConfig, out: Path) -> dict[str, Any]:
     return settings
 
 
-def _episodes(cfg: QualityConfig, data: Path, say: Callable[[str], None]
+def _episodes(cfg: QualityConfig, data: Path, steps: Steps
               ) -> tuple[list[Path], list[tuple[int, Path, Path]]]:
-    """The training bags, and per held-out seed (seed, clean bag, faulty bag)."""
-    train = []
-    for seed in cfg.train_seeds():
-        say(f'recording training episode seed {seed} ({cfg.episode_s:g} s)')
-        train.append(_record(data / f'train_{seed}', seed, cfg))
-    held = []
-    for seed in cfg.heldout_seeds():
-        say(f'recording held-out episode seed {seed} and injecting the fault library')
-        clean = _record(data / f'heldout_{seed}', seed, cfg)
-        held.append((seed, clean, _inject(clean, data / f'heldout_{seed}_faulty')))
-    return train, held
+    """Every episode recorded (the unseen scenes too); returns the training bags, and per
+    held-out seed (seed, clean bag, faulty bag)."""
+    done = steps.run(f'recording episodes of {cfg.episode_s:g} s', [
+        *(Step(('held', s), f'held-out episode {s} and the fault library injected into it',
+               _held_out, (s, data, cfg)) for s in cfg.heldout_seeds()),
+        *(Step(('train', s), f'training episode {s}', _record, (data / f'train_{s}', s, cfg))
+          for s in cfg.train_seeds()),
+        *(Step(('scene', s), f'unseen scene {s}', _record, (data / f'scene_{s}', s, cfg))
+          for s in cfg.scene_seeds())])
+    return ([done['train', s] for s in cfg.train_seeds()],
+            [done['held', s] for s in cfg.heldout_seeds()])
 
 
-def _models(cfg: QualityConfig, out: Path, train: Sequence[Path], timing: dict[str, float],
-            say: Callable[[str], None]) -> tuple[Path, Path | None]:
-    """The model and (with ``cfg.ablation``) the no-modulation ablation; their training times
-    go into ``timing``."""
-    say(f'training the {cfg.preset} preset on {len(train)} episodes')
-    t0 = time.time()
-    model = _train(out / 'models' / 'model', train, cfg, model={}, train={})
-    timing['train_model_s'] = time.time() - t0
-    ablation = None
+def _models(cfg: QualityConfig, out: Path, train: Sequence[Path], steps: Steps
+            ) -> dict[str, Path]:
+    """Every model the run scores, by name: ``model``; with ``cfg.ablation``
+    ``no_modulation``; per further training seed ``model_seed<N>``; per left-out family
+    ``without_<family>``."""
+    recipes: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {'model': ({}, {})}
     if cfg.ablation:
-        say('training the no-modulation ablation')
-        t0 = time.time()
-        ablation = _train(out / 'models' / 'no_modulation', train, cfg,
-                          model={'modulation': False}, train={})
-        timing['train_ablation_s'] = time.time() - t0
-    return model, ablation
+        recipes['no_modulation'] = ({'modulation': False}, {})
+    for seed in cfg.train_seeds_of_model()[1:]:
+        recipes[f'model_seed{seed}'] = ({}, {'seed': seed})
+    for family in cfg.families:
+        kinds = [k for k in _all_kinds() if k not in FAMILIES[family]]
+        recipes[f'without_{family}'] = ({}, {'fault_kinds': kinds})
+    done = steps.run(f'training the {cfg.preset} preset on {len(train)} episodes', [
+        Step(('model', name), f'{name}', _train, (out / 'models' / name, train, cfg),
+             {'model': model, 'train': changes})
+        for name, (model, changes) in recipes.items()])
+    return {name: done['model', name] for name in recipes}
 
 
-def _score_heldout(cfg: QualityConfig, out: Path, train: Sequence[Path],
-                   held: Sequence[tuple[int, Path, Path]], model: Path, ablation: Path | None,
-                   say: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
-    """The reports of the faulty held-out episodes (model and baselines) and of the clean
-    runs (held-out episodes, then the unseen scenes: false-alarm events)."""
-    reports, clean_reports = [], []
-    for seed, clean, faulty in held:
-        say(f'scoring held-out episode {seed} (model and baselines)')
-        reports.append(_evaluate(faulty, model, out / 'eval' / f'heldout_{seed}', clean=clean,
-                                 train=train, baselines=True, ablation=ablation, cfg=cfg))
-        say(f'clean run of held-out episode {seed} (false-alarm events)')
-        clean_reports.append(_evaluate(clean, model, out / 'eval' / f'clean_{seed}',
-                                       clean=None, train=(), baselines=False,
-                                       ablation=None, cfg=cfg))
-    for seed in cfg.scene_seeds():
-        say(f'clean run of unseen scene {seed} (false-alarm events)')
-        scene = _record(out / 'data' / f'scene_{seed}', seed, cfg)
-        clean_reports.append(_evaluate(scene, model, out / 'eval' / f'scene_{seed}', clean=None,
-                                       train=(), baselines=False, ablation=None, cfg=cfg))
-    return reports, clean_reports
+def _score(cfg: QualityConfig, out: Path, train: Sequence[Path],
+           held: Sequence[tuple[int, Path, Path]], models: dict[str, Path], steps: Steps
+           ) -> dict[Any, dict[str, Any]]:
+    """Every report, keyed ``('held', seed)`` (the faulty held-out episodes, model and
+    baselines), ``('clean', seed)`` (the clean runs: held-out episodes, then the unseen
+    scenes), ``('repeat', train_seed, seed)`` and ``('family', family, seed)``."""
+    eval_dir, data = out / 'eval', out / 'data'
+    model, ablation = models['model'], models.get('no_modulation')
+    todo = [Step(('held', seed), f'held-out episode {seed}, model and baselines', _evaluate,
+                 (faulty, model, eval_dir / f'heldout_{seed}'),
+                 dict(clean=clean, train=train, baselines=True, ablation=ablation))
+            for seed, clean, faulty in held]
+    alone = dict(clean=None, train=(), baselines=False, ablation=None)
+    todo += [Step(('clean', seed), f'clean run of held-out episode {seed}', _evaluate,
+                  (clean, model, eval_dir / f'clean_{seed}'), alone)
+             for seed, clean, _ in held]
+    todo += [Step(('clean', seed), f'clean run of unseen scene {seed}', _evaluate,
+                  (data / f'scene_{seed}', model, eval_dir / f'scene_{seed}'), alone)
+             for seed in cfg.scene_seeds()]
+    scored_alone = dict(train=train, baselines=False, ablation=None)
+    todo += [Step(('repeat', t, seed), f'training seed {t} on held-out episode {seed}',
+                  _evaluate, (faulty, models[f'model_seed{t}'], eval_dir / f'seed{t}_{seed}'),
+                  {'clean': clean, **scored_alone})
+             for t in cfg.train_seeds_of_model()[1:] for seed, clean, faulty in held]
+    todo += [Step(('family', f, seed), f'without {f} on held-out episode {seed}', _evaluate,
+                  (faulty, models[f'without_{f}'], eval_dir / f'without_{f}_{seed}'),
+                  {'clean': clean, **scored_alone})
+             for f in cfg.families for seed, clean, faulty in held]
+    return steps.run('scoring', todo)
+
+
+def _family_rows(family: str, unseen: Sequence[dict], seen: Sequence[dict]
+                 ) -> dict[str, dict[str, Any]]:
+    """Per modality, the AUROC of ``family`` by the model trained without it (``unseen``)
+    beside the full model's (``trained_on``)."""
+    per = [family_auroc(r, family) for r in unseen]
+    full = [family_auroc(r, family) for r in seen]
+    return {m: {'unseen': mean_of([p.get(m) for p in per]),
+                'trained_on': mean_of([p.get(m) for p in full])} for m in per[0]}
 
 
 def _kept_timing(out: Path, timing: dict[str, float]) -> dict[str, float]:
@@ -333,6 +356,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help='default preset, 6+3 episodes of 180 s, every family (for a GPU)')
     parser.add_argument('--seed', type=int, default=d.seed)
     parser.add_argument('--train-episodes', type=int, default=None)
+    parser.add_argument('--calibration-episodes', type=int, default=None,
+                        help=f'of the training episodes, held back for validation and '
+                             f'thresholds (default {d.calibration_episodes})')
     parser.add_argument('--heldout-episodes', type=int, default=None)
     parser.add_argument('--episode-s', type=float, default=None)
     parser.add_argument('--families', default=None,
@@ -346,12 +372,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--repeats', type=int, default=d.repeats,
                         help='train the model this many times (training seeds seed, seed+1, '
                              '...) on the same episodes and report the spread (default 1)')
+    parser.add_argument('--jobs', type=int, default=None,
+                        help='worker processes for the independent steps (default: one per '
+                             'core); the figures do not depend on it')
 
 
 def main(args: argparse.Namespace) -> int:
     changes: dict[str, Any] = {'seed': args.seed, 'repeats': args.repeats,
                                'clean_scenes': args.clean_scenes}
-    for name in ('train_episodes', 'heldout_episodes', 'episode_s'):
+    for name in ('train_episodes', 'calibration_episodes', 'heldout_episodes', 'episode_s'):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     if args.families is not None:
@@ -360,6 +389,6 @@ def main(args: argparse.Namespace) -> int:
     if args.no_ablation:
         changes['ablation'] = False
     cfg = QualityConfig.full(**changes) if args.full else QualityConfig(**changes)
-    result = run_quality(cfg, args.out)
+    result = run_quality(cfg, args.out, jobs=args.jobs)
     print(format_quality(result))
     return 0

@@ -35,6 +35,18 @@ def test_training_and_held_out_episodes_never_share_a_seed():
         QualityConfig(clean_scenes=-1)
 
 
+def test_the_split_holds_back_exactly_the_calibration_episodes():
+    from lipfault_ros.bags.dataset.split import val_bag_count
+
+    for n in range(2, 13):
+        for k in range(1, n):
+            cfg = QualityConfig(train_episodes=n, calibration_episodes=k)
+            assert val_bag_count(n, cfg.val_fraction()) == k, (n, k)
+    for n, k in ((3, 3), (5, 0), (2, 2)):
+        with pytest.raises(ConfigError, match='calibration_episodes'):
+            QualityConfig(train_episodes=n, calibration_episodes=k)
+
+
 def _report(n: int = 600) -> dict:
     """30 Hz tuples; a wrench 'stuck' fault on 100..199 and a camera 'blur' on 300..399, the
     model flags the wrench fault (and, once, the joints) and its scores separate them."""

@@ -21,7 +21,13 @@ from lipfault_ros.bags.dataset.cache import BagDataset
 from lipfault_ros.errors import BagError, ConfigError
 from lipfault_ros.tuples import TupleArrays
 
-__all__ = ['RowView', 'Split', 'SplitMode', 'split_dataset']
+__all__ = ['RowView', 'Split', 'SplitMode', 'split_dataset', 'val_bag_count']
+
+
+def val_bag_count(bags: int, val_fraction: float) -> int:
+    """How many of ``bags`` (>= 2) the split by bag holds back: ``val_fraction`` of them
+    rounded up, at least one, and at least one left to train on."""
+    return min(bags - 1, max(1, math.ceil(val_fraction * bags)))
 
 
 class SplitMode(str, enum.Enum):
@@ -120,7 +126,7 @@ def split_dataset(dataset: BagDataset, *, mode: SplitMode | str = SplitMode.TIME
         if nb < 2:
             raise ConfigError(f'split by bag needs at least two bags, got {nb} '
                               f'({", ".join(dataset.bags)}); use split by time')
-        k = min(nb - 1, max(1, math.ceil(val_fraction * nb)))
+        k = val_bag_count(nb, val_fraction)
         val_bags = set(range(nb - k, nb))
         val = np.isin(bag_index, list(val_bags))
         train = ~val
