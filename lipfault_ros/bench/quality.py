@@ -266,8 +266,10 @@ def _models(cfg: QualityConfig, out: Path, train: Sequence[Path], steps: Steps
     for family in cfg.families:
         kinds = [k for k in _all_kinds() if k not in FAMILIES[family]]
         recipes[f'without_{family}'] = ({}, {'fault_kinds': kinds})
-    done = steps.run(f'training the {cfg.preset} preset on {len(train)} episodes', [
-        Step(('model', name), f'{name}', _train, (out / 'models' / name, train, cfg),
+    trained_on = len(train) - cfg.calibration_episodes
+    done = steps.run(f'training the {cfg.preset} preset on {trained_on} episodes, thresholds '
+                     f'on {cfg.calibration_episodes}', [
+        Step(('model', name), name, _train, (out / 'models' / name, train, cfg),
              {'model': model, 'train': changes})
         for name, (model, changes) in recipes.items()])
     return {name: done['model', name] for name in recipes}
