@@ -77,9 +77,13 @@ class _Listener:
         self.executor.shutdown()
         self.node.destroy_node()
 
-    def threshold(self, modality: str, after: float, timeout_s: float = 20.0) -> float:
-        """The threshold of ``modality`` in the first status received after ``after``."""
+    def threshold(self, modality: str, after: float, timeout_s: float = 20.0,
+                  expect: float | None = None) -> float:
+        """The threshold of ``modality`` in the first status received after ``after``; with
+        ``expect``, in the first one that carries it (a status the node sent before a change
+        applied can still arrive after the change returned), else the last one received."""
         deadline = time.monotonic() + timeout_s
+        seen = None
         while time.monotonic() < deadline:
             for stamp, msg in list(self.statuses):
                 if stamp <= after:
@@ -87,9 +91,13 @@ class _Listener:
                 for status in msg.status:
                     if status.name == modality:
                         values = {kv.key: kv.value for kv in status.values}
-                        return float(values['threshold'])
+                        seen = float(values['threshold'])
+                        if expect is None or abs(seen - expect) <= 1e-4:
+                            return seen
             time.sleep(0.1)
-        raise AssertionError(f'no {NODE}/fault_status after the change')
+        if seen is None:
+            raise AssertionError(f'no {NODE}/fault_status after the change')
+        return seen
 
     def summaries_between(self, start: float, end: float) -> int:
         return sum(start <= t < end for t in self.summaries)
@@ -162,7 +170,7 @@ def test_ros2_param_and_lifecycle_on_the_running_pipeline(
         before = listener.threshold('joints', after=time.monotonic())
         code, text = _ros2(launch_env, 'param', 'set', NODE, 'threshold_offset_joints', '2.5')
         assert code == 0 and 'Set parameter successful' in text, text
-        after = listener.threshold('joints', after=time.monotonic())
+        after = listener.threshold('joints', after=time.monotonic(), expect=before + 2.5)
         assert after == pytest.approx(before + 2.5, abs=1e-4)
 
         # slop applies live; a configure-time setting is refused while active
@@ -197,7 +205,8 @@ def test_ros2_param_and_lifecycle_on_the_running_pipeline(
         assert code == 0 and 'Set parameter successful' in text, text
         _transition(launch_env, 'activate', 'active')
         again = time.monotonic()
-        assert listener.threshold('joints', after=again) == pytest.approx(after, abs=1e-4)
+        assert listener.threshold('joints', after=again, expect=after) == \
+            pytest.approx(after, abs=1e-4)
     finally:
         listener.close()
         if launch.poll() is None:
