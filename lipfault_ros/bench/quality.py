@@ -18,7 +18,10 @@ One reproducible run from a seed, so a user can repeat it on their own machine:
    episodes of scenes seen nowhere else (a held-out pair can happen to look like the training
    scenes; more scenes make the count speak for a robot's new cell), through the same pipeline,
    counting alarms raised;
-6. with ``repeats`` > 1, training variance: the model trained again on the same episodes with
+6. what a threshold offset buys: the lifecycle rerun over the recorded scores with every
+   threshold moved (:mod:`~lipfault_ros.bench.offsets`), clean events per hour against the
+   recall of faulty tuples, the trade-off ``threshold_offset_*`` moves along;
+7. with ``repeats`` > 1, training variance: the model trained again on the same episodes with
    other training seeds (initial weights, batches, drawn faults) and scored the same way, so a
    change can be told from the spread of single trainings.
 
@@ -45,6 +48,7 @@ from lipfault_ros.bench.quality_report import (FAMILIES, attribution, correction
                                                detector_rows, events_per_hour,
                                                false_alarm_events, family_auroc,
                                                format_quality, mean_of, plot, verdicts)
+from lipfault_ros.bench.offsets import format_offsets, offset_curves, plot_offsets
 from lipfault_ros.bench.steps import Step, Steps, default_jobs
 from lipfault_ros.errors import ConfigError
 
@@ -219,7 +223,8 @@ def run_quality(cfg: QualityConfig, out: Path, *, say: Callable[[str], None] = _
                      repeats, families)
     (out / 'quality.json').write_text(json.dumps(result, indent=1, default=str))
     plot(result, out / 'quality.png')
-    (out / 'quality.md').write_text(format_quality(result))
+    plot_offsets(result['threshold_offsets'], out / 'offsets.png')
+    (out / 'quality.md').write_text(markdown(result))
     return result
 
 
@@ -345,11 +350,19 @@ def _result(cfg: QualityConfig, settings: dict[str, Any], timing: dict[str, floa
             seed: events_per_hour(r)
             for seed, r in zip(cfg.heldout_seeds() + cfg.scene_seeds(), clean_reports)},
         'correction': correction(reports),
+        'threshold_offsets': offset_curves(reports, clean_reports),
         'lifecycle': reports[0].get('lifecycle'),
         'excluded_tuples': [r.get('tuples') for r in reports],
     }
     result['verdicts'] = verdicts(result)
     return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """quality.md: the tables of :func:`format_quality`, the threshold-offset table
+    (:func:`~lipfault_ros.bench.offsets.format_offsets`) before the verdicts."""
+    offsets = result.get('threshold_offsets')
+    return format_quality(result, format_offsets(offsets) if offsets else ())
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -395,5 +408,5 @@ def main(args: argparse.Namespace) -> int:
         changes['ablation'] = False
     cfg = QualityConfig.full(**changes) if args.full else QualityConfig(**changes)
     result = run_quality(cfg, args.out, jobs=args.jobs)
-    print(format_quality(result))
+    print(markdown(result))
     return 0

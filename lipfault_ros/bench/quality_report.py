@@ -261,8 +261,9 @@ def _episode_lines(by_episode: dict[Any, dict[str, float]]) -> list[str]:
             for seed, rates in by_episode.items()]
 
 
-def format_quality(result: dict[str, Any]) -> str:
-    """The side-by-side table (markdown) printed at the end and written as quality.md."""
+def format_quality(result: dict[str, Any], sections: Sequence[str] = ()) -> str:
+    """The side-by-side table (markdown) printed at the end and written as quality.md;
+    ``sections`` (lines) go before the verdicts."""
     names = [m.value for m in MODALITIES] + ['overall']
     lines = ['## Detection on held-out episodes (effective labels, after the fault lifecycle)',
              '', '| detector | ' + ' | '.join(f'{n} AUROC | {n} FA/1000 | {n} p95 tuples'
@@ -293,6 +294,7 @@ def format_quality(result: dict[str, Any]) -> str:
         lines.append(f'| {m} | {_f(r["raw_faulty"])} | {_f(r["model"])} | '
                      f'{_f(r["hold_last_value_detected"])} | {_f(r["hold_last_value"])} | '
                      f'{_f(r["median_filter"])} | {_f(r["clean_tuples_model_vs_raw"])} |')
+    lines += list(sections)
     lines += ['', '## Verdicts', '', '| target | measured | goal | met |', '|---|---|---|---|']
     for v in result['verdicts']:
         met = {True: 'yes', False: '**no**', None: 'n/a'}[v['met']]

@@ -152,8 +152,9 @@ def _series(outputs: Any, intervals: Sequence[Any], sets: dict[str, L.LabelSet |
     s: dict[str, Any] = {'stamps_ns': stamps.tolist(), 'labels': {}, 'scores': {}, 'flags': {},
                          'error_corrected_mse': {}, 'error_faulty_mse': {}, 'kinds': {},
                          'settling': {}, 'effective_labels': {}, 'effective_excluded': {},
-                         'changed': {}}
+                         'changed': {}, 'missing': {}}
     for i, m in enumerate(MODALITIES):
+        s['missing'][m.value] = outputs.missing[:, i]
         s['labels'][m.value] = labels[:, i]
         s['scores'][m.value] = outputs.scores[:, i]
         s['flags'][m.value] = outputs.flags[:, i]

@@ -156,6 +156,8 @@ def test_rows_prefer_effective_labels_and_verdicts_say_what_missed(tmp_path):
     text = format_quality(result)
     assert '| model |' in text and '| pca |' in text and '**no**' in text
     assert '- episode 1600: camera' in text
+    extra = format_quality(result, ['', '## Threshold offsets'])
+    assert extra.index('## Threshold offsets') < extra.index('## Verdicts')
     plot(result, tmp_path / 'q.png')
     assert (tmp_path / 'q.png').stat().st_size > 1000
 

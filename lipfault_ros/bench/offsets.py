@@ -1,0 +1,168 @@
+"""What tuning the thresholds buys: false-alarm events against detection, per threshold offset.
+
+The stored thresholds are one point of a trade-off, and ``threshold_offset_*`` (the node's
+parameters, ``lipfault eval --threshold-offset``) moves a deployment along it without
+retraining. To show where that point sits and what a step either way costs, the quality
+benchmark runs the fault lifecycle again over the per-tuple scores its reports recorded, with
+each modality's threshold and hold level moved by every offset of :data:`OFFSETS` (the way an
+offset moves them live, :meth:`~lipfault_ros.alarm.AlarmConfig.hold_margins`), and counts per
+modality:
+
+- ``events_per_hour``: false-alarm events on the clean runs (held-out episodes and unseen
+  scenes), with their 95 % upper bound;
+- ``recall``: the share of the held-out episodes' effectively faulty tuples under an alarm;
+- ``false_alarms_per_1000``: alarms on their effectively clean tuples.
+
+At offset 0 the rerun must give the reports' own lifecycle flags (``matches_reports`` says
+whether it did): the curve is the node's rule, not an imitation of it. A camera whose threshold
+follows the scene keeps the scene reference of the run at offset 0 (its recorded scores are
+already scene-relative), so its curve is close but not exact away from 0.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from lipfault_ros.alarm import AlarmConfig
+from lipfault_ros.bench.quality_report import poisson_upper
+from lipfault_ros.evaluation.comparison import held_flags, lifecycle_flags
+from lipfault_ros.tuples import MODALITIES
+
+__all__ = ['OFFSETS', 'format_offsets', 'offset_curves', 'plot_offsets']
+
+#: logit units added to every stored threshold (0: as calibrated)
+OFFSETS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
+
+
+def _alarm(report: dict[str, Any]) -> AlarmConfig:
+    life = report['lifecycle']
+    return AlarmConfig(raise_k=life['raise_k'], raise_n=life['raise_n'],
+                       clear_n=life['clear_n'], latch=life['latch'], hold=life['hold'])
+
+
+def _rerun(report: dict[str, Any], offset: float) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) lifecycle flags of ``report``'s scores with every threshold and hold level moved
+    by ``offset``, and (N, 3) which tuples lacked the modality.
+
+    A score JSON cannot hold is None: NaN for a missing modality, +inf for a non-finite input
+    (a forced fault). ``series['missing']`` tells them apart; a report without it has every
+    None taken as missing."""
+    s, life = report['series'], report['lifecycle']
+    names = [m.value for m in MODALITIES]
+    none = np.array([[v is None for v in s['scores'][m]] for m in names]).T
+    missing = (np.array([s['missing'][m] for m in names], bool).T if 'missing' in s
+               else none)
+    scores = np.array([[np.inf if v is None else v for v in s['scores'][m]] for m in names],
+                      float).T
+    thr = np.array([life['thresholds'][m] for m in names], float)
+    holds = np.array([life['hold_levels'][m] for m in names], float)
+    alarm = _alarm(report)
+    moved = thr + offset
+    held = held_flags(scores, moved, moved - alarm.hold_margins(thr, holds), alarm,
+                      log_domain=False)
+    stamps = np.array(s['stamps_ns'], np.int64)
+    return lifecycle_flags(scores > moved[None, :], missing, stamps, alarm, held), missing
+
+
+def _edges(flags: np.ndarray) -> np.ndarray:
+    """Per column, the alarms raised (rising edges; one up on the first tuple counts)."""
+    return (flags[:1] | (flags[1:] & ~flags[:-1])).sum(0) if len(flags) else np.zeros(3)
+
+
+def offset_curves(faulty: Sequence[dict[str, Any]], clean: Sequence[dict[str, Any]],
+                  offsets: Sequence[float] = OFFSETS) -> dict[str, Any]:
+    """Per modality, one row per offset (see the module docstring), from the reports of the
+    faulty held-out episodes and of the clean runs."""
+    names = [m.value for m in MODALITIES]
+    hours = sum((r['series']['stamps_ns'][-1] - r['series']['stamps_ns'][0]) / 3.6e12
+                for r in clean if len(r['series']['stamps_ns']) > 1)
+    matches = True
+    rows: dict[str, list[dict[str, Any]]] = {m: [] for m in names}
+    for offset in offsets:
+        events = np.zeros(3)
+        hit, pos, fa, neg = np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)
+        for r in list(faulty) + list(clean):
+            flags, missing = _rerun(r, offset)
+            if offset == 0.0:
+                recorded = np.array([r['series']['flags'][m] for m in names], bool).T
+                matches &= bool(np.array_equal(flags, recorded))
+            up = flags & ~missing
+            if any(r is c for c in clean):
+                events += _edges(up)
+                continue
+            s = r['series']
+            eff = np.array([s['effective_labels'][m] for m in names], bool).T & ~missing
+            out = np.array([s['effective_excluded'][m] for m in names], bool).T
+            ok = ~eff & ~out & ~missing
+            hit += (up & eff).sum(0)
+            pos += eff.sum(0)
+            fa += (up & ok).sum(0)
+            neg += ok.sum(0)
+        for i, m in enumerate(names):
+            rows[m].append({
+                'offset': float(offset), 'events': int(events[i]),
+                'events_per_hour': float(events[i] / hours) if hours else None,
+                'events_per_hour_upper95': (poisson_upper(int(events[i])) / hours
+                                            if hours else None),
+                'recall': float(hit[i] / pos[i]) if pos[i] else None,
+                'false_alarms_per_1000': float(1000 * fa[i] / neg[i]) if neg[i] else None})
+    return {'offsets': [float(o) for o in offsets], 'clean_hours': float(hours),
+            'matches_reports': matches, 'rows': rows}
+
+
+def _cell(v: float | None, digits: int = 1) -> str:
+    return '-' if v is None else f'{v:.{digits}f}'
+
+
+def format_offsets(curves: dict[str, Any]) -> list[str]:
+    """quality.md's section on the offsets: one row per offset, per modality the clean events
+    per hour (95 % bound) and the recall of effectively faulty tuples."""
+    names = list(curves['rows'])
+    lines = ['', '## What a threshold offset buys (`threshold_offset_*`, the lifecycle rerun '
+             'over the recorded scores)', '',
+             '| offset | ' + ' | '.join(f'{m} events/h (95 % bound) | {m} recall'
+                                      for m in names) + ' |',
+             '|---' * (1 + 2 * len(names)) + '|']
+    for k, offset in enumerate(curves['offsets']):
+        cells = []
+        for m in names:
+            r = curves['rows'][m][k]
+            cells += [f'{_cell(r["events_per_hour"])} ({_cell(r["events_per_hour_upper95"])})',
+                      _cell(r['recall'], 3)]
+        lines.append(f'| {offset:+g} | ' + ' | '.join(cells) + ' |')
+    lines += ['', f'over {curves["clean_hours"]:.2f} clean hours; recall: share of the held-out '
+              f'episodes\' effectively faulty tuples under an alarm; offset 0 reproduces the '
+              f'runs\' own alarms: {"yes" if curves["matches_reports"] else "**no**"}']
+    return lines
+
+
+def plot_offsets(curves: dict[str, Any], path: Any, target: float = 1.0) -> None:
+    """Per modality, clean false-alarm events per hour against recall, one point per offset
+    (labelled), with the events target as a dashed line."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    names = list(curves['rows'])
+    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.6), sharey=True)
+    for ax, m in zip(np.atleast_1d(axes), names):
+        rows = [r for r in curves['rows'][m] if r['recall'] is not None
+                and r['events_per_hour'] is not None]
+        x = [r['recall'] for r in rows]
+        y = [max(r['events_per_hour'], 0.1) for r in rows]  # 0 drawn on the log axis' floor
+        ax.plot(x, y, 'o-')
+        for r, xi, yi in zip(rows, x, y):
+            ax.annotate(f'{r["offset"]:+g}', (xi, yi), textcoords='offset points',
+                        xytext=(4, 4), fontsize=7)
+        ax.axhline(target, color='k', ls='--', lw=0.8)
+        ax.set_yscale('log')
+        ax.set_xlim(0.0, 1.0)
+        ax.set_title(m)
+        ax.set_xlabel('recall of effectively faulty tuples')
+    np.atleast_1d(axes)[0].set_ylabel('false-alarm events per clean hour')
+    fig.suptitle('threshold offset: alarms against detections', fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
