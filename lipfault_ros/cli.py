@@ -29,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     'bench': ('lipfault_ros.bench.cli', 'measure latency, throughput and memory'),
     'quality': ('lipfault_ros.bench.quality', 'detection quality on held-out episodes: train, '
                 'inject, score, leave-family-out'),
+    'offsets': ('lipfault_ros.bench.offsets', 'what a threshold offset buys: false-alarm '
+                'events against detections, from eval reports'),
     'export': ('lipfault_ros.export', 'export a model artifact to ONNX, TorchScript or a .pt2 '
                'program'),
     'analyze': ('lipfault_ros.model.analysis', 'Lipschitz/Jacobian sensitivity of an artifact'),

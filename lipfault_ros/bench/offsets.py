@@ -13,24 +13,34 @@ modality:
 - ``recall``: the share of the held-out episodes' effectively faulty tuples under an alarm;
 - ``false_alarms_per_1000``: alarms on their effectively clean tuples.
 
-At offset 0 the rerun must give the reports' own lifecycle flags (``matches_reports`` says
-whether it did): the curve is the node's rule, not an imitation of it. A camera whose threshold
+At the offsets a report ran with (0 in the benchmark) the rerun must give its own lifecycle
+flags (``matches_reports`` says whether it did for every report): the curve is the node's
+rule, not an imitation of it. A camera whose threshold
 follows the scene keeps the scene reference of the run at offset 0 (its recorded scores are
 already scene-relative), so its curve is close but not exact away from 0.
+
+``lipfault offsets --faulty R... --clean R...`` draws the same curve from ``lipfault eval``
+reports of a user's own recordings (fault-injected bags, clean bags of the cell), where the
+thresholds matter.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig
 from lipfault_ros.bench.quality_report import poisson_upper
+from lipfault_ros.errors import InputError
 from lipfault_ros.evaluation.comparison import held_flags, lifecycle_flags
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['OFFSETS', 'format_offsets', 'offset_curves', 'plot_offsets']
+__all__ = ['OFFSETS', 'add_arguments', 'format_offsets', 'load_report', 'main',
+           'offset_curves', 'plot_offsets']
 
 #: logit units added to every stored threshold (0: as calibrated)
 OFFSETS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
@@ -42,13 +52,15 @@ def _alarm(report: dict[str, Any]) -> AlarmConfig:
                        clear_n=life['clear_n'], latch=life['latch'], hold=life['hold'])
 
 
-def _rerun(report: dict[str, Any], offset: float) -> tuple[np.ndarray, np.ndarray]:
-    """(N, 3) lifecycle flags of ``report``'s scores with every threshold and hold level moved
-    by ``offset``, and (N, 3) which tuples lacked the modality.
+def _rerun(report: dict[str, Any], offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) lifecycle flags of ``report``'s scores with the stored thresholds and their hold
+    levels moved by ``offsets`` (3,), and (N, 3) which tuples lacked the modality.
 
-    A score JSON cannot hold is None: NaN for a missing modality, +inf for a non-finite input
-    (a forced fault). ``series['missing']`` tells them apart; a report without it has every
-    None taken as missing."""
+    The report's thresholds are those it ran under, its own ``threshold_offsets`` included;
+    they are taken off first, so an offset here means what ``threshold_offset_*`` means. A
+    score JSON cannot hold is None: NaN for a missing modality, +inf for a non-finite input (a
+    forced fault). ``series['missing']`` tells them apart; a report without it has every None
+    taken as missing."""
     s, life = report['series'], report['lifecycle']
     names = [m.value for m in MODALITIES]
     none = np.array([[v is None for v in s['scores'][m]] for m in names]).T
@@ -59,11 +71,17 @@ def _rerun(report: dict[str, Any], offset: float) -> tuple[np.ndarray, np.ndarra
     thr = np.array([life['thresholds'][m] for m in names], float)
     holds = np.array([life['hold_levels'][m] for m in names], float)
     alarm = _alarm(report)
-    moved = thr + offset
+    moved = thr - _run_offsets(report) + np.asarray(offsets, float)
     held = held_flags(scores, moved, moved - alarm.hold_margins(thr, holds), alarm,
                       log_domain=False)
     stamps = np.array(s['stamps_ns'], np.int64)
     return lifecycle_flags(scores > moved[None, :], missing, stamps, alarm, held), missing
+
+
+def _run_offsets(report: dict[str, Any]) -> np.ndarray:
+    """(3,) the threshold offsets ``report`` ran with (0 where it does not say)."""
+    given = report['lifecycle'].get('threshold_offsets') or {}
+    return np.array([float(given.get(m.value, 0.0)) for m in MODALITIES])
 
 
 def _edges(flags: np.ndarray) -> np.ndarray:
@@ -78,16 +96,16 @@ def offset_curves(faulty: Sequence[dict[str, Any]], clean: Sequence[dict[str, An
     names = [m.value for m in MODALITIES]
     hours = sum((r['series']['stamps_ns'][-1] - r['series']['stamps_ns'][0]) / 3.6e12
                 for r in clean if len(r['series']['stamps_ns']) > 1)
-    matches = True
+    matches = all(
+        np.array_equal(_rerun(r, _run_offsets(r))[0],
+                       np.array([r['series']['flags'][m] for m in names], bool).T)
+        for r in list(faulty) + list(clean))
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in names}
     for offset in offsets:
         events = np.zeros(3)
         hit, pos, fa, neg = np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)
         for r in list(faulty) + list(clean):
-            flags, missing = _rerun(r, offset)
-            if offset == 0.0:
-                recorded = np.array([r['series']['flags'][m] for m in names], bool).T
-                matches &= bool(np.array_equal(flags, recorded))
+            flags, missing = _rerun(r, np.full(3, offset))
             up = flags & ~missing
             if any(r is c for c in clean):
                 events += _edges(up)
@@ -132,9 +150,9 @@ def format_offsets(curves: dict[str, Any]) -> list[str]:
             cells += [f'{_cell(r["events_per_hour"])} ({_cell(r["events_per_hour_upper95"])})',
                       _cell(r['recall'], 3)]
         lines.append(f'| {offset:+g} | ' + ' | '.join(cells) + ' |')
-    lines += ['', f'over {curves["clean_hours"]:.2f} clean hours; recall: share of the held-out '
-              f'episodes\' effectively faulty tuples under an alarm; offset 0 reproduces the '
-              f'runs\' own alarms: {"yes" if curves["matches_reports"] else "**no**"}']
+    lines += ['', f'over {curves["clean_hours"]:.2f} clean hours; recall: share of the faulty '
+              f'runs\' effectively faulty tuples under an alarm; each run\'s own offsets '
+              f'reproduce its alarms: {"yes" if curves["matches_reports"] else "**no**"}']
     return lines
 
 
@@ -166,3 +184,60 @@ def plot_offsets(curves: dict[str, Any], path: Any, target: float = 1.0) -> None
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def load_report(path: Path, *, faulty: bool) -> dict[str, Any]:
+    """A ``lipfault eval`` report (its ``report.json``, or the folder holding it), checked for
+    what the curve reads: the per-tuple series and the lifecycle, and for a faulty one the
+    effective labels (a bag written by ``lipfault inject`` records them)."""
+    path = Path(path)
+    file = path / 'report.json' if path.is_dir() else path
+    try:
+        report = json.loads(file.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f'{file}: not a readable report ({exc})') from exc
+    for key in ('series', 'lifecycle'):
+        if not isinstance(report.get(key), dict):
+            raise InputError(f'{file}: no {key!r} block; a report of lipfault eval is needed')
+    if faulty and not report['series'].get('effective_labels'):
+        raise InputError(f'{file}: no effective labels, so no recall; score a bag written by '
+                         f'lipfault inject')
+    return report
+
+
+def _offsets(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(',') if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f'offsets must be numbers, got {text!r}') from exc
+    if not values:
+        raise argparse.ArgumentTypeError('give at least one offset')
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--faulty', type=Path, nargs='*', default=[],
+                        help='reports (report.json or its folder) of fault-injected bags: '
+                             'the recall')
+    parser.add_argument('--clean', type=Path, nargs='*', default=[],
+                        help='reports of clean bags: the false-alarm events per hour')
+    parser.add_argument('--offsets', type=_offsets, default=OFFSETS,
+                        help='comma-separated logit units added to every threshold '
+                             f'(default {",".join(f"{o:g}" for o in OFFSETS)}; with a '
+                             f'negative first, --offsets=-1,0,1)')
+    parser.add_argument('--plot', type=Path, default=None, help='write the curve as a PNG')
+    parser.add_argument('--json', type=Path, default=None, help='write the figures as JSON')
+
+
+def main(args: argparse.Namespace) -> int:
+    if not args.faulty and not args.clean:
+        raise InputError('give --faulty and/or --clean reports')
+    faulty = [load_report(p, faulty=True) for p in args.faulty]
+    clean = [load_report(p, faulty=False) for p in args.clean]
+    curves = offset_curves(faulty, clean, args.offsets)
+    print('\n'.join(format_offsets(curves)).lstrip())
+    if args.json:
+        args.json.write_text(json.dumps(curves, indent=1))
+    if args.plot:
+        plot_offsets(curves, args.plot)
+    return 0

@@ -15,14 +15,14 @@ HOLDS = {'camera': 0.5, 'wrench': 0.5, 'joints': 0.5}
 
 
 def _report(scores: np.ndarray, faulty: np.ndarray | None = None,
-            missing: np.ndarray | None = None) -> dict:
+            missing: np.ndarray | None = None, ran_with: float = 0.0) -> dict:
     """A report of (N, 3) ``scores`` at 30 Hz whose flags are what the node's lifecycle (3 of
-    5, clear after 10 under the hold level) raised on them; NaN scores are a missing modality,
-    as the evaluation writes them."""
+    5, clear after 10 under the hold level) raised on them, its thresholds moved by the offset
+    ``ran_with``; NaN scores are a missing modality, as the evaluation writes them."""
     n = len(scores)
     alarm = AlarmConfig(raise_k=3, raise_n=5, clear_n=10, hold=True)
-    thr = np.array([THRESHOLDS[m] for m in NAMES])
-    hold = np.array([HOLDS[m] for m in NAMES])
+    thr = np.array([THRESHOLDS[m] for m in NAMES]) + ran_with
+    hold = np.array([HOLDS[m] for m in NAMES]) + ran_with
     miss = np.zeros((n, 3), bool) if missing is None else missing
     stamps = (np.arange(n) * 33_333_333).astype(np.int64)
     flags = alarm_series(scores > thr, miss, stamps, alarm, scores > hold) | miss
@@ -37,7 +37,10 @@ def _report(scores: np.ndarray, faulty: np.ndarray | None = None,
                        'flags': cols(flags), 'effective_labels': cols(eff),
                        'effective_excluded': cols(np.zeros((n, 3), bool)),
                        'missing': cols(miss)},
-            'lifecycle': {**alarm.as_dict(), 'thresholds': THRESHOLDS, 'hold_levels': HOLDS}}
+            'lifecycle': {**alarm.as_dict(),
+                          'thresholds': {m: float(v) for m, v in zip(NAMES, thr)},
+                          'hold_levels': {m: float(v) for m, v in zip(NAMES, hold)},
+                          'threshold_offsets': dict.fromkeys(NAMES, ran_with)}}
 
 
 def _clean_with_burst(n: int = 300) -> np.ndarray:
@@ -81,6 +84,15 @@ def test_a_report_whose_flags_another_rule_made_is_told_apart():
     assert not offset_curves([], [clean], offsets=(0.0,))['matches_reports']
 
 
+def test_offsets_count_from_the_stored_thresholds_whatever_a_report_ran_with():
+    s, faulty = _faulty()
+    plain = offset_curves([_report(s, faulty)], [_report(_clean_with_burst())])
+    moved = offset_curves([_report(s, faulty, ran_with=3.0)],
+                          [_report(_clean_with_burst(), ran_with=3.0)])
+    assert plain['matches_reports'] and moved['matches_reports']
+    assert plain['rows'] == moved['rows']
+
+
 def test_a_missing_modality_is_neither_an_alarm_nor_a_detection():
     s, faulty = _faulty()
     missing = np.zeros_like(faulty)
@@ -92,12 +104,40 @@ def test_a_missing_modality_is_neither_an_alarm_nor_a_detection():
     assert curves['rows']['joints'][0]['recall'] == pytest.approx(48 / 50)
 
 
+def test_the_command_reads_eval_reports_and_refuses_what_it_cannot_score(tmp_path, capsys):
+    import json
+
+    from lipfault_ros.cli import main
+
+    s, faulty = _faulty()
+    (tmp_path / 'f').mkdir()
+    (tmp_path / 'f' / 'report.json').write_text(json.dumps(_report(s, faulty)))
+    (tmp_path / 'c.json').write_text(json.dumps(_report(_clean_with_burst())))
+    args = ['offsets', '--faulty', str(tmp_path / 'f'), '--clean', str(tmp_path / 'c.json'),
+            '--offsets', '0,2', '--plot', str(tmp_path / 'o.png'), '--json',
+            str(tmp_path / 'o.json')]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert '| +0 |' in out and '| +2 |' in out and '| +1 |' not in out
+    assert json.loads((tmp_path / 'o.json').read_text())['rows']['wrench'][0]['events'] == 1
+    assert (tmp_path / 'o.png').stat().st_size > 1000
+    no_labels = _report(s, faulty)
+    no_labels['series']['effective_labels'] = {}
+    (tmp_path / 'bad.json').write_text(json.dumps(no_labels))
+    assert main(['offsets', '--faulty', str(tmp_path / 'bad.json')]) == 2
+    assert 'lipfault inject' in capsys.readouterr().err
+    (tmp_path / 'junk.json').write_text('{"series": [1]}')
+    assert main(['offsets', '--clean', str(tmp_path / 'junk.json')]) == 2
+    assert 'report of lipfault eval' in capsys.readouterr().err
+    assert main(['offsets']) == 2
+
+
 def test_the_table_and_plot_show_every_offset(tmp_path):
     s, faulty = _faulty()
     curves = offset_curves([_report(s, faulty)], [_report(_clean_with_burst())])
     text = '\n'.join(format_offsets(curves))
     for offset in curves['offsets']:
         assert f'| {offset:+g} |' in text
-    assert 'reproduces the runs\' own alarms: yes' in text
+    assert 'own offsets reproduce its alarms: yes' in text
     plot_offsets(curves, tmp_path / 'offsets.png')
     assert (tmp_path / 'offsets.png').stat().st_size > 1000
