@@ -15,9 +15,9 @@ modality:
 
 At the offsets a report ran with (0 in the benchmark) the rerun must give its own lifecycle
 flags (``matches_reports`` says whether it did for every report): the curve is the node's
-rule, not an imitation of it. A camera whose threshold
-follows the scene keeps the scene reference of the run at offset 0 (its recorded scores are
-already scene-relative), so its curve is close but not exact away from 0.
+rule, not an imitation of it. A camera whose threshold follows the scene keeps the scene
+reference of the run (its recorded scores are already scene-relative), so its curve is close
+but not exact away from the run's offset.
 
 ``lipfault offsets --faulty R... --clean R...`` draws the same curve from ``lipfault eval``
 reports of a user's own recordings (fault-injected bags, clean bags of the cell), where the
@@ -179,7 +179,7 @@ def plot_offsets(curves: dict[str, Any], path: Any, target: float = 1.0) -> None
         ax.set_xlim(0.0, 1.0)
         ax.set_title(m)
         ax.set_xlabel('recall of effectively faulty tuples')
-    np.atleast_1d(axes)[0].set_ylabel('false-alarm events per clean hour')
+    np.atleast_1d(axes)[0].set_ylabel('false-alarm events per clean hour (0 at 0.1)')
     fig.suptitle('threshold offset: alarms against detections', fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -196,9 +196,14 @@ def load_report(path: Path, *, faulty: bool) -> dict[str, Any]:
         report = json.loads(file.read_text())
     except (OSError, ValueError) as exc:
         raise InputError(f'{file}: not a readable report ({exc})') from exc
-    for key in ('series', 'lifecycle'):
-        if not isinstance(report.get(key), dict):
-            raise InputError(f'{file}: no {key!r} block; a report of lipfault eval is needed')
+    needs = {'series': ('stamps_ns', 'scores', 'flags'),
+             'lifecycle': ('raise_k', 'raise_n', 'clear_n', 'latch', 'hold', 'thresholds',
+                           'hold_levels')}
+    for key, inner in needs.items():
+        block = report.get(key) if isinstance(report, dict) else None
+        if not isinstance(block, dict) or any(k not in block for k in inner):
+            raise InputError(f'{file}: no complete {key!r} block ({", ".join(inner)}); a '
+                             f'report of lipfault eval is needed')
     if faulty and not report['series'].get('effective_labels'):
         raise InputError(f'{file}: no effective labels, so no recall; score a bag written by '
                          f'lipfault inject')
