@@ -40,7 +40,7 @@ from lipfault_ros.evaluation.comparison import held_flags, lifecycle_flags
 from lipfault_ros.tuples import MODALITIES
 
 __all__ = ['OFFSETS', 'add_arguments', 'format_offsets', 'load_report', 'main',
-           'offset_curves', 'plot_offsets']
+           'offset_curves', 'plot_offsets', 'quietest']
 
 #: logit units added to every stored threshold (0: as calibrated)
 OFFSETS = (-1.0, 0.0, 1.0, 2.0, 3.0, 4.0, 6.0)
@@ -134,9 +134,10 @@ def _cell(v: float | None, digits: int = 1) -> str:
     return '-' if v is None else f'{v:.{digits}f}'
 
 
-def format_offsets(curves: dict[str, Any]) -> list[str]:
+def format_offsets(curves: dict[str, Any], target: float = 1.0) -> list[str]:
     """quality.md's section on the offsets: one row per offset, per modality the clean events
-    per hour (95 % bound) and the recall of effectively faulty tuples."""
+    per hour (95 % bound) and the recall of effectively faulty tuples; then per modality the
+    smallest offset whose events per hour are within ``target`` (:func:`quietest`)."""
     names = list(curves['rows'])
     lines = ['', '## What a threshold offset buys (`threshold_offset_*`, the lifecycle rerun '
              'over the recorded scores)', '',
@@ -153,7 +154,23 @@ def format_offsets(curves: dict[str, Any]) -> list[str]:
     lines += ['', f'over {curves["clean_hours"]:.2f} clean hours; recall: share of the faulty '
               f'runs\' effectively faulty tuples under an alarm; each run\'s own offsets '
               f'reproduce its alarms: {"yes" if curves["matches_reports"] else "**no**"}']
+    quiet = []
+    for m in names:
+        row = quietest(curves, m, target)
+        quiet.append(f'{m} ' + ('none of these' if row is None else
+                                f'{row["offset"]:+g} (recall {_cell(row["recall"], 3)})'))
+    lines.append(f'smallest offset with at most {target:g} clean event per hour (the count, '
+                 f'not its bound): ' + ', '.join(quiet))
     return lines
+
+
+def quietest(curves: dict[str, Any], modality: str, target: float = 1.0
+             ) -> dict[str, Any] | None:
+    """The row of the smallest offset whose clean false-alarm events per hour are at most
+    ``target`` for ``modality`` (None: none is, or there was no clean time)."""
+    rows = [r for r in curves['rows'][modality]
+            if r['events_per_hour'] is not None and r['events_per_hour'] <= target]
+    return min(rows, key=lambda r: r['offset']) if rows else None
 
 
 def plot_offsets(curves: dict[str, Any], path: Any, target: float = 1.0) -> None:

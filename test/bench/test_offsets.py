@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lipfault_ros.alarm import AlarmConfig, alarm_series
-from lipfault_ros.bench.offsets import format_offsets, offset_curves, plot_offsets
+from lipfault_ros.bench.offsets import format_offsets, offset_curves, plot_offsets, quietest
 
 NAMES = ('camera', 'wrench', 'joints')
 THRESHOLDS = {'camera': 1.0, 'wrench': 1.0, 'joints': 1.0}
@@ -139,5 +139,11 @@ def test_the_table_and_plot_show_every_offset(tmp_path):
     for offset in curves['offsets']:
         assert f'| {offset:+g} |' in text
     assert 'own offsets reproduce its alarms: yes' in text
+    # the wrench burst (2.5 over a threshold of 1) raises one alarm up to offset +1 and none
+    # from +2; the other modalities never raise one on the clean run
+    assert quietest(curves, 'wrench')['offset'] == 2.0
+    assert quietest(curves, 'joints')['offset'] == -1.0
+    assert 'wrench +2 (recall' in text
+    assert quietest(offset_curves([_report(s, faulty)], []), 'wrench') is None
     plot_offsets(curves, tmp_path / 'offsets.png')
     assert (tmp_path / 'offsets.png').stat().st_size > 1000
