@@ -44,11 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from lipfault_ros.bench.offsets import format_offsets, offset_curves, plot_offsets
 from lipfault_ros.bench.quality_report import (FAMILIES, attribution, correction,
                                                detector_rows, events_per_hour,
                                                false_alarm_events, family_auroc,
                                                format_quality, mean_of, plot, verdicts)
-from lipfault_ros.bench.offsets import format_offsets, offset_curves, plot_offsets
 from lipfault_ros.bench.steps import Step, Steps, default_jobs
 from lipfault_ros.errors import ConfigError
 
