@@ -34,7 +34,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lipfault_ros.alarm import AlarmConfig
-from lipfault_ros.bench.quality_report import poisson_upper
+from lipfault_ros.bench.quality_report import clean_hours, poisson_upper, rising_edges
 from lipfault_ros.errors import InputError
 from lipfault_ros.evaluation.comparison import held_flags, lifecycle_flags
 from lipfault_ros.tuples import MODALITIES
@@ -84,18 +84,12 @@ def _run_offsets(report: dict[str, Any]) -> np.ndarray:
     return np.array([float(given.get(m.value, 0.0)) for m in MODALITIES])
 
 
-def _edges(flags: np.ndarray) -> np.ndarray:
-    """Per column, the alarms raised (rising edges; one up on the first tuple counts)."""
-    return (flags[:1] | (flags[1:] & ~flags[:-1])).sum(0) if len(flags) else np.zeros(3)
-
-
 def offset_curves(faulty: Sequence[dict[str, Any]], clean: Sequence[dict[str, Any]],
                   offsets: Sequence[float] = OFFSETS) -> dict[str, Any]:
     """Per modality, one row per offset (see the module docstring), from the reports of the
     faulty held-out episodes and of the clean runs."""
     names = [m.value for m in MODALITIES]
-    hours = sum((r['series']['stamps_ns'][-1] - r['series']['stamps_ns'][0]) / 3.6e12
-                for r in clean if len(r['series']['stamps_ns']) > 1)
+    hours = sum(clean_hours(r) for r in clean)
     matches = all(
         np.array_equal(_rerun(r, _run_offsets(r))[0],
                        np.array([r['series']['flags'][m] for m in names], bool).T)
@@ -104,12 +98,12 @@ def offset_curves(faulty: Sequence[dict[str, Any]], clean: Sequence[dict[str, An
     for offset in offsets:
         events = np.zeros(3)
         hit, pos, fa, neg = np.zeros(3), np.zeros(3), np.zeros(3), np.zeros(3)
-        for r in list(faulty) + list(clean):
+        for r in clean:
+            flags, missing = _rerun(r, np.full(3, offset))
+            events += rising_edges(flags & ~missing)
+        for r in faulty:
             flags, missing = _rerun(r, np.full(3, offset))
             up = flags & ~missing
-            if any(r is c for c in clean):
-                events += _edges(up)
-                continue
             s = r['series']
             eff = np.array([s['effective_labels'][m] for m in names], bool).T & ~missing
             out = np.array([s['effective_excluded'][m] for m in names], bool).T

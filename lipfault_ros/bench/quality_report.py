@@ -16,9 +16,9 @@ from scipy.stats import chi2
 
 from lipfault_ros.tuples import MODALITIES
 
-__all__ = ['FAMILIES', 'TARGETS', 'attribution', 'correction', 'detector_rows',
+__all__ = ['FAMILIES', 'TARGETS', 'attribution', 'clean_hours', 'correction', 'detector_rows',
            'events_per_hour', 'false_alarm_events', 'family_auroc', 'format_quality',
-           'mean_of', 'plot', 'poisson_upper', 'verdicts']
+           'mean_of', 'plot', 'poisson_upper', 'rising_edges', 'verdicts']
 
 #: Fault families for leave-family-out: faults that look alike to a detector (what one
 #: family teaches does not transfer trivially to another). Every library kind is in one.
@@ -108,17 +108,26 @@ def family_auroc(report: dict[str, Any], family: str) -> dict[str, float | None]
     return out
 
 
+def rising_edges(flags: np.ndarray) -> np.ndarray:
+    """Alarms raised in (N,) or (N, C) lifecycle flags, per column: rising edges, one up on
+    the first tuple counting."""
+    f = np.asarray(flags, bool)
+    return (f[:1] | (f[1:] & ~f[:-1])).sum(0)
+
+
+def clean_hours(report: dict[str, Any]) -> float:
+    """The hours a report's tuples span."""
+    stamps = report['series']['stamps_ns']
+    return (stamps[-1] - stamps[0]) / 3.6e12 if len(stamps) > 1 else 0.0
+
+
 def _rising_edges(report: dict[str, Any]) -> tuple[dict[str, int], float]:
-    """Per modality, the alarms raised (rising edges of the lifecycle flags; one raised on the
-    first tuple counts) in a report, and the hours its tuples span."""
+    """Per modality, the alarms raised in a report (:func:`rising_edges`), and the hours its
+    tuples span."""
     s = report['series']
-    stamps = np.array(s['stamps_ns'], np.int64)
-    hours = (stamps[-1] - stamps[0]) / 3.6e12 if len(stamps) > 1 else 0.0
-    counts = {}
-    for m in [x.value for x in MODALITIES]:
-        f = np.array(s['flags'][m], bool)
-        counts[m] = int(np.sum(f[1:] & ~f[:-1]) + (f[0] if f.size else 0))
-    return counts, float(hours)
+    counts = {m.value: int(rising_edges(np.array(s['flags'][m.value], bool)))
+              for m in MODALITIES}
+    return counts, clean_hours(report)
 
 
 def events_per_hour(report: dict[str, Any]) -> dict[str, float]:
